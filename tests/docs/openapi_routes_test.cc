@@ -1,0 +1,259 @@
+// Keeps docs/openapi.yaml honest: its (method, path) pairs must be exactly the server's
+// route table (server/api.h), every /v1 operation must require the bearer scheme and
+// declare its errors as RFC 9457 problems, and the unauthenticated probes must say so.
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "server/api.h"
+
+#ifndef STOREPLANE_SOURCE_DIR
+#error "STOREPLANE_SOURCE_DIR must name the source tree (set by tests/docs/CMakeLists.txt)"
+#endif
+
+namespace {
+
+constexpr std::string_view kProblemMediaType = "application/problem+json";
+constexpr std::string_view kBearerScheme = "bearerAuth";
+constexpr std::string_view kHttpMethods[] = {"get",     "put",  "post",  "delete",
+                                             "options", "head", "patch", "trace"};
+
+using MethodAndPath = std::pair<std::string, std::string>;
+
+std::string Upper(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return out;
+}
+
+std::string Describe(const MethodAndPath& route) { return route.first + " " + route.second; }
+
+bool IsHttpMethod(std::string_view key) {
+  return std::find(std::begin(kHttpMethods), std::end(kHttpMethods), key) != std::end(kHttpMethods);
+}
+
+struct Operation {
+  std::string method;  // upper case, as in the route table
+  std::string path;
+  YAML::Node node;
+};
+
+class OpenApiRoutesTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    spec_ = new YAML::Node(YAML::LoadFile(std::string(STOREPLANE_SOURCE_DIR) + "/docs/openapi.yaml"));
+  }
+  static void TearDownTestSuite() {
+    delete spec_;
+    spec_ = nullptr;
+  }
+
+  static const YAML::Node& Spec() { return *spec_; }
+
+  // Every operation under `paths`, skipping path-item keys that are not methods
+  // (parameters, summary, description, servers).
+  static std::vector<Operation> Operations() {
+    std::vector<Operation> ops;
+    const YAML::Node& paths = Spec()["paths"];
+    for (const auto& path_item : paths) {
+      const std::string path = path_item.first.as<std::string>();
+      for (const auto& entry : path_item.second) {
+        const std::string key = entry.first.as<std::string>();
+        if (IsHttpMethod(key)) ops.push_back({Upper(key), path, entry.second});
+      }
+    }
+    return ops;
+  }
+
+  static std::set<MethodAndPath> DocumentedRoutes() {
+    std::set<MethodAndPath> routes;
+    for (const Operation& op : Operations()) routes.emplace(op.method, op.path);
+    return routes;
+  }
+
+  static std::set<MethodAndPath> ServerRoutes() {
+    std::set<MethodAndPath> routes;
+    for (const auto& route : storeplane::server::ApiRouteTable()) {
+      routes.emplace(std::string(route.method), std::string(route.path_template));
+    }
+    return routes;
+  }
+
+  // Follows local references ("#/components/responses/NotFound"); other nodes are
+  // returned as they are. An unresolvable reference gives an undefined node.
+  static YAML::Node Resolve(const YAML::Node& original) {
+    YAML::Node node = Clone(original);
+    for (int hops = 0; hops < 8 && node.IsMap() && std::as_const(node)["$ref"]; ++hops) {
+      const std::string ref = std::as_const(node)["$ref"].as<std::string>();
+      if (ref.rfind("#/", 0) != 0) return YAML::Node(YAML::NodeType::Undefined);
+      YAML::Node current = Clone(Spec());
+      std::string_view rest = std::string_view(ref).substr(2);
+      while (!rest.empty()) {
+        const std::size_t slash = rest.find('/');
+        std::string token(rest.substr(0, slash));
+        rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+        token = Unescape(token);
+        const YAML::Node& parent = current;
+        YAML::Node child = parent[token];
+        if (!child) return YAML::Node(YAML::NodeType::Undefined);
+        current.reset(child);
+      }
+      node.reset(current);
+    }
+    return node;
+  }
+
+  // The security requirements that apply to an operation: its own, else the root's.
+  static YAML::Node EffectiveSecurity(const Operation& op) {
+    if (op.node["security"]) return op.node["security"];
+    return Spec()["security"];
+  }
+
+ private:
+  // Another handle on the same node (yaml-cpp's operator= would copy into the target).
+  static YAML::Node Clone(const YAML::Node& node) {
+    YAML::Node alias;
+    alias.reset(node);
+    return alias;
+  }
+  // JSON pointer escapes: "~1" is "/", "~0" is "~".
+  static std::string Unescape(const std::string& token) {
+    std::string out;
+    for (std::size_t i = 0; i < token.size(); ++i) {
+      if (token[i] == '~' && i + 1 < token.size() && (token[i + 1] == '0' || token[i + 1] == '1')) {
+        out.push_back(token[i + 1] == '1' ? '/' : '~');
+        ++i;
+      } else {
+        out.push_back(token[i]);
+      }
+    }
+    return out;
+  }
+
+  static inline YAML::Node* spec_ = nullptr;
+};
+
+bool IsErrorStatusKey(std::string_view key) {
+  return key == "default" || (!key.empty() && (key[0] == '4' || key[0] == '5'));
+}
+
+TEST_F(OpenApiRoutesTest, IsOpenApi31) {
+  ASSERT_TRUE(Spec()["openapi"]);
+  EXPECT_EQ(Spec()["openapi"].as<std::string>().rfind("3.1.", 0), 0u)
+      << "openapi: " << Spec()["openapi"].as<std::string>();
+}
+
+TEST_F(OpenApiRoutesTest, RouteTableHasNoDuplicates) {
+  std::set<MethodAndPath> seen;
+  for (const auto& route : storeplane::server::ApiRouteTable()) {
+    MethodAndPath key{std::string(route.method), std::string(route.path_template)};
+    EXPECT_TRUE(seen.insert(key).second) << "route listed twice: " << Describe(key);
+  }
+}
+
+TEST_F(OpenApiRoutesTest, DocumentsExactlyTheServerRoutes) {
+  const std::set<MethodAndPath> documented = DocumentedRoutes();
+  const std::set<MethodAndPath> served = ServerRoutes();
+  ASSERT_FALSE(served.empty());
+  for (const auto& route : served) {
+    EXPECT_TRUE(documented.count(route)) << "served but not in docs/openapi.yaml: " << Describe(route);
+  }
+  for (const auto& route : documented) {
+    EXPECT_TRUE(served.count(route)) << "in docs/openapi.yaml but not served (src/server/api.cc): "
+                                     << Describe(route);
+  }
+}
+
+TEST_F(OpenApiRoutesTest, BearerSchemeIsHttpBearer) {
+  const YAML::Node scheme = Spec()["components"]["securitySchemes"][std::string(kBearerScheme)];
+  ASSERT_TRUE(scheme) << "components.securitySchemes." << kBearerScheme << " is missing";
+  EXPECT_EQ(scheme["type"].as<std::string>(""), "http");
+  EXPECT_EQ(Upper(scheme["scheme"].as<std::string>("")), "BEARER");
+}
+
+TEST_F(OpenApiRoutesTest, EveryV1OperationRequiresBearerAuth) {
+  int checked = 0;
+  for (const Operation& op : Operations()) {
+    if (op.path.rfind("/v1/", 0) != 0) continue;
+    ++checked;
+    const std::string where = op.method + " " + op.path;
+    const YAML::Node security = EffectiveSecurity(op);
+    ASSERT_TRUE(security && security.IsSequence() && security.size() > 0)
+        << where << " declares no security";
+    bool has_bearer = false;
+    for (const auto& requirement : security) {
+      // An empty requirement object would make authentication optional.
+      EXPECT_TRUE(requirement.IsMap() && requirement.size() > 0)
+          << where << " has an empty security requirement (authentication optional)";
+      if (requirement[std::string(kBearerScheme)]) has_bearer = true;
+    }
+    EXPECT_TRUE(has_bearer) << where << " does not require " << kBearerScheme;
+  }
+  EXPECT_GT(checked, 0);
+}
+
+TEST_F(OpenApiRoutesTest, UnauthenticatedRoutesDeclareEmptySecurity) {
+  std::set<MethodAndPath> open_routes;
+  for (const auto& route : storeplane::server::ApiRouteTable()) {
+    if (route.action.empty()) open_routes.emplace(std::string(route.method), std::string(route.path_template));
+  }
+  for (const Operation& op : Operations()) {
+    const std::string where = op.method + " " + op.path;
+    const YAML::Node security = EffectiveSecurity(op);
+    const bool declared_open = security && security.IsSequence() && security.size() == 0;
+    if (open_routes.count({op.method, op.path})) {
+      EXPECT_TRUE(declared_open) << where << " needs no credentials on the server; declare `security: []`";
+    } else {
+      EXPECT_FALSE(declared_open) << where << " is authenticated on the server but documented as open";
+    }
+  }
+}
+
+TEST_F(OpenApiRoutesTest, EveryV1OperationDeclaresProblemErrors) {
+  for (const Operation& op : Operations()) {
+    if (op.path.rfind("/v1/", 0) != 0) continue;
+    const std::string where = op.method + " " + op.path;
+    const YAML::Node responses = op.node["responses"];
+    ASSERT_TRUE(responses && responses.IsMap()) << where << " has no responses";
+    bool has_client_or_default_problem = false;
+    for (const auto& entry : responses) {
+      const std::string status = entry.first.as<std::string>();
+      if (!IsErrorStatusKey(status)) continue;
+      const YAML::Node response = Resolve(entry.second);  // const: lookups never insert
+      ASSERT_TRUE(response.IsMap()) << where << " " << status << ": unresolvable response";
+      const bool is_problem = response["content"] && response["content"][std::string(kProblemMediaType)];
+      EXPECT_TRUE(is_problem) << where << " " << status << " is not " << kProblemMediaType;
+      if (is_problem && (status == "default" || status[0] == '4')) has_client_or_default_problem = true;
+    }
+    EXPECT_TRUE(has_client_or_default_problem)
+        << where << " declares neither a 4xx nor a default " << kProblemMediaType << " response";
+  }
+}
+
+TEST_F(OpenApiRoutesTest, ProblemTypesAreTheStoreplaneUrns) {
+  const std::set<std::string> kinds = {
+      "malformed-request",     "validation-failed",     "not-found",
+      "already-exists",        "conflict",              "precondition-failed",
+      "precondition-required", "unauthenticated",       "forbidden",
+      "payload-too-large",     "unsupported-media-type", "too-many-requests",
+      "unavailable",           "internal",              "method-not-allowed",
+      "idempotency-key-reused", "not-acceptable",       "request-header-fields-too-large"};
+  std::set<std::string> expected;
+  for (const auto& kind : kinds) expected.insert("urn:storeplane:problem:" + kind);
+
+  const YAML::Node types = Spec()["components"]["schemas"]["Problem"]["properties"]["type"]["enum"];
+  ASSERT_TRUE(types && types.IsSequence()) << "Problem.type must enumerate the problem types";
+  std::set<std::string> documented;
+  for (const auto& type : types) documented.insert(type.as<std::string>());
+  EXPECT_EQ(documented, expected);
+}
+
+}  // namespace
