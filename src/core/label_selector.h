@@ -22,12 +22,17 @@ class LabelSelector {
  public:
   LabelSelector() = default;  // matches everything
   // "=" and "==" are the same; "a" is existence, "!a" absence; requirements are ANDed.
+  // "!=" and "notin" match a store without the key, as in Kubernetes. Empty or blank text
+  // matches everything. Errors are kInvalidArgument, field "selector", naming the offset.
+  // requirements() come back canonical: sorted by (key, op, values), values sorted, no
+  // duplicates.
   static Result<LabelSelector> Parse(std::string_view text);
 
   bool Matches(const Labels& labels) const;
   bool empty() const { return requirements_.empty(); }
   const std::vector<LabelRequirement>& requirements() const { return requirements_; }
-  std::string ToString() const;  // canonical form
+  // Canonical form, e.g. "env=prod,!legacy,region in (eu,us)"; Parse(ToString()) round-trips.
+  std::string ToString() const;
 
  private:
   std::vector<LabelRequirement> requirements_;

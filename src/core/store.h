@@ -2,6 +2,7 @@
 // for its fields. No I/O here; times are passed in as Unix milliseconds.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -59,9 +60,13 @@ struct EnvironmentSet {
   std::set<std::string> names{"production", "staging", "development"};
 };
 
+inline constexpr std::size_t kMaxStoreIdLength = 63;    // an RFC 1123 DNS label
+inline constexpr std::size_t kMaxStoreNameBytes = 200;  // bytes of UTF-8, not characters
+
 // Field rules. Each returns an Error naming the field and a clear, safe reason.
 Status ValidateStoreId(std::string_view id);  // RFC 1123 DNS label, 1..63, [a-z0-9-], no leading/trailing '-'
-Status ValidateStoreName(std::string_view name);  // 1..200 chars, no control characters
+// 1..200 bytes of valid UTF-8, no control characters (C0, DEL, C1), not only whitespace.
+Status ValidateStoreName(std::string_view name);
 Status ValidateEnvironment(std::string_view env, const EnvironmentSet& allowed);
 
 // A request to register a store, as decoded from the API.
