@@ -82,3 +82,11 @@ class [[nodiscard]] Status {
 };
 
 }  // namespace storeplane
+
+// Returns the Status of `expr` from the enclosing function when it is an error.
+#define SP_RETURN_IF_ERROR(expr)            \
+  do {                                      \
+    if (auto sp_status_ = (expr); !sp_status_.ok()) { \
+      return sp_status_.error();            \
+    }                                       \
+  } while (false)

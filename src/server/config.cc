@@ -1,1 +1,222 @@
-// placeholder: being written
+#include "server/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+extern char** environ;  // NOLINT
+
+namespace storeplane::server {
+namespace {
+
+Error ConfigError(const std::string& where, const std::string& problem) {
+  return Error::Invalid(where + ": " + problem);
+}
+
+std::string Where(const std::string& path, const YAML::Node& node) {
+  const auto mark = node.Mark();
+  if (mark.line < 0) return path;
+  return path + ":" + std::to_string(mark.line + 1);
+}
+
+template <typename T>
+Status ReadScalar(const std::string& path, const YAML::Node& node, const char* name, T& out) {
+  try {
+    out = node.as<T>();
+    return Status::Ok();
+  } catch (const YAML::Exception&) {
+    return ConfigError(Where(path, node), std::string("'") + name + "' has the wrong type");
+  }
+}
+
+Status CheckKeys(const std::string& path, const YAML::Node& map, const std::set<std::string>& known,
+                 const std::string& section) {
+  if (!map.IsMap()) return ConfigError(Where(path, map), "'" + section + "' must be a mapping");
+  for (const auto& kv : map) {
+    const auto key = kv.first.as<std::string>();
+    if (!known.contains(key)) {
+      return ConfigError(Where(path, kv.first), "unknown key '" + key + "' in " + section);
+    }
+  }
+  return Status::Ok();
+}
+
+
+Status ParseBool(const std::string& name, const std::string& text, bool& out) {
+  if (text == "true" || text == "1" || text == "yes") {
+    out = true;
+  } else if (text == "false" || text == "0" || text == "no") {
+    out = false;
+  } else {
+    return Error::Invalid(name + " must be true or false");
+  }
+  return Status::Ok();
+}
+
+template <typename T>
+Status ParseNumber(const std::string& name, const std::string& text, T& out) {
+  T value{};
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || p != text.data() + text.size()) {
+    return Error::Invalid(name + " must be a number");
+  }
+  out = value;
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string Config::SqlitePath() const {
+  if (!storage.sqlite_path.empty()) return storage.sqlite_path;
+  return (std::filesystem::path(data_dir) / "storeplane.db").string();
+}
+
+Status MergeYamlFile(const std::string& path, Config& config) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    return ConfigError(path, "cannot read the configuration file");
+  } catch (const YAML::ParserException& e) {
+    return ConfigError(path + ":" + std::to_string(e.mark.line + 1), "does not parse: " + e.msg);
+  }
+  if (root.IsNull()) return Status::Ok();
+  SP_RETURN_IF_ERROR(CheckKeys(path, root,
+                               {"listen", "data_dir", "environments", "tls", "limits", "storage",
+                                "admin_token_file", "log_level", "worker_threads"},
+                               "the top level"));
+  if (auto n = root["listen"]) SP_RETURN_IF_ERROR(ReadScalar(path, n, "listen", config.listen));
+  if (auto n = root["data_dir"]) SP_RETURN_IF_ERROR(ReadScalar(path, n, "data_dir", config.data_dir));
+  if (auto n = root["admin_token_file"]) {
+    SP_RETURN_IF_ERROR(ReadScalar(path, n, "admin_token_file", config.admin_token_file));
+  }
+  if (auto n = root["log_level"]) SP_RETURN_IF_ERROR(ReadScalar(path, n, "log_level", config.log_level));
+  if (auto n = root["worker_threads"]) {
+    SP_RETURN_IF_ERROR(ReadScalar(path, n, "worker_threads", config.worker_threads));
+  }
+  if (auto n = root["environments"]) {
+    std::vector<std::string> envs;
+    if (!n.IsSequence()) return ConfigError(Where(path, n), "'environments' must be a list of names");
+    SP_RETURN_IF_ERROR(ReadScalar(path, n, "environments", envs));
+    config.environments.names = std::set<std::string>(envs.begin(), envs.end());
+  }
+  if (auto tls = root["tls"]) {
+    SP_RETURN_IF_ERROR(CheckKeys(path, tls, {"cert_file", "key_file"}, "tls"));
+    if (auto n = tls["cert_file"]) SP_RETURN_IF_ERROR(ReadScalar(path, n, "cert_file", config.tls.cert_file));
+    if (auto n = tls["key_file"]) SP_RETURN_IF_ERROR(ReadScalar(path, n, "key_file", config.tls.key_file));
+  }
+  if (auto lim = root["limits"]) {
+    SP_RETURN_IF_ERROR(CheckKeys(path, lim,
+                                 {"body_bytes", "header_bytes", "read_timeout_ms", "idle_timeout_ms",
+                                  "max_in_flight", "principal_rps", "principal_burst", "shutdown_grace_ms"},
+                                 "limits"));
+    auto& l = config.limits;
+    if (auto n = lim["body_bytes"]) SP_RETURN_IF_ERROR(ReadScalar(path, n, "body_bytes", l.body_bytes));
+    if (auto n = lim["header_bytes"]) SP_RETURN_IF_ERROR(ReadScalar(path, n, "header_bytes", l.header_bytes));
+    if (auto n = lim["read_timeout_ms"]) {
+      SP_RETURN_IF_ERROR(ReadScalar(path, n, "read_timeout_ms", l.read_timeout_ms));
+    }
+    if (auto n = lim["idle_timeout_ms"]) {
+      SP_RETURN_IF_ERROR(ReadScalar(path, n, "idle_timeout_ms", l.idle_timeout_ms));
+    }
+    if (auto n = lim["max_in_flight"]) SP_RETURN_IF_ERROR(ReadScalar(path, n, "max_in_flight", l.max_in_flight));
+    if (auto n = lim["principal_rps"]) SP_RETURN_IF_ERROR(ReadScalar(path, n, "principal_rps", l.principal_rps));
+    if (auto n = lim["principal_burst"]) {
+      SP_RETURN_IF_ERROR(ReadScalar(path, n, "principal_burst", l.principal_burst));
+    }
+    if (auto n = lim["shutdown_grace_ms"]) {
+      SP_RETURN_IF_ERROR(ReadScalar(path, n, "shutdown_grace_ms", l.shutdown_grace_ms));
+    }
+  }
+  if (auto st = root["storage"]) {
+    SP_RETURN_IF_ERROR(CheckKeys(path, st, {"driver", "sqlite"}, "storage"));
+    if (auto n = st["driver"]) SP_RETURN_IF_ERROR(ReadScalar(path, n, "driver", config.storage.driver));
+    if (auto sq = st["sqlite"]) {
+      SP_RETURN_IF_ERROR(CheckKeys(path, sq, {"path", "group_commit", "read_connections"}, "storage.sqlite"));
+      if (auto n = sq["path"]) SP_RETURN_IF_ERROR(ReadScalar(path, n, "path", config.storage.sqlite_path));
+      if (auto n = sq["group_commit"]) {
+        SP_RETURN_IF_ERROR(ReadScalar(path, n, "group_commit", config.storage.group_commit));
+      }
+      if (auto n = sq["read_connections"]) {
+        SP_RETURN_IF_ERROR(ReadScalar(path, n, "read_connections", config.storage.read_connections));
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Status MergeEnvironment(const std::map<std::string, std::string>& env, Config& config) {
+  auto get = [&](const char* name) -> const std::string* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : &it->second;
+  };
+  if (auto v = get("STOREPLANE_LISTEN")) config.listen = *v;
+  if (auto v = get("STOREPLANE_DATA_DIR")) config.data_dir = *v;
+  if (auto v = get("STOREPLANE_ADMIN_TOKEN_FILE")) config.admin_token_file = *v;
+  if (auto v = get("STOREPLANE_LOG_LEVEL")) config.log_level = *v;
+  if (auto v = get("STOREPLANE_TLS_CERT_FILE")) config.tls.cert_file = *v;
+  if (auto v = get("STOREPLANE_TLS_KEY_FILE")) config.tls.key_file = *v;
+  if (auto v = get("STOREPLANE_SQLITE_PATH")) config.storage.sqlite_path = *v;
+  if (auto v = get("STOREPLANE_GROUP_COMMIT")) {
+    SP_RETURN_IF_ERROR(ParseBool("STOREPLANE_GROUP_COMMIT", *v, config.storage.group_commit));
+  }
+  if (auto v = get("STOREPLANE_WORKER_THREADS")) {
+    SP_RETURN_IF_ERROR(ParseNumber("STOREPLANE_WORKER_THREADS", *v, config.worker_threads));
+  }
+  if (auto v = get("STOREPLANE_BODY_LIMIT_BYTES")) {
+    SP_RETURN_IF_ERROR(ParseNumber("STOREPLANE_BODY_LIMIT_BYTES", *v, config.limits.body_bytes));
+  }
+  return Status::Ok();
+}
+
+Status Validate(const Config& config) {
+  const auto colon = config.listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return Error::Invalid("listen must be host:port, got '" + config.listen + "'");
+  }
+  int port = -1;
+  const auto port_text = config.listen.substr(colon + 1);
+  auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || p != port_text.data() + port_text.size() || port < 0 || port > 65535) {
+    return Error::Invalid("listen port must be 0..65535, got '" + port_text + "'");
+  }
+  if (config.data_dir.empty()) return Error::Invalid("data_dir is required (or use --dev)");
+  if (config.environments.names.empty()) return Error::Invalid("environments must name at least one");
+  for (const auto& env : config.environments.names) {
+    if (auto s = core::ValidateStoreId(env); !s.ok()) {
+      return Error::Invalid("environment name '" + env + "' must be a DNS label");
+    }
+  }
+  if (config.storage.driver != "sqlite") {
+    return Error::Invalid("storage.driver '" + config.storage.driver + "' is not supported (sqlite)");
+  }
+  if (config.tls.cert_file.empty() != config.tls.key_file.empty()) {
+    return Error::Invalid("tls needs both cert_file and key_file");
+  }
+  const auto& l = config.limits;
+  if (l.body_bytes < 1024 || l.header_bytes < 1024) return Error::Invalid("limits are too small (>= 1024 bytes)");
+  if (l.read_timeout_ms <= 0 || l.idle_timeout_ms <= 0) return Error::Invalid("timeouts must be positive");
+  if (l.max_in_flight <= 0 || l.principal_rps <= 0 || l.principal_burst < 1) {
+    return Error::Invalid("rate limits must be positive");
+  }
+  if (config.worker_threads < 1) return Error::Invalid("thread counts must be >= 1");
+  static const std::set<std::string> kLevels{"trace", "debug", "info", "warn", "error"};
+  if (!kLevels.contains(config.log_level)) return Error::Invalid("log_level must be trace|debug|info|warn|error");
+  return Status::Ok();
+}
+
+std::map<std::string, std::string> ProcessEnvironment() {
+  std::map<std::string, std::string> out;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view entry(*e);
+    const auto eq = entry.find('=');
+    if (eq == std::string_view::npos) continue;
+    out.emplace(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
+  }
+  return out;
+}
+
+}  // namespace storeplane::server

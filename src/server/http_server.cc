@@ -1,1 +1,312 @@
-// placeholder: being written
+#include "server/http_server.h"
+
+#include <atomic>
+#include <chrono>
+#include <list>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "server/beast_pch.h"
+#include "server/logging.h"
+#include "server/problem.h"
+
+namespace storeplane::server {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A connection's entry in the registry, so that shutdown can close idle ones.
+struct Connection {
+  std::function<void()> close;  // cancels the connection's pending read
+  bool idle = true;             // waiting for the next request
+};
+
+}  // namespace
+
+struct HttpServer::Impl {
+  const Config& config;
+  App& app;
+  asio::io_context ioc;
+  asio::thread_pool workers;
+  tcp::acceptor acceptor{ioc};
+  std::unique_ptr<ssl::context> tls;
+  std::string url;
+  std::atomic<int> in_flight{0};
+  std::atomic<bool> stopping{false};
+
+  std::mutex connections_mu;
+  std::list<Connection> connections;
+
+  Impl(const Config& c, App& a)
+      : config(c), app(a), ioc(1), workers(static_cast<std::size_t>(c.worker_threads)) {}
+
+  asio::awaitable<void> Accept();
+  template <typename Stream>
+  asio::awaitable<void> Serve(Stream& stream, tcp::socket::lowest_layer_type& socket, std::string remote);
+  asio::awaitable<void> Drain();
+};
+
+HttpServer::HttpServer(const Config& config, App& app) : impl_(std::make_unique<Impl>(config, app)) {}
+HttpServer::~HttpServer() {
+  impl_->workers.join();
+}
+
+std::string HttpServer::url() const { return impl_->url; }
+
+Status HttpServer::Listen() {
+  auto& d = *impl_;
+  const auto colon = d.config.listen.rfind(':');
+  std::string host = d.config.listen.substr(0, colon);
+  const std::string port = d.config.listen.substr(colon + 1);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (d.config.tls.enabled()) {
+    d.tls = std::make_unique<ssl::context>(ssl::context::tls_server);
+    d.tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                       ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+    boost::system::error_code ec;
+    d.tls->use_certificate_chain_file(d.config.tls.cert_file, ec);
+    if (ec) return Error::Invalid("tls.cert_file " + d.config.tls.cert_file + ": " + ec.message());
+    d.tls->use_private_key_file(d.config.tls.key_file, ssl::context::pem, ec);
+    if (ec) return Error::Invalid("tls.key_file " + d.config.tls.key_file + ": " + ec.message());
+  }
+  boost::system::error_code ec;
+  tcp::resolver resolver(d.ioc);
+  auto results = resolver.resolve(host, port, tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  if (ec || results.empty()) return Error::Invalid("cannot resolve listen address '" + d.config.listen + "'");
+  const auto endpoint = results.begin()->endpoint();
+  d.acceptor.open(endpoint.protocol(), ec);
+  if (!ec) d.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) d.acceptor.bind(endpoint, ec);
+  if (!ec) d.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Error{ErrorCode::kUnavailable, "cannot listen on " + d.config.listen + ": " + ec.message(), {}};
+  const auto bound = d.acceptor.local_endpoint();
+  std::string shown = bound.address().to_string();
+  if (bound.address().is_v6()) shown = "[" + shown + "]";
+  d.url = std::string(d.tls ? "https" : "http") + "://" + shown + ":" + std::to_string(bound.port());
+  return Status::Ok();
+}
+
+void HttpServer::Run(const std::function<void()>& on_ready) {
+  auto& d = *impl_;
+  asio::signal_set signals(d.ioc, SIGTERM, SIGINT);
+  signals.async_wait([&d](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    log::Info("shutting down", {{"signal", signo}, {"in_flight", d.in_flight.load()}});
+    asio::co_spawn(d.ioc, d.Drain(), asio::detached);
+  });
+  asio::co_spawn(d.ioc, d.Accept(), asio::detached);
+  on_ready();
+  d.ioc.run();
+}
+
+asio::awaitable<void> HttpServer::Impl::Drain() {
+  stopping = true;
+  app.SetDraining();
+  boost::system::error_code ignored;
+  acceptor.close(ignored);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(config.limits.shutdown_grace_ms);
+  asio::steady_timer timer(ioc);
+  for (;;) {
+    {
+      std::lock_guard lock(connections_mu);
+      for (auto& c : connections) {
+        if (c.idle) c.close();
+      }
+    }
+    if (in_flight.load() == 0 || std::chrono::steady_clock::now() >= deadline) break;
+    timer.expires_after(10ms);
+    co_await timer.async_wait(asio::use_awaitable);
+  }
+  log::Info("stopped", {{"abandoned_requests", in_flight.load()}});
+  ioc.stop();
+}
+
+asio::awaitable<void> HttpServer::Impl::Accept() {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      if (stopping || ec == asio::error::operation_aborted) co_return;
+      log::Warn("accept failed", {{"error", ec.message()}});
+      continue;
+    }
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    auto remote_ep = socket.remote_endpoint(ignored);
+    std::string remote = remote_ep.address().to_string() + ":" + std::to_string(remote_ep.port());
+    auto executor = socket.get_executor();
+    if (tls) {
+      asio::co_spawn(
+          executor,
+          [this, s = std::move(socket), remote]() mutable -> asio::awaitable<void> {
+            beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(s)), *tls);
+            beast::get_lowest_layer(stream).expires_after(std::chrono::milliseconds(config.limits.read_timeout_ms));
+            auto [hec] = co_await stream.async_handshake(ssl::stream_base::server, asio::as_tuple(asio::use_awaitable));
+            if (hec) co_return;
+            co_await Serve(stream, beast::get_lowest_layer(stream).socket(), remote);
+            beast::get_lowest_layer(stream).expires_after(1s);
+            co_await stream.async_shutdown(asio::as_tuple(asio::use_awaitable));
+          },
+          asio::detached);
+    } else {
+      asio::co_spawn(
+          executor,
+          [this, s = std::move(socket), remote]() mutable -> asio::awaitable<void> {
+            beast::tcp_stream stream(std::move(s));
+            co_await Serve(stream, stream.socket(), remote);
+            boost::system::error_code ignored_ec;
+            stream.socket().shutdown(tcp::socket::shutdown_send, ignored_ec);
+          },
+          asio::detached);
+    }
+  }
+}
+
+namespace {
+
+Request ToRequest(http::request<http::string_body>&& msg, std::string remote) {
+  Request req;
+  req.method = std::string(msg.method_string());
+  const std::string_view target = msg.target();
+  const auto q = target.find('?');
+  req.path = std::string(target.substr(0, q));
+  if (q != std::string_view::npos) req.query = std::string(target.substr(q + 1));
+  for (const auto& field : msg) {
+    std::string name(field.name_string());
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    req.headers[name] = std::string(field.value());
+  }
+  req.body = std::move(msg.body());
+  req.remote = std::move(remote);
+  return req;
+}
+
+http::response<http::string_body> ToBeast(Response&& r, unsigned version, bool keep_alive) {
+  http::response<http::string_body> msg{static_cast<http::status>(r.status), version};
+  msg.set(http::field::server, "storeplaned");
+  msg.set(http::field::content_type, r.content_type);
+  msg.set(http::field::cache_control, "no-store");
+  msg.set("X-Content-Type-Options", "nosniff");
+  for (auto& [name, value] : r.headers) msg.insert(name, value);
+  msg.body() = std::move(r.body);
+  msg.keep_alive(keep_alive && !r.close);
+  msg.prepare_payload();
+  return msg;
+}
+
+}  // namespace
+
+template <typename Stream>
+asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, tcp::socket::lowest_layer_type& socket,
+                                              std::string remote) {
+  auto& lowest = beast::get_lowest_layer(stream);
+  std::list<Connection>::iterator self;
+  {
+    std::lock_guard lock(connections_mu);
+    connections.push_front(Connection{});
+    self = connections.begin();
+    // Called by Drain under connections_mu on the single I/O thread, while this
+    // connection is still registered, so the socket is alive.
+    self->close = [&socket] {
+      boost::system::error_code ignored;
+      socket.cancel(ignored);
+    };
+  }
+  struct Unregister {
+    Impl* impl;
+    std::list<Connection>::iterator it;
+    ~Unregister() {
+      std::lock_guard lock(impl->connections_mu);
+      impl->connections.erase(it);
+    }
+  } unregister{this, self};
+
+  auto set_idle = [&](bool idle) {
+    std::lock_guard lock(connections_mu);
+    self->idle = idle;
+  };
+
+  beast::flat_buffer buffer;
+  const auto& limits = config.limits;
+  for (;;) {
+    if (stopping) co_return;
+    // Wait for the first bytes of the next request under the idle timeout, then give the
+    // whole request the read timeout.
+    if (buffer.size() == 0) {
+      set_idle(true);
+      lowest.expires_after(std::chrono::milliseconds(limits.idle_timeout_ms));
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), asio::as_tuple(asio::use_awaitable));
+      if (ec || n == 0) co_return;
+      buffer.commit(n);
+    }
+    set_idle(false);
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(limits.body_bytes);
+    parser.header_limit(static_cast<std::uint32_t>(limits.header_bytes));
+    lowest.expires_after(std::chrono::milliseconds(limits.read_timeout_ms));
+    auto [rec, bytes] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+    (void)bytes;
+    if (rec) {
+      if (rec == http::error::end_of_stream || rec == beast::error::timeout ||
+          rec == asio::error::operation_aborted || rec == asio::error::connection_reset || rec == asio::error::eof) {
+        co_return;
+      }
+      Error err{ErrorCode::kMalformedRequest, "the request could not be parsed as HTTP/1.1", {}};
+      ProblemKind kind = ProblemKind::kFromErrorCode;
+      if (rec == http::error::body_limit) {
+        err = Error{ErrorCode::kPayloadTooLarge,
+                    "the request body exceeds " + std::to_string(limits.body_bytes) + " bytes", {}};
+      } else if (rec == http::error::header_limit) {
+        err = Error{ErrorCode::kMalformedRequest, "the request headers are too large", {}};
+        kind = ProblemKind::kHeadersTooLarge;
+      }
+      Request partial;
+      if (parser.is_header_done()) {
+        partial = ToRequest(parser.release(), remote);
+      }
+      const auto request_id = App::RequestIdFor(partial);
+      auto resp = ProblemResponse(err, partial.path, request_id, kind);
+      resp.SetHeader("X-Request-Id", request_id);
+      log::Info("request rejected", {{"request_id", request_id}, {"status", resp.status}, {"remote", remote},
+                                     {"error", rec.message()}});
+      auto msg = ToBeast(std::move(resp), 11, false);
+      lowest.expires_after(std::chrono::milliseconds(limits.read_timeout_ms));
+      co_await http::async_write(stream, msg, asio::as_tuple(asio::use_awaitable));
+      co_return;
+    }
+
+    auto msg = parser.release();
+    const unsigned version = msg.version();
+    const bool keep_alive = msg.keep_alive();
+    auto request = ToRequest(std::move(msg), remote);
+
+    Response response;
+    if (in_flight.fetch_add(1) >= limits.max_in_flight) {
+      const auto request_id = App::RequestIdFor(request);
+      response = ProblemResponse(Error{ErrorCode::kResourceExhausted, "the server is at capacity; retry shortly", {}},
+                                 request.path, request_id);
+      response.SetHeader("X-Request-Id", request_id);
+    } else {
+      lowest.expires_never();
+      response = co_await asio::co_spawn(
+          workers, [this, &request]() -> asio::awaitable<Response> { co_return app.Handle(request); },
+          asio::use_awaitable);
+    }
+    in_flight.fetch_sub(1);
+
+    auto out = ToBeast(std::move(response), version, keep_alive && !stopping);
+    const bool close = !out.keep_alive();
+    lowest.expires_after(std::chrono::milliseconds(limits.read_timeout_ms));
+    auto [wec, wn] = co_await http::async_write(stream, out, asio::as_tuple(asio::use_awaitable));
+    (void)wn;
+    if (wec || close) co_return;
+  }
+}
+
+}  // namespace storeplane::server

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds everything, checks formatting and lint, and runs every
+# test with ctest. This is the README's test command and what CI runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+scripts/build.sh -DSTOREPLANE_BUILD_TESTS=ON
+scripts/check-format.sh
+cd build
+ctest --output-on-failure -j "${STOREPLANE_TEST_JOBS:-2}" --timeout 900

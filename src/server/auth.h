@@ -1,0 +1,28 @@
+// Bearer-token authentication. Tokens are 32 random bytes (OpenSSL CSPRNG) shown once as
+// "spt_" + base64url; only their SHA-256 (hex) is stored. Tokens are never logged.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/result.h"
+#include "db/repository.h"
+
+namespace storeplane::server {
+
+// A new random token text.
+std::string GenerateToken();
+// Hex SHA-256 of `text`.
+std::string Sha256Hex(std::string_view text);
+// Hex of `bytes` random bytes (request ids and the like).
+std::string RandomHex(std::size_t bytes);
+
+// Extracts the token from an "Authorization: Bearer <token>" header value.
+std::optional<std::string> BearerToken(std::string_view authorization_header);
+
+// Resolves the principal for a request's Authorization header, or kUnauthenticated.
+Result<db::Principal> Authenticate(db::Repository& repo, std::string_view authorization_header,
+                                   std::int64_t now_ms);
+
+}  // namespace storeplane::server

@@ -1,0 +1,66 @@
+// Server configuration: defaults, then a YAML file, then STOREPLANE_* environment
+// variables, then command-line flags (each layer overrides the one before).
+// Validation happens once, at start; a bad configuration stops the server.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "core/store.h"
+
+namespace storeplane::server {
+
+struct TlsConfig {
+  std::string cert_file;  // PEM; TLS is on when both files are set
+  std::string key_file;
+  bool enabled() const { return !cert_file.empty() && !key_file.empty(); }
+};
+
+struct LimitsConfig {
+  std::size_t body_bytes = 1 << 20;         // 413 above this
+  std::size_t header_bytes = 16 * 1024;     // 431 above this
+  int read_timeout_ms = 10'000;             // a request must arrive whole within this
+  int idle_timeout_ms = 60'000;             // keep-alive connections idle longer are closed
+  int max_in_flight = 1024;                 // 429 above this many requests being handled
+  double principal_rps = 1000;              // per-principal sustained requests/s
+  double principal_burst = 2000;            // per-principal burst
+  int shutdown_grace_ms = 10'000;           // SIGTERM: time given to in-flight requests
+};
+
+struct StorageConfig {
+  std::string driver = "sqlite";
+  std::string sqlite_path;     // default <data_dir>/storeplane.db
+  bool group_commit = true;
+  int read_connections = 4;
+};
+
+struct Config {
+  std::string listen = "127.0.0.1:8750";  // host:port; port 0 picks a free port
+  std::string data_dir;                   // required unless --dev
+  core::EnvironmentSet environments;
+  TlsConfig tls;
+  LimitsConfig limits;
+  StorageConfig storage;
+  std::string admin_token_file;  // bootstrap admin token: read if present, else written
+  std::string log_level = "info";
+  // One I/O thread runs every connection; blocking work (database) runs on the workers.
+  int worker_threads = 16;
+  bool dev = false;         // throw-away instance: temp data dir, token printed, demo store
+
+  std::string SqlitePath() const;
+};
+
+// Reads and merges a YAML file into `config`. Errors name the file, line and problem.
+Status MergeYamlFile(const std::string& path, Config& config);
+// Applies STOREPLANE_* variables from `env` (name -> value).
+Status MergeEnvironment(const std::map<std::string, std::string>& env, Config& config);
+// Final checks after all layers: listen address, directories, limits, TLS files.
+Status Validate(const Config& config);
+
+// The process environment as a map, for MergeEnvironment.
+std::map<std::string, std::string> ProcessEnvironment();
+
+}  // namespace storeplane::server

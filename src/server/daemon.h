@@ -1,0 +1,14 @@
+// storeplaned's life: open storage, bootstrap the first admin token, (in --dev) seed a
+// demo store, serve until SIGTERM, drain, and close storage cleanly. Prints, on stdout,
+// "STOREPLANE_TOKEN=<token>" when a token is created and then "STOREPLANE_ADDR=<url>"
+// once listening; everything else goes to the structured log on stderr.
+#pragma once
+
+#include "server/config.h"
+
+namespace storeplane::server {
+
+// Returns the process exit code: 0 after a clean shutdown, 1 on a start-up failure.
+int RunDaemon(Config config);
+
+}  // namespace storeplane::server
