@@ -152,7 +152,7 @@ Response App::Handle(const Request& request) {
                         {"method", request.method},
                         {"path", request.path},
                         {"status", response.status},
-                        {"duration_ms", static_cast<double>(elapsed_us) / 1000.0},
+                        {"duration_us", elapsed_us},
                         {"principal", principal_id},
                         {"remote", request.remote}});
   return response;
