@@ -1,1 +1,141 @@
-// placeholder: being written
+#include "db/migrations.h"
+
+#include <array>
+#include <string>
+
+namespace storeplane::db {
+
+namespace {
+
+constexpr const char* kCreateMigrationsTable =
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    "  version INTEGER PRIMARY KEY NOT NULL,"
+    "  applied_at INTEGER NOT NULL"  // Unix milliseconds
+    ")";
+
+constexpr const char* kSelectSchemaVersion = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations";
+
+constexpr const char* kInsertSchemaVersion = "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)";
+
+constexpr const char* kBeginImmediate = "BEGIN IMMEDIATE";
+constexpr const char* kCommit = "COMMIT";
+constexpr const char* kRollback = "ROLLBACK";
+
+// v1: stores (a decommissioned store stays as a row forever, so ids are never reused),
+// principals with their bearer tokens (hashes only), and remembered idempotent answers.
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE stores (
+  id TEXT PRIMARY KEY NOT NULL,
+  name TEXT NOT NULL,
+  environment TEXT NOT NULL,
+  isolation_mode TEXT NOT NULL,
+  labels_json TEXT NOT NULL DEFAULT '{}',
+  state TEXT NOT NULL,
+  desired_release TEXT,
+  current_release TEXT,
+  last_known_good_release TEXT,
+  version INTEGER NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  updated_at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX stores_by_environment ON stores (environment, id);
+CREATE INDEX stores_by_state ON stores (state, id);
+CREATE INDEX stores_by_isolation_mode ON stores (isolation_mode, id);
+
+CREATE TABLE principals (
+  id TEXT PRIMARY KEY NOT NULL,
+  name TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  roles_json TEXT NOT NULL DEFAULT '[]',
+  created_at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE tokens (
+  token_hash TEXT PRIMARY KEY NOT NULL,
+  principal_id TEXT NOT NULL REFERENCES principals (id),
+  description TEXT NOT NULL DEFAULT '',
+  created_at_ms INTEGER NOT NULL,
+  expires_at_ms INTEGER
+) WITHOUT ROWID;
+CREATE INDEX tokens_by_principal ON tokens (principal_id);
+
+CREATE TABLE idempotency_keys (
+  principal_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  request_hash TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  response_body TEXT NOT NULL,
+  location TEXT NOT NULL DEFAULT '',
+  created_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (principal_id, key)
+) WITHOUT ROWID;
+CREATE INDEX idempotency_keys_by_created_at ON idempotency_keys (created_at_ms);
+)sql";
+
+constexpr std::array kMigrations = {
+    Migration{1, "stores, principals, tokens, idempotency keys", kSchemaV1},
+};
+
+Result<int> ReadVersion(Connection& conn) {
+  auto stmt = conn.Prepare(kSelectSchemaVersion, "read schema version");
+  if (!stmt.ok()) return stmt.error();
+  auto row = stmt->Step("read schema version");
+  if (!row.ok()) return row.error();
+  return static_cast<int>(stmt->ColumnInt64(0));
+}
+
+Error TooNew(int found) {
+  return Error{ErrorCode::kUnavailable,
+               "database schema version " + std::to_string(found) +
+                   " is newer than this build of storeplane supports (" +
+                   std::to_string(LatestSchemaVersion()) + "); upgrade storeplane or use another database",
+               {}};
+}
+
+// Applies one migration inside its own transaction, unless another process already did.
+Status ApplyOne(Connection& conn, const Migration& migration, std::int64_t applied_at_ms) {
+  const std::string what = "apply schema migration " + std::to_string(migration.version);
+  if (auto st = conn.Exec(kBeginImmediate, what); !st.ok()) return st;
+  auto fail = [&](const Error& error) -> Status {
+    if (!conn.autocommit()) (void)conn.Exec(kRollback, "roll back schema migration");
+    Error out = error;
+    out.code = ErrorCode::kUnavailable;  // a database that cannot be migrated cannot be served
+    return out;
+  };
+  auto current = ReadVersion(conn);
+  if (!current.ok()) return fail(current.error());
+  if (*current > LatestSchemaVersion()) {
+    (void)conn.Exec(kRollback, "roll back schema migration");
+    return TooNew(*current);
+  }
+  if (*current >= migration.version) return conn.Exec(kCommit, what);  // applied meanwhile
+  if (auto st = conn.Exec(migration.sql, what); !st.ok()) return fail(st.error());
+  auto insert = conn.Prepare(kInsertSchemaVersion, what);
+  if (!insert.ok()) return fail(insert.error());
+  insert->Bind(1, static_cast<std::int64_t>(migration.version)).Bind(2, applied_at_ms);
+  if (auto st = insert->Run(what); !st.ok()) return fail(st.error());
+  if (auto st = conn.Exec(kCommit, what); !st.ok()) return fail(st.error());
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::span<const Migration> AllMigrations() { return kMigrations; }
+
+int LatestSchemaVersion() { return kMigrations.back().version; }
+
+Result<int> CurrentSchemaVersion(Connection& conn) { return ReadVersion(conn); }
+
+Status ApplyMigrations(Connection& conn, std::int64_t applied_at_ms) {
+  if (auto st = conn.Exec(kCreateMigrationsTable, "create schema_migrations"); !st.ok()) return st;
+  auto current = ReadVersion(conn);
+  if (!current.ok()) return current.error();
+  if (*current > LatestSchemaVersion()) return TooNew(*current);
+  for (const Migration& migration : kMigrations) {
+    if (migration.version <= *current) continue;
+    if (auto st = ApplyOne(conn, migration, applied_at_ms); !st.ok()) return st;
+  }
+  return Status::Ok();
+}
+
+}  // namespace storeplane::db
