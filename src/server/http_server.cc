@@ -31,21 +31,22 @@ struct Connection {
 }  // namespace
 
 struct HttpServer::Impl {
+  // Declaration order is destruction order in reverse: the io_context (and with it any
+  // coroutine frame still suspended) goes before the registry those frames touch.
   const Config& config;
   App& app;
-  asio::io_context ioc;
-  asio::thread_pool workers;
-  tcp::acceptor acceptor{ioc};
+  std::mutex connections_mu;
+  std::list<Connection> connections;
   std::unique_ptr<ssl::context> tls;
   std::string url;
   std::atomic<int> in_flight{0};
   std::atomic<bool> stopping{false};
-
-  std::mutex connections_mu;
-  std::list<Connection> connections;
+  asio::thread_pool workers;
+  asio::io_context ioc;
+  tcp::acceptor acceptor{ioc};
 
   Impl(const Config& c, App& a)
-      : config(c), app(a), ioc(1), workers(static_cast<std::size_t>(c.worker_threads)) {}
+      : config(c), app(a), workers(static_cast<std::size_t>(c.worker_threads)), ioc(1) {}
 
   asio::awaitable<void> Accept();
   template <typename Stream>
@@ -124,7 +125,21 @@ asio::awaitable<void> HttpServer::Impl::Drain() {
     timer.expires_after(10ms);
     co_await timer.async_wait(asio::use_awaitable);
   }
-  log::Info("stopped", {{"abandoned_requests", in_flight.load()}});
+  const int abandoned = in_flight.load();
+  // Whatever is left (responses being written, stalled clients) is cut off now; give the
+  // connections a moment to unwind so that they close their sockets themselves.
+  const auto unwind_deadline = std::chrono::steady_clock::now() + 1s;
+  for (;;) {
+    {
+      std::lock_guard lock(connections_mu);
+      if (connections.empty()) break;
+      for (auto& c : connections) c.close();
+    }
+    if (std::chrono::steady_clock::now() >= unwind_deadline) break;
+    timer.expires_after(10ms);
+    co_await timer.async_wait(asio::use_awaitable);
+  }
+  log::Info("stopped", {{"abandoned_requests", abandoned}});
   ioc.stop();
 }
 

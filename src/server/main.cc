@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
       "Precedence: flags > STOREPLANE_* environment variables > --config file > defaults.\n"
       "On a first start the bootstrap admin token is printed once (STOREPLANE_TOKEN=...),\n"
       "or read from --admin-token-file. Once listening it prints STOREPLANE_ADDR=<url>.");
+  cli.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // the last flag wins
   std::string config_file;
   std::string listen, data_dir, log_level, token_file, cert, key;
   bool dev = false;

@@ -57,7 +57,6 @@ TEST_F(ServerLifecycle, RateLimitAnswers429WithRetryAfter) {
 TEST(ServerStartup, DevModePrintsUrlAndTokenAndHasADemoStore) {
   ServerOptions options;
   options.dev = true;
-  options.extra_args = {"--listen", "127.0.0.1:0"};
   ServerProcess server(options);
   ASSERT_TRUE(server.Start()) << server.error() << server.Logs();
   ASSERT_FALSE(server.token().empty());

@@ -40,7 +40,8 @@ TEST_F(StoresApi, ListFiltersByEnvironmentIsolationStateAndSelector) {
     auto resp = Call("GET", "/v1/stores" + query);
     EXPECT_EQ(resp.status, 200) << query << ": " << resp.body;
     std::vector<std::string> out;
-    for (const auto& item : Json(resp)["items"].as_array()) out.emplace_back(item.as_object().at("id").as_string());
+    const auto body = Json(resp);
+    for (const auto& item : body.at("items").as_array()) out.emplace_back(item.as_object().at("id").as_string());
     return out;
   };
   using V = std::vector<std::string>;

@@ -110,6 +110,8 @@ bool ServerProcess::Start() {
   // Where stderr (the logs) goes: a file in the data dir, or a temporary file.
   if (stderr_path_.empty()) {
     if (!options_.data_dir.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(options_.data_dir, ec);  // the log file lives there
       stderr_path_ = options_.data_dir + "/storeplaned.stderr.log";
     } else {
       std::string pattern = TempBase() + "/storeplaned-stderr-XXXXXX";
