@@ -13,20 +13,20 @@
 namespace storeplane {
 
 enum class ErrorCode {
-  kInvalidArgument,     // malformed or semantically invalid input (422/400)
-  kMalformedRequest,    // bytes that do not parse: bad JSON, bad UTF-8 (400)
-  kNotFound,            // 404
-  kAlreadyExists,       // 409: the id is taken (ids are never reused)
-  kConflict,            // 409: the change conflicts with current state
-  kPreconditionFailed,  // 412: If-Match did not match
-  kPreconditionRequired,// 428: If-Match missing where required
-  kUnauthenticated,     // 401
-  kPermissionDenied,    // 403
-  kPayloadTooLarge,     // 413
-  kUnsupportedMediaType,// 415
-  kResourceExhausted,   // 429
-  kUnavailable,         // 503
-  kInternal,            // 500
+  kInvalidArgument,       // malformed or semantically invalid input (422/400)
+  kMalformedRequest,      // bytes that do not parse: bad JSON, bad UTF-8 (400)
+  kNotFound,              // 404
+  kAlreadyExists,         // 409: the id is taken (ids are never reused)
+  kConflict,              // 409: the change conflicts with current state
+  kPreconditionFailed,    // 412: If-Match did not match
+  kPreconditionRequired,  // 428: If-Match missing where required
+  kUnauthenticated,       // 401
+  kPermissionDenied,      // 403
+  kPayloadTooLarge,       // 413
+  kUnsupportedMediaType,  // 415
+  kResourceExhausted,     // 429
+  kUnavailable,           // 503
+  kInternal,              // 500
 };
 
 std::string_view ErrorCodeName(ErrorCode code);
@@ -46,21 +46,33 @@ struct Error {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}          // NOLINT(google-explicit-constructor)
-  Result(Error error) : v_(std::move(error)) {}      // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
+  Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
 
-  T& value() & { assert(ok()); return std::get<0>(v_); }
-  const T& value() const& { assert(ok()); return std::get<0>(v_); }
-  T&& value() && { assert(ok()); return std::get<0>(std::move(v_)); }
+  T& value() & {
+    assert(ok());
+    return std::get<0>(v_);
+  }
+  const T& value() const& {
+    assert(ok());
+    return std::get<0>(v_);
+  }
+  T&& value() && {
+    assert(ok());
+    return std::get<0>(std::move(v_));
+  }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
 
-  const Error& error() const { assert(!ok()); return std::get<1>(v_); }
+  const Error& error() const {
+    assert(!ok());
+    return std::get<1>(v_);
+  }
 
  private:
   std::variant<T, Error> v_;
@@ -75,7 +87,10 @@ class [[nodiscard]] Status {
 
   bool ok() const { return !error_.has_value(); }
   explicit operator bool() const { return ok(); }
-  const Error& error() const { assert(!ok()); return *error_; }
+  const Error& error() const {
+    assert(!ok());
+    return *error_;
+  }
 
  private:
   std::optional<Error> error_;
@@ -84,9 +99,9 @@ class [[nodiscard]] Status {
 }  // namespace storeplane
 
 // Returns the Status of `expr` from the enclosing function when it is an error.
-#define SP_RETURN_IF_ERROR(expr)            \
-  do {                                      \
+#define SP_RETURN_IF_ERROR(expr)                      \
+  do {                                                \
     if (auto sp_status_ = (expr); !sp_status_.ok()) { \
-      return sp_status_.error();            \
-    }                                       \
+      return sp_status_.error();                      \
+    }                                                 \
   } while (false)

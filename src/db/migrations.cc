@@ -87,8 +87,8 @@ Result<int> ReadVersion(Connection& conn) {
 Error TooNew(int found) {
   return Error{ErrorCode::kUnavailable,
                "database schema version " + std::to_string(found) +
-                   " is newer than this build of storeplane supports (" +
-                   std::to_string(LatestSchemaVersion()) + "); upgrade storeplane or use another database",
+                   " is newer than this build of storeplane supports (" + std::to_string(LatestSchemaVersion()) +
+                   "); upgrade storeplane or use another database",
                {}};
 }
 

@@ -16,28 +16,20 @@ std::string With(std::string_view what, std::string_view reason) {
 
 }  // namespace
 
-bool IsUniqueViolation(int rc) {
-  return rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE;
-}
+bool IsUniqueViolation(int rc) { return rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE; }
 
 Error SqliteError(int rc, std::string_view what) {
   switch (rc & 0xff) {
     case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      return Error{ErrorCode::kUnavailable, With(what, "the database is busy; retry later"), {}};
-    case SQLITE_IOERR:
-      return Error{ErrorCode::kUnavailable, With(what, "database I/O error; retry later"), {}};
-    case SQLITE_FULL:
-      return Error{ErrorCode::kUnavailable, With(what, "the database disk is full"), {}};
-    case SQLITE_CANTOPEN:
-      return Error{ErrorCode::kUnavailable, With(what, "the database file cannot be opened"), {}};
-    case SQLITE_READONLY:
-      return Error{ErrorCode::kUnavailable, With(what, "the database is read-only"), {}};
+    case SQLITE_LOCKED: return Error{ErrorCode::kUnavailable, With(what, "the database is busy; retry later"), {}};
+    case SQLITE_IOERR: return Error{ErrorCode::kUnavailable, With(what, "database I/O error; retry later"), {}};
+    case SQLITE_FULL: return Error{ErrorCode::kUnavailable, With(what, "the database disk is full"), {}};
+    case SQLITE_CANTOPEN: return Error{ErrorCode::kUnavailable, With(what, "the database file cannot be opened"), {}};
+    case SQLITE_READONLY: return Error{ErrorCode::kUnavailable, With(what, "the database is read-only"), {}};
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
       return Error{ErrorCode::kUnavailable, With(what, "the database file is damaged or not a database"), {}};
-    case SQLITE_NOMEM:
-      return Error{ErrorCode::kUnavailable, With(what, "out of memory"), {}};
+    case SQLITE_NOMEM: return Error{ErrorCode::kUnavailable, With(what, "out of memory"), {}};
     case SQLITE_PROTOCOL:
       return Error{ErrorCode::kUnavailable, With(what, "database locking protocol error; retry later"), {}};
     case SQLITE_CONSTRAINT:
@@ -45,8 +37,7 @@ Error SqliteError(int rc, std::string_view what) {
         return Error{ErrorCode::kAlreadyExists, With(what, "already exists"), {}};
       }
       return Error{ErrorCode::kConflict, With(what, "violates a database constraint"), {}};
-    default:
-      return Error{ErrorCode::kInternal, With(what, "unexpected database error"), {}};
+    default: return Error{ErrorCode::kInternal, With(what, "unexpected database error"), {}};
   }
 }
 

@@ -214,8 +214,7 @@ class ReadTransaction {
 };
 
 std::int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -351,8 +350,8 @@ Result<core::Store> SqliteRepository::UpdateStore(const core::Store& updated, st
       if (!row.ok()) return row.error();
       if (!*row) return Error::NotFound("store " + Quoted(updated.id) + " not found");
       return Error{ErrorCode::kPreconditionFailed,
-                   "store " + Quoted(updated.id) + " has version " + std::to_string(probe->ColumnInt64(0)) +
-                       ", not " + std::to_string(expected_version),
+                   "store " + Quoted(updated.id) + " has version " + std::to_string(probe->ColumnInt64(0)) + ", not " +
+                       std::to_string(expected_version),
                    {}};
     });
     if (!st.ok()) return st.error();
@@ -414,7 +413,7 @@ Status SqliteRepository::InsertPrincipalWithToken(const Principal& principal, co
 }
 
 Result<std::optional<Principal>> SqliteRepository::FindPrincipalByTokenHash(std::string_view token_hash,
-                                                                             std::int64_t now_ms) {
+                                                                            std::int64_t now_ms) {
   return Guarded([&]() -> Result<std::optional<Principal>> {
     auto conn = readers_->Acquire();
     auto select = conn->Prepare(kSelectPrincipalByUnexpiredToken, "look up token");
@@ -504,8 +503,8 @@ Result<std::unique_ptr<Repository>> OpenSqliteRepository(const SqliteOptions& op
       readers.push_back(std::move(*reader));
     }
 
-    auto queue = std::make_unique<WriteQueue>(std::move(*writer),
-                                              WriteQueueOptions{options.group_commit, options.max_batch});
+    auto queue =
+        std::make_unique<WriteQueue>(std::move(*writer), WriteQueueOptions{options.group_commit, options.max_batch});
     auto pool = std::make_unique<ReadPool>(std::move(readers));
     return std::unique_ptr<Repository>(std::make_unique<SqliteRepository>(std::move(queue), std::move(pool)));
   });

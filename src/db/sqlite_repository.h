@@ -13,9 +13,9 @@
 namespace storeplane::db {
 
 struct SqliteOptions {
-  std::string path;            // database file; created if missing
-  bool group_commit = true;    // false: one transaction per mutation (for comparison)
-  int max_batch = 512;         // most mutations in one transaction
+  std::string path;          // database file; created if missing
+  bool group_commit = true;  // false: one transaction per mutation (for comparison)
+  int max_batch = 512;       // most mutations in one transaction
   int read_connections = 4;
   int busy_timeout_ms = 5000;
 };

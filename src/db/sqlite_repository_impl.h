@@ -24,8 +24,7 @@ class SqliteRepository final : public Repository {
   Result<std::int64_t> CountStores() override;
 
   Status InsertPrincipalWithToken(const Principal& principal, const TokenRecord& token) override;
-  Result<std::optional<Principal>> FindPrincipalByTokenHash(std::string_view token_hash,
-                                                            std::int64_t now_ms) override;
+  Result<std::optional<Principal>> FindPrincipalByTokenHash(std::string_view token_hash, std::int64_t now_ms) override;
   Result<std::int64_t> CountPrincipals() override;
 
   Result<std::optional<IdempotencyRecord>> FindIdempotency(std::string_view principal_id,

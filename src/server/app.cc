@@ -24,24 +24,22 @@ class AdminOnlyAuthorizer final : public Authorizer {
 bool WellFormedRequestId(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
   for (char c : id) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                    c == '_' || c == '.';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
     if (!ok) return false;
   }
   return true;
 }
 
 std::int64_t SteadyMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
 }  // namespace
 
 std::int64_t SystemNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -50,9 +48,7 @@ std::string RouteKey(std::string_view method, std::string_view path_template) {
 }
 
 App::App(Services services)
-    : services_(std::move(services)),
-      router_(ApiRouteTable()),
-      authorizer_(std::make_unique<AdminOnlyAuthorizer>()) {
+    : services_(std::move(services)), router_(ApiRouteTable()), authorizer_(std::make_unique<AdminOnlyAuthorizer>()) {
   std::map<std::string, Handler> by_route;
   RegisterHealthHandlers(by_route, *this);
   RegisterStoreHandlers(by_route);

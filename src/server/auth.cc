@@ -78,8 +78,7 @@ std::optional<std::string> BearerToken(std::string_view header) {
   return std::string(token);
 }
 
-Result<db::Principal> Authenticate(db::Repository& repo, std::string_view authorization_header,
-                                   std::int64_t now_ms) {
+Result<db::Principal> Authenticate(db::Repository& repo, std::string_view authorization_header, std::int64_t now_ms) {
   const auto token = BearerToken(authorization_header);
   if (!token) {
     return Error{ErrorCode::kUnauthenticated, "a bearer token is required (Authorization: Bearer <token>)", {}};

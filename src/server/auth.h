@@ -22,7 +22,6 @@ std::string RandomHex(std::size_t bytes);
 std::optional<std::string> BearerToken(std::string_view authorization_header);
 
 // Resolves the principal for a request's Authorization header, or kUnauthenticated.
-Result<db::Principal> Authenticate(db::Repository& repo, std::string_view authorization_header,
-                                   std::int64_t now_ms);
+Result<db::Principal> Authenticate(db::Repository& repo, std::string_view authorization_header, std::int64_t now_ms);
 
 }  // namespace storeplane::server

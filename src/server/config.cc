@@ -44,7 +44,6 @@ Status CheckKeys(const std::string& path, const YAML::Node& map, const std::set<
   return Status::Ok();
 }
 
-
 Status ParseBool(const std::string& name, const std::string& text, bool& out) {
   if (text == "true" || text == "1" || text == "yes") {
     out = true;
@@ -85,8 +84,8 @@ Status MergeYamlFile(const std::string& path, Config& config) {
   }
   if (root.IsNull()) return Status::Ok();
   SP_RETURN_IF_ERROR(CheckKeys(path, root,
-                               {"listen", "data_dir", "environments", "tls", "limits", "storage",
-                                "admin_token_file", "log_level", "worker_threads"},
+                               {"listen", "data_dir", "environments", "tls", "limits", "storage", "admin_token_file",
+                                "log_level", "worker_threads"},
                                "the top level"));
   if (auto n = root["listen"]) SP_RETURN_IF_ERROR(ReadScalar(path, n, "listen", config.listen));
   if (auto n = root["data_dir"]) SP_RETURN_IF_ERROR(ReadScalar(path, n, "data_dir", config.data_dir));
@@ -110,8 +109,8 @@ Status MergeYamlFile(const std::string& path, Config& config) {
   }
   if (auto lim = root["limits"]) {
     SP_RETURN_IF_ERROR(CheckKeys(path, lim,
-                                 {"body_bytes", "header_bytes", "read_timeout_ms", "idle_timeout_ms",
-                                  "max_in_flight", "principal_rps", "principal_burst", "shutdown_grace_ms"},
+                                 {"body_bytes", "header_bytes", "read_timeout_ms", "idle_timeout_ms", "max_in_flight",
+                                  "principal_rps", "principal_burst", "shutdown_grace_ms"},
                                  "limits"));
     auto& l = config.limits;
     if (auto n = lim["body_bytes"]) SP_RETURN_IF_ERROR(ReadScalar(path, n, "body_bytes", l.body_bytes));

@@ -20,19 +20,19 @@ struct TlsConfig {
 };
 
 struct LimitsConfig {
-  std::size_t body_bytes = 1 << 20;         // 413 above this
-  std::size_t header_bytes = 16 * 1024;     // 431 above this
-  int read_timeout_ms = 10'000;             // a request must arrive whole within this
-  int idle_timeout_ms = 60'000;             // keep-alive connections idle longer are closed
-  int max_in_flight = 1024;                 // 429 above this many requests being handled
-  double principal_rps = 1000;              // per-principal sustained requests/s
-  double principal_burst = 2000;            // per-principal burst
-  int shutdown_grace_ms = 10'000;           // SIGTERM: time given to in-flight requests
+  std::size_t body_bytes = 1 << 20;      // 413 above this
+  std::size_t header_bytes = 16 * 1024;  // 431 above this
+  int read_timeout_ms = 10'000;          // a request must arrive whole within this
+  int idle_timeout_ms = 60'000;          // keep-alive connections idle longer are closed
+  int max_in_flight = 1024;              // 429 above this many requests being handled
+  double principal_rps = 1000;           // per-principal sustained requests/s
+  double principal_burst = 2000;         // per-principal burst
+  int shutdown_grace_ms = 10'000;        // SIGTERM: time given to in-flight requests
 };
 
 struct StorageConfig {
   std::string driver = "sqlite";
-  std::string sqlite_path;     // default <data_dir>/storeplane.db
+  std::string sqlite_path;  // default <data_dir>/storeplane.db
   bool group_commit = true;
   int read_connections = 4;
 };
@@ -48,7 +48,7 @@ struct Config {
   std::string log_level = "info";
   // One I/O thread runs every connection; blocking work (database) runs on the workers.
   int worker_threads = 16;
-  bool dev = false;         // throw-away instance: temp data dir, token printed, demo store
+  bool dev = false;  // throw-away instance: temp data dir, token printed, demo store
 
   std::string SqlitePath() const;
 };

@@ -75,8 +75,8 @@ Status Bootstrap(db::Repository& repo, const Config& config, std::int64_t now_ms
   db::Principal admin{"admin", "bootstrap administrator", "operator", {"admin"}, now_ms};
   db::TokenRecord record{Sha256Hex(token), admin.id, "bootstrap admin token", now_ms, std::nullopt};
   SP_RETURN_IF_ERROR(repo.InsertPrincipalWithToken(admin, record));
-  log::Info("bootstrap admin created", {{"principal", admin.id},
-                                        {"token_source", generated ? "generated" : "admin_token_file"}});
+  log::Info("bootstrap admin created",
+            {{"principal", admin.id}, {"token_source", generated ? "generated" : "admin_token_file"}});
   if (generated) std::cout << "STOREPLANE_TOKEN=" << token << std::endl;
   return Status::Ok();
 }

@@ -45,8 +45,7 @@ struct HttpServer::Impl {
   asio::io_context ioc;
   tcp::acceptor acceptor{ioc};
 
-  Impl(const Config& c, App& a)
-      : config(c), app(a), workers(static_cast<std::size_t>(c.worker_threads)), ioc(1) {}
+  Impl(const Config& c, App& a) : config(c), app(a), workers(static_cast<std::size_t>(c.worker_threads)), ioc(1) {}
 
   asio::awaitable<void> Accept();
   template <typename Stream>
@@ -55,9 +54,7 @@ struct HttpServer::Impl {
 };
 
 HttpServer::HttpServer(const Config& config, App& app) : impl_(std::make_unique<Impl>(config, app)) {}
-HttpServer::~HttpServer() {
-  impl_->workers.join();
-}
+HttpServer::~HttpServer() { impl_->workers.join(); }
 
 std::string HttpServer::url() const { return impl_->url; }
 
@@ -268,15 +265,16 @@ asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, tcp::socket::lowes
     auto [rec, bytes] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
     (void)bytes;
     if (rec) {
-      if (rec == http::error::end_of_stream || rec == beast::error::timeout ||
-          rec == asio::error::operation_aborted || rec == asio::error::connection_reset || rec == asio::error::eof) {
+      if (rec == http::error::end_of_stream || rec == beast::error::timeout || rec == asio::error::operation_aborted ||
+          rec == asio::error::connection_reset || rec == asio::error::eof) {
         co_return;
       }
       Error err{ErrorCode::kMalformedRequest, "the request could not be parsed as HTTP/1.1", {}};
       ProblemKind kind = ProblemKind::kFromErrorCode;
       if (rec == http::error::body_limit) {
         err = Error{ErrorCode::kPayloadTooLarge,
-                    "the request body exceeds " + std::to_string(limits.body_bytes) + " bytes", {}};
+                    "the request body exceeds " + std::to_string(limits.body_bytes) + " bytes",
+                    {}};
       } else if (rec == http::error::header_limit) {
         err = Error{ErrorCode::kMalformedRequest, "the request headers are too large", {}};
         kind = ProblemKind::kHeadersTooLarge;
@@ -288,8 +286,8 @@ asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, tcp::socket::lowes
       const auto request_id = App::RequestIdFor(partial);
       auto resp = ProblemResponse(err, partial.path, request_id, kind);
       resp.SetHeader("X-Request-Id", request_id);
-      log::Info("request rejected", {{"request_id", request_id}, {"status", resp.status}, {"remote", remote},
-                                     {"error", rec.message()}});
+      log::Info("request rejected",
+                {{"request_id", request_id}, {"status", resp.status}, {"remote", remote}, {"error", rec.message()}});
       auto msg = ToBeast(std::move(resp), 11, false);
       lowest.expires_after(std::chrono::milliseconds(limits.read_timeout_ms));
       co_await http::async_write(stream, msg, asio::as_tuple(asio::use_awaitable));

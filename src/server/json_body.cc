@@ -43,8 +43,7 @@ Result<std::optional<std::string>> FieldReader::OptionalString(std::string_view 
   return std::optional<std::string>(std::string(v->as_string()));
 }
 
-Result<std::optional<std::map<std::string, std::string>>> FieldReader::OptionalStringMap(
-    std::string_view name) const {
+Result<std::optional<std::map<std::string, std::string>>> FieldReader::OptionalStringMap(std::string_view name) const {
   using Out = std::optional<std::map<std::string, std::string>>;
   const auto* v = object_.if_contains(name);
   if (v == nullptr || v->is_null()) return Out();

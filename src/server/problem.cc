@@ -49,8 +49,7 @@ ProblemType TypeFor(ProblemKind kind, ErrorCode code) {
 
 int HttpStatusFor(ErrorCode code) { return TypeFor(code).status; }
 
-Response ProblemResponse(const Error& error, std::string_view instance, std::string_view request_id,
-                         ProblemKind kind) {
+Response ProblemResponse(const Error& error, std::string_view instance, std::string_view request_id, ProblemKind kind) {
   const auto type = TypeFor(kind, error.code);
   boost::json::object body;
   body["type"] = std::string("urn:storeplane:problem:") + std::string(type.slug);

@@ -19,15 +19,17 @@ TEST_F(MigrationsTest, FreshDatabaseIsMigratedToTheLatestVersion) {
             static_cast<long long>(AllMigrations().size()));
   EXPECT_GT(QueryIntRaw(options_.path, "SELECT MIN(applied_at) FROM schema_migrations"), 1'600'000'000'000LL);
   for (const char* table : {"stores", "principals", "tokens", "idempotency_keys"}) {
-    EXPECT_EQ(QueryIntRaw(options_.path,
-                          std::string("SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='") + table + "'"),
-              1)
+    EXPECT_EQ(
+        QueryIntRaw(options_.path,
+                    std::string("SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='") + table + "'"),
+        1)
         << table;
   }
   for (const char* index : {"stores_by_environment", "stores_by_state", "stores_by_isolation_mode"}) {
-    EXPECT_EQ(QueryIntRaw(options_.path,
-                          std::string("SELECT COUNT(*) FROM sqlite_master WHERE type='index' AND name='") + index + "'"),
-              1)
+    EXPECT_EQ(
+        QueryIntRaw(options_.path,
+                    std::string("SELECT COUNT(*) FROM sqlite_master WHERE type='index' AND name='") + index + "'"),
+        1)
         << index;
   }
 }
@@ -59,8 +61,8 @@ TEST_F(MigrationsTest, MigrationsAreInAscendingOrder) {
 TEST_F(MigrationsTest, DatabaseFromANewerBuildIsRefused) {
   Close();
   const int future = LatestSchemaVersion() + 1;
-  ASSERT_EQ(ExecRaw(options_.path, "INSERT INTO schema_migrations (version, applied_at) VALUES (" +
-                                       std::to_string(future) + ", 0)"),
+  ASSERT_EQ(ExecRaw(options_.path,
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES (" + std::to_string(future) + ", 0)"),
             SQLITE_OK);
   auto opened = OpenSqliteRepository(options_);
   ASSERT_FALSE(opened.ok());

@@ -192,8 +192,8 @@ class ListStoresTest : public RepositoryTest {
     Insert(MakeStore("c-stage", "staging", IsolationMode::kShared, {{"tier", "gold"}, {"legacy", "yes"}},
                      StoreState::kRegistered));
     Insert(MakeStore("d-dev", "development", IsolationMode::kIsolated, {}, StoreState::kProvisioning));
-    Insert(MakeStore("e-prod", "production", IsolationMode::kIsolated, {{"region", "eu"}},
-                     StoreState::kDecommissioned));
+    Insert(
+        MakeStore("e-prod", "production", IsolationMode::kIsolated, {{"region", "eu"}}, StoreState::kDecommissioned));
   }
 };
 

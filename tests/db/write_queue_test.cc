@@ -264,8 +264,8 @@ TEST_F(GroupCommitTest, WithoutGroupCommitEveryInsertIsItsOwnTransaction) {
   constexpr int kPerThread = 20;
   const auto ids = InsertConcurrently(*repo_, kThreads, kPerThread);
   const WriteQueueStats stats = Stats();
-  std::printf("[ no group commit ] %llu mutations in %llu batches\n",
-              static_cast<unsigned long long>(stats.mutations), static_cast<unsigned long long>(stats.batches));
+  std::printf("[ no group commit ] %llu mutations in %llu batches\n", static_cast<unsigned long long>(stats.mutations),
+              static_cast<unsigned long long>(stats.batches));
   EXPECT_EQ(stats.mutations, static_cast<std::uint64_t>(kThreads * kPerThread));
   EXPECT_EQ(stats.batches, stats.mutations);
   Reopen();

@@ -22,8 +22,7 @@ namespace {
 
 constexpr std::string_view kProblemMediaType = "application/problem+json";
 constexpr std::string_view kBearerScheme = "bearerAuth";
-constexpr std::string_view kHttpMethods[] = {"get",     "put",  "post",  "delete",
-                                             "options", "head", "patch", "trace"};
+constexpr std::string_view kHttpMethods[] = {"get", "put", "post", "delete", "options", "head", "patch", "trace"};
 
 using MethodAndPath = std::pair<std::string, std::string>;
 
@@ -167,8 +166,7 @@ TEST_F(OpenApiRoutesTest, DocumentsExactlyTheServerRoutes) {
     EXPECT_TRUE(documented.count(route)) << "served but not in docs/openapi.yaml: " << Describe(route);
   }
   for (const auto& route : documented) {
-    EXPECT_TRUE(served.count(route)) << "in docs/openapi.yaml but not served (src/server/api.cc): "
-                                     << Describe(route);
+    EXPECT_TRUE(served.count(route)) << "in docs/openapi.yaml but not served (src/server/api.cc): " << Describe(route);
   }
 }
 
@@ -186,8 +184,7 @@ TEST_F(OpenApiRoutesTest, EveryV1OperationRequiresBearerAuth) {
     ++checked;
     const std::string where = op.method + " " + op.path;
     const YAML::Node security = EffectiveSecurity(op);
-    ASSERT_TRUE(security && security.IsSequence() && security.size() > 0)
-        << where << " declares no security";
+    ASSERT_TRUE(security && security.IsSequence() && security.size() > 0) << where << " declares no security";
     bool has_bearer = false;
     for (const auto& requirement : security) {
       // An empty requirement object would make authentication optional.
@@ -239,13 +236,24 @@ TEST_F(OpenApiRoutesTest, EveryV1OperationDeclaresProblemErrors) {
 }
 
 TEST_F(OpenApiRoutesTest, ProblemTypesAreTheStoreplaneUrns) {
-  const std::set<std::string> kinds = {
-      "malformed-request",     "validation-failed",     "not-found",
-      "already-exists",        "conflict",              "precondition-failed",
-      "precondition-required", "unauthenticated",       "forbidden",
-      "payload-too-large",     "unsupported-media-type", "too-many-requests",
-      "unavailable",           "internal",              "method-not-allowed",
-      "idempotency-key-reused", "not-acceptable",       "request-header-fields-too-large"};
+  const std::set<std::string> kinds = {"malformed-request",
+                                       "validation-failed",
+                                       "not-found",
+                                       "already-exists",
+                                       "conflict",
+                                       "precondition-failed",
+                                       "precondition-required",
+                                       "unauthenticated",
+                                       "forbidden",
+                                       "payload-too-large",
+                                       "unsupported-media-type",
+                                       "too-many-requests",
+                                       "unavailable",
+                                       "internal",
+                                       "method-not-allowed",
+                                       "idempotency-key-reused",
+                                       "not-acceptable",
+                                       "request-header-fields-too-large"};
   std::set<std::string> expected;
   for (const auto& kind : kinds) expected.insert("urn:storeplane:problem:" + kind);
 

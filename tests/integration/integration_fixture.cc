@@ -39,8 +39,8 @@ client::HttpResponse ServerTest::Call(const std::string& method, const std::stri
 
 client::HttpResponse ServerTest::Register(const std::string& id, const std::string& environment,
                                           const std::string& isolation, const std::string& labels_json) {
-  const std::string body = R"({"id":")" + id + R"(","environment":")" + environment +
-                           R"(","isolation_mode":")" + isolation + R"(","labels":)" + labels_json + "}";
+  const std::string body = R"({"id":")" + id + R"(","environment":")" + environment + R"(","isolation_mode":")" +
+                           isolation + R"(","labels":)" + labels_json + "}";
   return Call("POST", "/v1/stores", body, {{"Content-Type", "application/json"}});
 }
 

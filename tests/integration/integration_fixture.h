@@ -23,8 +23,7 @@ class ServerTest : public ::testing::Test {
   void StartServer(std::vector<std::string> extra_args = {});
 
   client::HttpResponse Call(const std::string& method, const std::string& path, const std::string& body = "",
-                            std::vector<std::pair<std::string, std::string>> headers = {},
-                            bool with_token = true);
+                            std::vector<std::pair<std::string, std::string>> headers = {}, bool with_token = true);
   client::HttpResponse Register(const std::string& id, const std::string& environment = "staging",
                                 const std::string& isolation = "shared", const std::string& labels_json = "{}");
   client::HttpResponse Patch(const std::string& id, const std::string& body, const std::string& if_match);

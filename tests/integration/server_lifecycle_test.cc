@@ -61,7 +61,8 @@ TEST(ServerStartup, DevModePrintsUrlAndTokenAndHasADemoStore) {
   ASSERT_TRUE(server.Start()) << server.error() << server.Logs();
   ASSERT_FALSE(server.token().empty());
   client::HttpClient http;
-  auto resp = http.Send({"GET", server.url() + "/v1/stores/demo", {{"Authorization", "Bearer " + server.token()}}, "", 5000});
+  auto resp =
+      http.Send({"GET", server.url() + "/v1/stores/demo", {{"Authorization", "Bearer " + server.token()}}, "", 5000});
   ASSERT_TRUE(resp.ok());
   EXPECT_EQ(resp->status, 200) << resp->body;
   EXPECT_EQ(server.Stop(), 0);
@@ -95,9 +96,11 @@ TEST(ServerStartup, FlagsOverrideEnvironmentWhichOverridesTheFile) {
   client::HttpClient http;
   // The environment set comes from the file: qa is allowed, staging is not.
   auto post = [&](const std::string& env) {
-    return http.Send({"POST", server.url() + "/v1/stores",
+    return http.Send({"POST",
+                      server.url() + "/v1/stores",
                       {{"Authorization", "Bearer " + server.token()}, {"Content-Type", "application/json"}},
-                      R"({"id":"x-)" + env + R"(","environment":")" + env + R"(","isolation_mode":"shared"})", 5000});
+                      R"({"id":"x-)" + env + R"(","environment":")" + env + R"(","isolation_mode":"shared"})",
+                      5000});
   };
   EXPECT_EQ(post("qa")->status, 201);
   EXPECT_EQ(post("staging")->status, 422);

@@ -137,7 +137,8 @@ TEST_F(StoresApi, EveryMalformedOrInvalidRegistrationIsA4xxAndStoresNothing) {
       {"", {400, "malformed-request"}},
       {"[1,2]", {422, "validation-failed"}},
       {"\"text\"", {422, "validation-failed"}},
-      {"{\"id\":\"caf\xc3\x28\",\"environment\":\"staging\",\"isolation_mode\":\"shared\"}", {400, "malformed-request"}},
+      {"{\"id\":\"caf\xc3\x28\",\"environment\":\"staging\",\"isolation_mode\":\"shared\"}",
+       {400, "malformed-request"}},
       {R"({"id":"ok","environment":"staging","isolation_mode":"shared","extra":1})", {422, "validation-failed"}},
       {R"({"id":7,"environment":"staging","isolation_mode":"shared"})", {422, "validation-failed"}},
       {R"({"id":"ok","environment":"staging","isolation_mode":"shared","labels":{"a":1}})", {422, "validation-failed"}},
@@ -177,8 +178,8 @@ TEST_F(StoresApi, WrongMediaTypeOversizedBodyAndBadQueryAreRejected) {
   const std::string good = R"({"id":"ok","environment":"staging","isolation_mode":"shared"})";
   ExpectProblem(Call("POST", "/v1/stores", good, {{"Content-Type", "text/plain"}}), 415, "unsupported-media-type");
   ExpectProblem(Call("POST", "/v1/stores", good), 415, "unsupported-media-type");
-  const std::string huge = R"({"id":"ok","environment":"staging","isolation_mode":"shared","name":")" +
-                           std::string(2 << 20, 'x') + "\"}";
+  const std::string huge =
+      R"({"id":"ok","environment":"staging","isolation_mode":"shared","name":")" + std::string(2 << 20, 'x') + "\"}";
   ExpectProblem(Call("POST", "/v1/stores", huge, {{"Content-Type", "application/json"}}), 413, "payload-too-large");
   ExpectProblem(Call("GET", "/v1/stores?limit=0"), 422, "validation-failed");
   ExpectProblem(Call("GET", "/v1/stores?limit=abc"), 422, "validation-failed");

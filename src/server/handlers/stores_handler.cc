@@ -29,9 +29,7 @@ std::string Rfc3339Millis(std::int64_t ms) {
   return std::string(buf, n) + "." + std::to_string(1000 + ms % 1000).substr(1) + "Z";
 }
 
-json::value OptionalText(const std::optional<std::string>& v) {
-  return v ? json::value(*v) : json::value(nullptr);
-}
+json::value OptionalText(const std::optional<std::string>& v) { return v ? json::value(*v) : json::value(nullptr); }
 
 json::object StoreJson(const core::Store& s) {
   json::object labels;
@@ -161,7 +159,8 @@ Result<Response> ListStores(RequestContext& ctx) {
   items.reserve(page->items.size());
   for (const auto& s : page->items) items.emplace_back(StoreJson(s));
   json::object body{{"items", std::move(items)}};
-  body["next_cursor"] = page->next_after_id.empty() ? json::value(nullptr) : json::value(EncodeCursor(page->next_after_id));
+  body["next_cursor"] =
+      page->next_after_id.empty() ? json::value(nullptr) : json::value(EncodeCursor(page->next_after_id));
   Response resp;
   resp.body = json::serialize(body);
   return resp;
@@ -176,7 +175,8 @@ Result<Response> GetStore(RequestContext& ctx) {
 }
 
 Status ValidateIdempotencyKey(std::string_view key) {
-  if (key.empty() || key.size() > 255) return Error::Invalid("Idempotency-Key must be 1..255 characters", "Idempotency-Key");
+  if (key.empty() || key.size() > 255)
+    return Error::Invalid("Idempotency-Key must be 1..255 characters", "Idempotency-Key");
   for (char c : key) {
     if (c < '!' || c > '~') return Error::Invalid("Idempotency-Key must be printable ASCII", "Idempotency-Key");
   }
@@ -206,7 +206,8 @@ Result<Response> RegisterStore(RequestContext& ctx) {
   if (req.HasHeader("idempotency-key")) {
     const auto key = req.Header("idempotency-key");
     SP_RETURN_IF_ERROR(ValidateIdempotencyKey(key));
-    idem = db::IdempotencyRecord{ctx.principal->id, key, Sha256Hex("POST /v1/stores\n" + req.body), 201, {}, {}, ctx.now_ms};
+    idem = db::IdempotencyRecord{ctx.principal->id, key, Sha256Hex("POST /v1/stores\n" + req.body), 201, {}, {},
+                                 ctx.now_ms};
     auto prior = repo.FindIdempotency(ctx.principal->id, key);
     if (!prior.ok()) return prior.error();
     if (*prior) {
@@ -300,10 +301,10 @@ Result<Response> UpdateStore(RequestContext& ctx) {
   auto current = ctx.services.repo.GetStore(id);
   if (!current.ok()) return current.error();
   if (*if_match && **if_match != current->version) {
-    return Error{ErrorCode::kPreconditionFailed,
-                 "store '" + id + "' is at version " + std::to_string(current->version) + ", not " +
-                     std::to_string(**if_match),
-                 {}};
+    return Error{
+        ErrorCode::kPreconditionFailed,
+        "store '" + id + "' is at version " + std::to_string(current->version) + ", not " + std::to_string(**if_match),
+        {}};
   }
   if (current->state == core::StoreState::kDecommissioned) {
     return Error{ErrorCode::kConflict, "store '" + id + "' is decommissioned; its record is kept for audit only", {}};
