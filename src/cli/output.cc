@@ -91,18 +91,10 @@ bool NeedsQuotes(std::string_view s) {
   for (const char* word : kReserved) {
     if (lower == word) return true;
   }
-  // Numbers (ints, floats, 0x.., 0o.., dates keep their plain form only if not numeric).
-  bool numeric = true;
-  bool has_digit = false;
-  for (char c : s) {
-    if (std::isdigit(static_cast<unsigned char>(c))) {
-      has_digit = true;
-    } else if (c != '.' && c != '-' && c != '+' && c != 'e' && c != 'E' && c != '_' && c != 'x' && c != 'o') {
-      numeric = false;
-      break;
-    }
-  }
-  if (numeric && has_digit) return true;
+  // Numbers, dates and timestamps: anything starting with a digit, sign or dot stays a
+  // string only when quoted (YAML 1.1 readers turn 2024-01-01T00:00:00Z into a timestamp).
+  unsigned char first = static_cast<unsigned char>(s.front());
+  if (std::isdigit(first) || first == '-' || first == '+' || first == '.') return true;
   if (s.front() == ' ' || s.back() == ' ') return true;
   return false;
 }

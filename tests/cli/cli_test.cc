@@ -12,8 +12,12 @@
 
 #include <boost/json.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
+#include <functional>
+#include <map>
+#include <mutex>
 #include <gtest/gtest.h>
 #include <memory>
 #include <sstream>
@@ -203,6 +207,169 @@ TEST(CliLocal, LocalConfigurationErrorsExit2) {
   CliRun missing_token_file = RunCli({"whoami", "--token-file", dir.path() + "/absent"});
   EXPECT_EQ(missing_token_file.exit_code, 2) << missing_token_file;
   EXPECT_TRUE(OneErrorLine(missing_token_file));
+}
+
+// A scripted HTTP/1.1 server on a loopback port, for the paths a real server cannot be
+// made to take on demand (a concurrent change between GET and PATCH). One request per
+// connection; each request is recorded.
+class FakeApi {
+ public:
+  struct Request {
+    std::string method;
+    std::string target;
+    std::map<std::string, std::string> headers;  // lower-cased names
+    std::string body;
+  };
+  struct Reply {
+    int status = 200;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
+  };
+  using Handler = std::function<Reply(const Request&)>;
+
+  explicit FakeApi(Handler handler) : handler_(std::move(handler)) {
+    listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    listen(listen_fd_, 16);
+    socklen_t len = sizeof addr;
+    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~FakeApi() {
+    stopping_ = true;
+    shutdown(listen_fd_, SHUT_RDWR);
+    close(listen_fd_);
+    thread_.join();
+  }
+
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::vector<Request> requests() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return requests_;
+  }
+
+ private:
+  void Serve() {
+    while (!stopping_) {
+      int fd = accept(listen_fd_, nullptr, nullptr);
+      if (fd < 0) continue;
+      std::string data;
+      char buffer[4096];
+      size_t header_end = std::string::npos;
+      while (header_end == std::string::npos) {
+        ssize_t n = read(fd, buffer, sizeof buffer);
+        if (n <= 0) break;
+        data.append(buffer, static_cast<size_t>(n));
+        header_end = data.find("\r\n\r\n");
+      }
+      if (header_end == std::string::npos) {
+        close(fd);
+        continue;
+      }
+      Request request;
+      std::istringstream head(data.substr(0, header_end));
+      std::string line;
+      std::getline(head, line);
+      std::istringstream(line) >> request.method >> request.target;
+      while (std::getline(head, line)) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        auto colon = line.find(':');
+        if (colon == std::string::npos) continue;
+        std::string name = line.substr(0, colon);
+        for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        request.headers[name] = line.substr(line.find_first_not_of(' ', colon + 1));
+      }
+      size_t length = request.headers.count("content-length") ? std::stoul(request.headers["content-length"]) : 0;
+      request.body = data.substr(header_end + 4);
+      while (request.body.size() < length) {
+        ssize_t n = read(fd, buffer, sizeof buffer);
+        if (n <= 0) break;
+        request.body.append(buffer, static_cast<size_t>(n));
+      }
+      Reply reply = handler_(request);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        requests_.push_back(request);
+      }
+      std::string response = "HTTP/1.1 " + std::to_string(reply.status) + " X\r\nConnection: close\r\n";
+      for (const auto& [name, value] : reply.headers) response += name + ": " + value + "\r\n";
+      response += "Content-Length: " + std::to_string(reply.body.size()) + "\r\n\r\n" + reply.body;
+      ssize_t ignored = write(fd, response.data(), response.size());
+      (void)ignored;
+      close(fd);
+    }
+  }
+
+  Handler handler_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<Request> requests_;
+};
+
+const char* kFakeStore =
+    R"({"id":"s1","name":"s1","environment":"staging","isolation_mode":"shared","labels":{"tier":"gold"},)"
+    R"("state":"registered","desired_release":null,"current_release":null,"last_known_good_release":null,)"
+    R"("version":7,"created_at":"2024-01-01T00:00:00Z","updated_at":"2024-01-01T00:00:00Z"})";
+
+TEST(CliFakeServer, LabelSendsIfMatchAndReportsAConcurrentChange) {
+  FakeApi api([](const FakeApi::Request& request) {
+    if (request.method == "GET") return FakeApi::Reply{200, {{"ETag", "\"7\""}, {"Content-Type", "application/json"}}, kFakeStore};
+    return FakeApi::Reply{412, {{"Content-Type", "application/problem+json"}},
+                          R"({"type":"urn:storeplane:problem:precondition-failed","title":"Precondition failed",)"
+                          R"("status":412,"detail":"store 's1' is at version 8, not 7","request_id":"rq-9"})"};
+  });
+  CliRun run = RunCli({"stores", "label", "s1", "team=web", "tier-", "--server", api.url(), "--token", "t0k"});
+  EXPECT_EQ(run.exit_code, 5) << run;
+  EXPECT_TRUE(OneErrorLine(run));
+  EXPECT_NE(run.err.find("changed by someone else"), std::string::npos) << run;
+  EXPECT_NE(run.err.find("request id rq-9"), std::string::npos) << run;
+
+  auto requests = api.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].method, "GET");
+  EXPECT_EQ(requests[0].target, "/v1/stores/s1");
+  EXPECT_EQ(requests[0].headers["authorization"], "Bearer t0k");
+  EXPECT_EQ(requests[1].method, "PATCH");
+  EXPECT_EQ(requests[1].target, "/v1/stores/s1");
+  EXPECT_EQ(requests[1].headers["if-match"], "\"7\"");
+  EXPECT_EQ(requests[1].headers["content-type"], "application/merge-patch+json");
+  EXPECT_EQ(json::parse(requests[1].body), json::parse(R"({"labels":{"team":"web"}})"));
+}
+
+TEST(CliFakeServer, ServerErrorsAndNonProblemBodiesExit1WithOneLine) {
+  FakeApi api([](const FakeApi::Request&) {
+    return FakeApi::Reply{502, {{"Content-Type", "text/html"}, {"X-Request-Id", "gw-1"}}, "<html>\nbad gateway\n</html>"};
+  });
+  CliRun run = RunCli({"stores", "get", "s1", "--server", api.url()});
+  EXPECT_EQ(run.exit_code, 1) << run;
+  EXPECT_TRUE(OneErrorLine(run));
+  EXPECT_NE(run.err.find("request id gw-1"), std::string::npos) << run;
+}
+
+TEST(CliFakeServer, ListEncodesTheSelectorAndFollowsCursors) {
+  FakeApi api([](const FakeApi::Request& request) {
+    std::string item = kFakeStore;
+    if (request.target.find("cursor=") == std::string::npos) {
+      return FakeApi::Reply{200, {}, R"({"items":[)" + item + R"(],"next_cursor":"a/b=="})"};
+    }
+    return FakeApi::Reply{200, {}, R"({"items":[)" + item + R"(],"next_cursor":null})"};
+  });
+  CliRun run = RunCli({"stores", "list", "--all", "-l", "tier in (gold,silver),!legacy", "--limit", "1",
+                       "--server", api.url(), "-o", "json"});
+  EXPECT_EQ(run.exit_code, 0) << run;
+  auto requests = api.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].target, "/v1/stores?selector=tier%20in%20%28gold%2Csilver%29%2C%21legacy&limit=1");
+  EXPECT_EQ(requests[1].target,
+            "/v1/stores?selector=tier%20in%20%28gold%2Csilver%29%2C%21legacy&limit=1&cursor=a%2Fb%3D%3D");
+  EXPECT_EQ(json::parse(run.out).at("items").as_array().size(), 2u);
 }
 
 // ====================================================================================

@@ -216,6 +216,7 @@ TEST(Output, YamlKeepsTypes) {
   EXPECT_EQ(node["labels"]["a"].Tag(), "!");  // quoted: still the string "true"
   EXPECT_EQ(node["labels"]["a"].as<std::string>(), "true");
   EXPECT_TRUE(node["desired_release"].IsNull());
+  EXPECT_EQ(node["created_at"].Tag(), "!");  // quoted: not a YAML 1.1 timestamp
 }
 
 }  // namespace
