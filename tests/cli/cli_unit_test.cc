@@ -103,14 +103,14 @@ TEST(CliConfig, ErrorsAreUsageErrors) {
 
 // --- label edits and queries ----------------------------------------------------------
 
-TEST(LabelEdit, ParsesSetsAndRemovals) {
+TEST(CliLabelEdit, ParsesSetsAndRemovals) {
   auto edit = ParseLabelEdit({"tier=gold", "region-", "empty="});
   ASSERT_TRUE(edit.ok()) << edit.error().message;
   EXPECT_EQ(edit->set, (core::Labels{{"tier", "gold"}, {"empty", ""}}));
   EXPECT_EQ(edit->remove, std::vector<std::string>{"region"});
 }
 
-TEST(LabelEdit, RejectsBadSyntax) {
+TEST(CliLabelEdit, RejectsBadSyntax) {
   EXPECT_FALSE(ParseLabelEdit({"tier"}).ok());
   EXPECT_FALSE(ParseLabelEdit({"=gold"}).ok());
   EXPECT_FALSE(ParseLabelEdit({"-"}).ok());
@@ -121,7 +121,7 @@ TEST(LabelEdit, RejectsBadSyntax) {
   EXPECT_FALSE(ParseLabelPairs({"a=1", "a=2"}).ok());
 }
 
-TEST(LabelEdit, RefusesToChangeAValueWithoutOverwrite) {
+TEST(CliLabelEdit, RefusesToChangeAValueWithoutOverwrite) {
   core::Labels current{{"tier", "gold"}, {"region", "eu"}};
   auto edit = ParseLabelEdit({"tier=silver"});
   ASSERT_TRUE(edit.ok());
@@ -136,7 +136,7 @@ TEST(LabelEdit, RefusesToChangeAValueWithoutOverwrite) {
   EXPECT_EQ(allowed->labels, (core::Labels{{"tier", "silver"}, {"region", "eu"}}));
 }
 
-TEST(LabelEdit, SameValueAndMissingRemovalAreNoChange) {
+TEST(CliLabelEdit, SameValueAndMissingRemovalAreNoChange) {
   core::Labels current{{"tier", "gold"}};
   auto edit = ParseLabelEdit({"tier=gold", "ghost-"});
   ASSERT_TRUE(edit.ok());
@@ -147,7 +147,7 @@ TEST(LabelEdit, SameValueAndMissingRemovalAreNoChange) {
   EXPECT_EQ(outcome->labels, current);
 }
 
-TEST(ListQuery, EncodesFiltersAndCursor) {
+TEST(CliListQuery, EncodesFiltersAndCursor) {
   EXPECT_EQ(StoresListPath({}, ""), "/v1/stores");
   ListFilters filters;
   filters.environment = "staging";
@@ -160,7 +160,7 @@ TEST(ListQuery, EncodesFiltersAndCursor) {
 
 // --- exit codes and error lines -------------------------------------------------------
 
-TEST(ExitCodes, MapHttpStatuses) {
+TEST(CliExitCodes, MapHttpStatuses) {
   EXPECT_EQ(ExitCodeForStatus(200), kExitOk);
   EXPECT_EQ(ExitCodeForStatus(201), kExitOk);
   for (long s : {400L, 413L, 415L, 422L}) EXPECT_EQ(ExitCodeForStatus(s), kExitRejected) << s;
@@ -171,7 +171,7 @@ TEST(ExitCodes, MapHttpStatuses) {
   EXPECT_EQ(ExitCodeForError(Error{ErrorCode::kUnavailable, "x", {}}), kExitUnreachable);
 }
 
-TEST(ProblemLine, UsesTheProblemDocument) {
+TEST(CliProblemLine, UsesTheProblemDocument) {
   client::HttpResponse response;
   response.status = 422;
   response.body = R"({"type":"about:blank","title":"Invalid argument","status":422,)"
@@ -180,7 +180,7 @@ TEST(ProblemLine, UsesTheProblemDocument) {
             "storeplane: Invalid argument: id must be a DNS label not \"Bad\" (field id, request id r-42)");
 }
 
-TEST(ProblemLine, FallsBackWhenTheBodyIsNotAProblem) {
+TEST(CliProblemLine, FallsBackWhenTheBodyIsNotAProblem) {
   client::HttpResponse response;
   response.status = 502;
   response.body = "<html>bad gateway</html>\n";
@@ -197,19 +197,19 @@ boost::json::value SampleStore() {
     "created_at":"2024-01-01T00:00:00Z","updated_at":"2024-01-01T00:00:00Z"})");
 }
 
-TEST(Output, StoresTableHasTheColumns) {
+TEST(CliOutput, StoresTableHasTheColumns) {
   std::string table = StoresTable(boost::json::array{SampleStore()});
   EXPECT_EQ(table,
             "ID   NAME       ENVIRONMENT   ISOLATION   STATE        LABELS             VERSION\n"
             "s1   Shop One   production    dedicated   registered   a=true,tier=gold   3\n");
 }
 
-TEST(Output, JsonRoundTrips) {
+TEST(CliOutput, JsonRoundTrips) {
   auto value = SampleStore();
   EXPECT_EQ(boost::json::parse(ToJsonText(value)), value);
 }
 
-TEST(Output, YamlKeepsTypes) {
+TEST(CliOutput, YamlKeepsTypes) {
   YAML::Node node = YAML::Load(ToYamlText(SampleStore()));
   EXPECT_EQ(node["id"].as<std::string>(), "s1");
   EXPECT_EQ(node["version"].as<int>(), 3);
