@@ -3,10 +3,10 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <system_error>
-#include <filesystem>
 
 namespace storeplane::cli {
 namespace {
@@ -101,7 +101,8 @@ Result<CliConfig> ResolveConfig(const GlobalFlags& flags, const EnvLookup& env) 
   CliConfig config;
 
   auto format = ParseOutputFormat(flags.output);
-  if (!format) return Error::Invalid("output format must be table, json or yaml, not \"" + flags.output + "\"", "output");
+  if (!format)
+    return Error::Invalid("output format must be table, json or yaml, not \"" + flags.output + "\"", "output");
   config.output = *format;
   if (flags.timeout_seconds <= 0) return Error::Invalid("--timeout must be a positive number of seconds", "timeout");
   config.timeout_ms = static_cast<long>(flags.timeout_seconds) * 1000L;
@@ -126,7 +127,8 @@ Result<CliConfig> ResolveConfig(const GlobalFlags& flags, const EnvLookup& env) 
   config.server = first({flags.server, env("STOREPLANE_ADDR"), file.server}).value_or(std::string(kDefaultServer));
   while (!config.server.empty() && config.server.back() == '/') config.server.pop_back();
   if (config.server.rfind("http://", 0) != 0 && config.server.rfind("https://", 0) != 0) {
-    return Error::Invalid("server address must start with http:// or https://, not \"" + config.server + "\"", "server");
+    return Error::Invalid("server address must start with http:// or https://, not \"" + config.server + "\"",
+                          "server");
   }
   config.ca_file = first({flags.ca_file, env("STOREPLANE_CA_FILE"), file.ca_file}).value_or("");
 

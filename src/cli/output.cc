@@ -86,8 +86,8 @@ bool NeedsQuotes(std::string_view s) {
   std::string lower(s);
   std::transform(lower.begin(), lower.end(), lower.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  static const char* kReserved[] = {"true", "false", "yes", "no", "on", "off", "y", "n",
-                                    "null", "~", ".nan", ".inf", "-.inf", "+.inf"};
+  static const char* kReserved[] = {"true", "false", "yes", "no",   "on",   "off",   "y",
+                                    "n",    "null",  "~",   ".nan", ".inf", "-.inf", "+.inf"};
   for (const char* word : kReserved) {
     if (lower == word) return true;
   }
@@ -120,9 +120,7 @@ void EmitYaml(YAML::Emitter& out, const boost::json::value& value) {
       out << text;
       break;
     }
-    case boost::json::kind::null:
-      out << YAML::Null;
-      break;
+    case boost::json::kind::null: out << YAML::Null; break;
     default:
       out << boost::json::serialize(value);  // numbers and booleans as JSON spells them
       break;
@@ -137,41 +135,30 @@ int ExitCodeForStatus(long status) {
     case 400:
     case 413:
     case 415:
-    case 422:
-      return kExitRejected;
+    case 422: return kExitRejected;
     case 401:
-    case 403:
-      return kExitAuth;
-    case 404:
-      return kExitNotFound;
+    case 403: return kExitAuth;
+    case 404: return kExitNotFound;
     case 409:
     case 412:
-    case 428:
-      return kExitConflict;
-    default:
-      return kExitServerError;
+    case 428: return kExitConflict;
+    default: return kExitServerError;
   }
 }
 
 int ExitCodeForError(const Error& error) {
   switch (error.code) {
     case ErrorCode::kInvalidArgument:
-    case ErrorCode::kMalformedRequest:
-      return kExitUsage;
-    case ErrorCode::kNotFound:
-      return kExitNotFound;
+    case ErrorCode::kMalformedRequest: return kExitUsage;
+    case ErrorCode::kNotFound: return kExitNotFound;
     case ErrorCode::kUnauthenticated:
-    case ErrorCode::kPermissionDenied:
-      return kExitAuth;
+    case ErrorCode::kPermissionDenied: return kExitAuth;
     case ErrorCode::kAlreadyExists:
     case ErrorCode::kConflict:
     case ErrorCode::kPreconditionFailed:
-    case ErrorCode::kPreconditionRequired:
-      return kExitConflict;
-    case ErrorCode::kUnavailable:
-      return kExitUnreachable;
-    default:
-      return kExitServerError;
+    case ErrorCode::kPreconditionRequired: return kExitConflict;
+    case ErrorCode::kUnavailable: return kExitUnreachable;
+    default: return kExitServerError;
   }
 }
 

@@ -184,7 +184,8 @@ int RunRegister(CliState& state, const RegisterArgs& args) {
     auto reply = CallJson(state, session, "POST", "/v1/stores", json::serialize(body), std::move(headers));
     if (auto* failure = std::get_if<Failure>(&reply)) return failure->exit_code;
     const json::value& store = std::get<JsonReply>(reply).body;
-    Print(state, FormatOf(session), store, [&] { return "store " + CellText(store.as_object(), "id") + " registered\n"; });
+    Print(state, FormatOf(session), store,
+          [&] { return "store " + CellText(store.as_object(), "id") + " registered\n"; });
     return static_cast<int>(kExitOk);
   });
 }
@@ -422,8 +423,7 @@ void AddStoresCommands(CLI::App& root, CliState& state) {
       ->check(CLI::IsMember({"shared", "dedicated", "isolated"}));
   list->add_option("--state", list_args->filters.state, "Only stores in this lifecycle state");
   list->add_option("-l,--selector", list_args->filters.selector, "Label selector, e.g. 'tier=gold,region!=eu'");
-  list->add_option("--limit", list_args->filters.limit, "Page size (stores per request)")
-      ->check(CLI::PositiveNumber);
+  list->add_option("--limit", list_args->filters.limit, "Page size (stores per request)")->check(CLI::PositiveNumber);
   list->add_option("--cursor", list_args->cursor, "Start at this page cursor (from a previous list)");
   list->add_flag("--all", list_args->all, "Follow next_cursor and list every matching store");
   list->final_callback([&state, list_args] {
@@ -433,9 +433,8 @@ void AddStoresCommands(CLI::App& root, CliState& state) {
   auto get_id = std::make_shared<std::string>();
   CLI::App* get = stores->add_subcommand("get", "Show one store");
   get->add_option("id", *get_id, "Store id")->required();
-  get->final_callback([&state, get_id] {
-    state.action = Guarded(state, [&state, get_id] { return RunGet(state, *get_id); });
-  });
+  get->final_callback(
+      [&state, get_id] { state.action = Guarded(state, [&state, get_id] { return RunGet(state, *get_id); }); });
 
   auto reg = std::make_shared<RegisterArgs>();
   CLI::App* register_cmd = stores->add_subcommand("register", "Register a new store (state: registered)");
@@ -445,17 +444,17 @@ void AddStoresCommands(CLI::App& root, CliState& state) {
   register_cmd->add_option("--name", reg->name, "Display name (defaults to the id on the server)");
   register_cmd->add_option("-l,--label", reg->labels, "Label key=value (repeatable)");
   register_cmd->add_option("--idempotency-key", reg->idempotency_key, "Idempotency-Key for safe retries");
-  register_cmd->final_callback([&state, reg] {
-    state.action = Guarded(state, [&state, reg] { return RunRegister(state, *reg); });
-  });
+  register_cmd->final_callback(
+      [&state, reg] { state.action = Guarded(state, [&state, reg] { return RunRegister(state, *reg); }); });
 
   auto label_args = std::make_shared<LabelArgs>();
   CLI::App* label = stores->add_subcommand("label", "Set (key=value) or remove (key-) labels of a store");
   label->add_option("id", label_args->id, "Store id")->required();
   label->add_option("changes", label_args->edits, "key=value to set, key- to remove")->required();
   label->add_flag("--overwrite", label_args->overwrite, "Allow changing the value of an existing label");
-  label->footer("Reads the store, then writes the full label set with If-Match on its version;\n"
-                "if someone changed the store in between, nothing is changed and it exits 5.");
+  label->footer(
+      "Reads the store, then writes the full label set with If-Match on its version;\n"
+      "if someone changed the store in between, nothing is changed and it exits 5.");
   label->final_callback([&state, label_args] {
     state.action = Guarded(state, [&state, label_args] { return RunLabel(state, *label_args); });
   });

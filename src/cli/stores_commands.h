@@ -76,7 +76,7 @@ Result<LabelEdit> ParseLabelEdit(const std::vector<std::string>& args);
 Result<core::Labels> ParseLabelPairs(const std::vector<std::string>& args);
 
 struct LabelOutcome {
-  core::Labels labels;                // the full resulting set
+  core::Labels labels;  // the full resulting set
   bool changed = false;
   std::vector<std::string> missing;  // removals of keys that were not there
 };

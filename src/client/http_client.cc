@@ -137,8 +137,8 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
     curl_slist_free_all(header_list);
     if (rc != CURLE_OK) {
-      std::string_view message = error_buffer[0] != '\0' ? std::string_view(error_buffer)
-                                                         : std::string_view(curl_easy_strerror(rc));
+      std::string_view message =
+          error_buffer[0] != '\0' ? std::string_view(error_buffer) : std::string_view(curl_easy_strerror(rc));
       std::string text(Trim(message));
       // The error buffer points into this frame: do not leave it installed.
       curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, nullptr);

@@ -32,8 +32,8 @@ struct HttpResponse {
 };
 
 struct ClientOptions {
-  std::string ca_file;      // PEM bundle to verify the server; empty = system default
-  bool insecure = false;    // skip TLS verification (explicit opt-in only)
+  std::string ca_file;    // PEM bundle to verify the server; empty = system default
+  bool insecure = false;  // skip TLS verification (explicit opt-in only)
 };
 
 class HttpClient {

@@ -12,14 +12,14 @@
 
 #include <boost/json.hpp>
 
+#include <gtest/gtest.h>
 #include <atomic>
 #include <chrono>
 #include <fstream>
 #include <functional>
 #include <map>
-#include <mutex>
-#include <gtest/gtest.h>
 #include <memory>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -145,8 +145,8 @@ std::vector<std::string> Lines(const std::string& text) {
 
 TEST(CliLocal, HelpWorksForEveryCommand) {
   const std::vector<std::vector<std::string>> commands = {
-      {}, {"stores"}, {"stores", "list"}, {"stores", "get"}, {"stores", "register"},
-      {"stores", "label"}, {"whoami"}, {"version"}};
+      {},         {"stores"}, {"stores", "list"}, {"stores", "get"}, {"stores", "register"}, {"stores", "label"},
+      {"whoami"}, {"version"}};
   for (auto args : commands) {
     args.push_back("--help");
     CliRun run = RunCli(args);
@@ -166,17 +166,17 @@ TEST(CliLocal, VersionPrintsTheVersion) {
 
 TEST(CliLocal, UsageErrorsExit2WithOneLine) {
   const std::vector<std::vector<std::string>> cases = {
-      {},                                                   // no command
-      {"stores"},                                           // no subcommand
-      {"stores", "list", "--bogus"},                        // unknown flag
-      {"stores", "get"},                                    // missing id
+      {},                                                          // no command
+      {"stores"},                                                  // no subcommand
+      {"stores", "list", "--bogus"},                               // unknown flag
+      {"stores", "get"},                                           // missing id
       {"stores", "register", "s1", "--isolation-mode", "shared"},  // missing --environment
       {"stores", "register", "s1", "--environment", "staging", "--isolation-mode", "shared", "-l", "novalue"},
-      {"stores", "label", "s1", "tier"},                    // bad k=v syntax
-      {"stores", "label", "s1", "tier=gold", "tier-"},      // set and remove the same key
-      {"stores", "list", "-o", "xml"},                      // bad output format
+      {"stores", "label", "s1", "tier"},                // bad k=v syntax
+      {"stores", "label", "s1", "tier=gold", "tier-"},  // set and remove the same key
+      {"stores", "list", "-o", "xml"},                  // bad output format
       {"stores", "list", "--limit", "0"},
-      {"stores", "list", "--server", "ftp://example"},      // not http(s)
+      {"stores", "list", "--server", "ftp://example"},  // not http(s)
   };
   for (const auto& args : cases) {
     CliRun run = RunCli(args);
@@ -320,8 +320,10 @@ const char* kFakeStore =
 
 TEST(CliFakeServer, LabelSendsIfMatchAndReportsAConcurrentChange) {
   FakeApi api([](const FakeApi::Request& request) {
-    if (request.method == "GET") return FakeApi::Reply{200, {{"ETag", "\"7\""}, {"Content-Type", "application/json"}}, kFakeStore};
-    return FakeApi::Reply{412, {{"Content-Type", "application/problem+json"}},
+    if (request.method == "GET")
+      return FakeApi::Reply{200, {{"ETag", "\"7\""}, {"Content-Type", "application/json"}}, kFakeStore};
+    return FakeApi::Reply{412,
+                          {{"Content-Type", "application/problem+json"}},
                           R"({"type":"urn:storeplane:problem:precondition-failed","title":"Precondition failed",)"
                           R"("status":412,"detail":"store 's1' is at version 8, not 7","request_id":"rq-9"})"};
   });
@@ -345,7 +347,8 @@ TEST(CliFakeServer, LabelSendsIfMatchAndReportsAConcurrentChange) {
 
 TEST(CliFakeServer, ServerErrorsAndNonProblemBodiesExit1WithOneLine) {
   FakeApi api([](const FakeApi::Request&) {
-    return FakeApi::Reply{502, {{"Content-Type", "text/html"}, {"X-Request-Id", "gw-1"}}, "<html>\nbad gateway\n</html>"};
+    return FakeApi::Reply{
+        502, {{"Content-Type", "text/html"}, {"X-Request-Id", "gw-1"}}, "<html>\nbad gateway\n</html>"};
   });
   CliRun run = RunCli({"stores", "get", "s1", "--server", api.url()});
   EXPECT_EQ(run.exit_code, 1) << run;
@@ -361,8 +364,8 @@ TEST(CliFakeServer, ListEncodesTheSelectorAndFollowsCursors) {
     }
     return FakeApi::Reply{200, {}, R"({"items":[)" + item + R"(],"next_cursor":null})"};
   });
-  CliRun run = RunCli({"stores", "list", "--all", "-l", "tier in (gold,silver),!legacy", "--limit", "1",
-                       "--server", api.url(), "-o", "json"});
+  CliRun run = RunCli({"stores", "list", "--all", "-l", "tier in (gold,silver),!legacy", "--limit", "1", "--server",
+                       api.url(), "-o", "json"});
   EXPECT_EQ(run.exit_code, 0) << run;
   auto requests = api.requests();
   ASSERT_EQ(requests.size(), 2u);
@@ -409,8 +412,8 @@ class CliServerTest : public ::testing::Test {
 
   static void Register(const std::string& id, const std::string& environment, const std::string& isolation,
                        const std::vector<std::string>& labels = {}) {
-    std::vector<std::string> args = {"stores", "register", id, "--environment", environment,
-                                     "--isolation-mode", isolation};
+    std::vector<std::string> args = {"stores",    "register",         id,       "--environment",
+                                     environment, "--isolation-mode", isolation};
     for (const auto& label : labels) {
       args.push_back("-l");
       args.push_back(label);
@@ -485,8 +488,8 @@ TEST_F(CliServerTest, RegisterThenGetAsTableJsonAndYaml) {
   EXPECT_EQ(lines[1].rfind("reg-one ", 0), 0u) << table;
   EXPECT_NE(lines[1].find("region=eu,tier=gold"), std::string::npos) << table;
 
-  CliRun as_json = Cli({"stores", "register", "reg-two", "--environment", "staging", "--isolation-mode", "shared",
-                        "-o", "json", "--idempotency-key", "k-reg-two"});
+  CliRun as_json = Cli({"stores", "register", "reg-two", "--environment", "staging", "--isolation-mode", "shared", "-o",
+                        "json", "--idempotency-key", "k-reg-two"});
   ASSERT_EQ(as_json.exit_code, 0) << as_json;
   EXPECT_EQ(json::parse(as_json.out).at("id"), "reg-two");
 }
@@ -671,8 +674,8 @@ TEST_F(CliServerTest, FlagsBeatEnvironmentBeatConfigFile) {
 
   // Environment beats the config file: a bad server and token in the file are not used.
   std::ofstream(config, std::ios::trunc) << "server: " << bogus << "\ntoken: wrong-token\n";
-  CliRun env_wins = RunCli({"whoami"}, {"STOREPLANE_CONFIG=" + config, "STOREPLANE_ADDR=" + Url(),
-                                        "STOREPLANE_TOKEN_FILE=" + token_file});
+  CliRun env_wins = RunCli(
+      {"whoami"}, {"STOREPLANE_CONFIG=" + config, "STOREPLANE_ADDR=" + Url(), "STOREPLANE_TOKEN_FILE=" + token_file});
   EXPECT_EQ(env_wins.exit_code, 0) << env_wins;
 
   // The config file is used when the environment is silent: its server is unreachable.
@@ -683,8 +686,8 @@ TEST_F(CliServerTest, FlagsBeatEnvironmentBeatConfigFile) {
   CliRun flags_win = RunCli({"whoami", "--server", Url(), "--token", Token()},
                             {"STOREPLANE_CONFIG=" + config, "STOREPLANE_ADDR=" + bogus, "STOREPLANE_TOKEN=wrong"});
   EXPECT_EQ(flags_win.exit_code, 0) << flags_win;
-  CliRun bad_flag_token = RunCli({"whoami", "--token", "wrong-flag-token"},
-                                 {"STOREPLANE_ADDR=" + Url(), "STOREPLANE_TOKEN=" + Token()});
+  CliRun bad_flag_token =
+      RunCli({"whoami", "--token", "wrong-flag-token"}, {"STOREPLANE_ADDR=" + Url(), "STOREPLANE_TOKEN=" + Token()});
   EXPECT_EQ(bad_flag_token.exit_code, 4) << bad_flag_token;
 
   // Global flags may also come before the command.

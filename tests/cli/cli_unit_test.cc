@@ -75,8 +75,8 @@ TEST(CliConfig, TokenFileOnAHigherLevelBeatsATokenBelowIt) {
   ASSERT_TRUE(config.ok()) << config.error().message;
   EXPECT_EQ(config->token, "file-token");
 
-  auto from_env_file = ResolveConfig(
-      GlobalFlags{}, FakeEnv({{"STOREPLANE_TOKEN_FILE", dir.path() + "/token"}, {"HOME", dir.path()}}));
+  auto from_env_file =
+      ResolveConfig(GlobalFlags{}, FakeEnv({{"STOREPLANE_TOKEN_FILE", dir.path() + "/token"}, {"HOME", dir.path()}}));
   ASSERT_TRUE(from_env_file.ok());
   EXPECT_EQ(from_env_file->token, "file-token");
 }
@@ -153,8 +153,9 @@ TEST(CliListQuery, EncodesFiltersAndCursor) {
   filters.environment = "staging";
   filters.selector = "tier in (gold,silver),!legacy";
   filters.limit = 2;
-  EXPECT_EQ(StoresListPath(filters, "abc=="),
-            "/v1/stores?environment=staging&selector=tier%20in%20%28gold%2Csilver%29%2C%21legacy&limit=2&cursor=abc%3D%3D");
+  EXPECT_EQ(
+      StoresListPath(filters, "abc=="),
+      "/v1/stores?environment=staging&selector=tier%20in%20%28gold%2Csilver%29%2C%21legacy&limit=2&cursor=abc%3D%3D");
   EXPECT_EQ(PercentEncode("a-b_c.d~e/f"), "a-b_c.d~e%2Ff");
 }
 

@@ -108,3 +108,47 @@ TEST(ServerStartup, FlagsOverrideEnvironmentWhichOverridesTheFile) {
 
 }  // namespace
 }  // namespace storeplane::testing
+
+namespace storeplane::testing {
+namespace {
+
+TEST(ServerStartup, ServesHttpsWithTheConfiguredCertificate) {
+  TempDir dir;
+  const auto cert = dir.path() + "/tls.crt";
+  const auto key = dir.path() + "/tls.key";
+  const auto cmd =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=127.0.0.1"
+      " -addext subjectAltName=IP:127.0.0.1 -keyout " +
+      key + " -out " + cert + " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << "openssl could not make a test certificate";
+  ServerOptions options;
+  options.data_dir = dir.path() + "/data";
+  options.extra_args = {"--tls-cert", cert, "--tls-key", key};
+  ServerProcess server(options);
+  ASSERT_TRUE(server.Start()) << server.error() << server.Logs();
+  ASSERT_EQ(server.url().rfind("https://", 0), 0u) << server.url();
+
+  client::HttpClient verified(client::ClientOptions{cert, false});
+  auto resp =
+      verified.Send({"GET", server.url() + "/v1/whoami", {{"Authorization", "Bearer " + server.token()}}, "", 5000});
+  ASSERT_TRUE(resp.ok()) << resp.error().message;
+  EXPECT_EQ(resp->status, 200) << resp->body;
+
+  // A client that does not trust the certificate refuses the connection.
+  client::HttpClient untrusting;
+  EXPECT_FALSE(untrusting.Send({"GET", server.url() + "/healthz", {}, "", 5000}).ok());
+  EXPECT_EQ(server.Stop(), 0);
+}
+
+TEST(ServerStartup, MissingTlsKeyFileStopsTheServer) {
+  TempDir dir;
+  ServerOptions options;
+  options.data_dir = dir.path() + "/data";
+  options.extra_args = {"--tls-cert", dir.path() + "/none.crt", "--tls-key", dir.path() + "/none.key"};
+  ServerProcess server(options);
+  EXPECT_FALSE(server.Start());
+  EXPECT_NE(server.Logs().find("tls.cert_file"), std::string::npos) << server.Logs();
+}
+
+}  // namespace
+}  // namespace storeplane::testing
