@@ -1,5 +1,6 @@
 // Store field rules, registration and patches (src/core/store.h).
 #include "core/store.h"
+#include "core/time_format.h"
 
 #include <gtest/gtest.h>
 
@@ -272,6 +273,18 @@ TEST(PatchTest, ValidationRejectsBadNameAndLabels) {
   patch = StorePatch{};
   patch.labels = Labels{{"-bad", "x"}};
   ExpectInvalid(ValidatePatch(patch), "labels.-bad", "start and end with a letter or digit");
+}
+
+}  // namespace
+}  // namespace storeplane::core
+
+namespace storeplane::core {
+namespace {
+
+TEST(TimeFormat, FormatsUtcWithMilliseconds) {
+  EXPECT_EQ(FormatRfc3339Millis(0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(FormatRfc3339Millis(1733340000123), "2024-12-04T19:20:00.123Z");
+  EXPECT_EQ(FormatRfc3339Millis(1733340000007), "2024-12-04T19:20:00.007Z");
 }
 
 }  // namespace

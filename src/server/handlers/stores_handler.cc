@@ -10,6 +10,7 @@
 #include <ctime>
 
 #include "core/labels.h"
+#include "core/time_format.h"
 #include "server/app.h"
 #include "server/auth.h"
 #include "server/json_body.h"
@@ -19,15 +20,6 @@ namespace storeplane::server {
 namespace {
 
 namespace json = boost::json;
-
-std::string Rfc3339Millis(std::int64_t ms) {
-  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  const auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  return std::string(buf, n) + "." + std::to_string(1000 + ms % 1000).substr(1) + "Z";
-}
 
 json::value OptionalText(const std::optional<std::string>& v) { return v ? json::value(*v) : json::value(nullptr); }
 
@@ -44,8 +36,8 @@ json::object StoreJson(const core::Store& s) {
                       {"current_release", OptionalText(s.current_release)},
                       {"last_known_good_release", OptionalText(s.last_known_good_release)},
                       {"version", s.version},
-                      {"created_at", Rfc3339Millis(s.created_at_ms)},
-                      {"updated_at", Rfc3339Millis(s.updated_at_ms)}};
+                      {"created_at", core::FormatRfc3339Millis(s.created_at_ms)},
+                      {"updated_at", core::FormatRfc3339Millis(s.updated_at_ms)}};
 }
 
 std::string ETag(const core::Store& s) { return "\"" + std::to_string(s.version) + "\""; }
