@@ -32,6 +32,13 @@ Status ReadScalar(const std::string& path, const YAML::Node& node, const char* n
   }
 }
 
+// Reads map[key] into `out` when the key is present; leaves `out` alone otherwise.
+template <typename T>
+Status ReadIf(const std::string& path, const YAML::Node& map, const char* key, T& out) {
+  if (const auto n = map[key]) return ReadScalar(path, n, key, out);
+  return Status::Ok();
+}
+
 Status CheckKeys(const std::string& path, const YAML::Node& map, const std::set<std::string>& known,
                  const std::string& section) {
   if (!map.IsMap()) return ConfigError(Where(path, map), "'" + section + "' must be a mapping");
@@ -87,15 +94,11 @@ Status MergeYamlFile(const std::string& path, Config& config) {
                                {"listen", "data_dir", "environments", "tls", "limits", "storage", "admin_token_file",
                                 "log_level", "worker_threads"},
                                "the top level"));
-  if (auto n = root["listen"]) SP_RETURN_IF_ERROR(ReadScalar(path, n, "listen", config.listen));
-  if (auto n = root["data_dir"]) SP_RETURN_IF_ERROR(ReadScalar(path, n, "data_dir", config.data_dir));
-  if (auto n = root["admin_token_file"]) {
-    SP_RETURN_IF_ERROR(ReadScalar(path, n, "admin_token_file", config.admin_token_file));
-  }
-  if (auto n = root["log_level"]) SP_RETURN_IF_ERROR(ReadScalar(path, n, "log_level", config.log_level));
-  if (auto n = root["worker_threads"]) {
-    SP_RETURN_IF_ERROR(ReadScalar(path, n, "worker_threads", config.worker_threads));
-  }
+  SP_RETURN_IF_ERROR(ReadIf(path, root, "listen", config.listen));
+  SP_RETURN_IF_ERROR(ReadIf(path, root, "data_dir", config.data_dir));
+  SP_RETURN_IF_ERROR(ReadIf(path, root, "admin_token_file", config.admin_token_file));
+  SP_RETURN_IF_ERROR(ReadIf(path, root, "log_level", config.log_level));
+  SP_RETURN_IF_ERROR(ReadIf(path, root, "worker_threads", config.worker_threads));
   if (auto n = root["environments"]) {
     std::vector<std::string> envs;
     if (!n.IsSequence()) return ConfigError(Where(path, n), "'environments' must be a list of names");
@@ -104,8 +107,8 @@ Status MergeYamlFile(const std::string& path, Config& config) {
   }
   if (auto tls = root["tls"]) {
     SP_RETURN_IF_ERROR(CheckKeys(path, tls, {"cert_file", "key_file"}, "tls"));
-    if (auto n = tls["cert_file"]) SP_RETURN_IF_ERROR(ReadScalar(path, n, "cert_file", config.tls.cert_file));
-    if (auto n = tls["key_file"]) SP_RETURN_IF_ERROR(ReadScalar(path, n, "key_file", config.tls.key_file));
+    SP_RETURN_IF_ERROR(ReadIf(path, tls, "cert_file", config.tls.cert_file));
+    SP_RETURN_IF_ERROR(ReadIf(path, tls, "key_file", config.tls.key_file));
   }
   if (auto lim = root["limits"]) {
     SP_RETURN_IF_ERROR(CheckKeys(path, lim,
@@ -113,35 +116,23 @@ Status MergeYamlFile(const std::string& path, Config& config) {
                                   "principal_rps", "principal_burst", "shutdown_grace_ms"},
                                  "limits"));
     auto& l = config.limits;
-    if (auto n = lim["body_bytes"]) SP_RETURN_IF_ERROR(ReadScalar(path, n, "body_bytes", l.body_bytes));
-    if (auto n = lim["header_bytes"]) SP_RETURN_IF_ERROR(ReadScalar(path, n, "header_bytes", l.header_bytes));
-    if (auto n = lim["read_timeout_ms"]) {
-      SP_RETURN_IF_ERROR(ReadScalar(path, n, "read_timeout_ms", l.read_timeout_ms));
-    }
-    if (auto n = lim["idle_timeout_ms"]) {
-      SP_RETURN_IF_ERROR(ReadScalar(path, n, "idle_timeout_ms", l.idle_timeout_ms));
-    }
-    if (auto n = lim["max_in_flight"]) SP_RETURN_IF_ERROR(ReadScalar(path, n, "max_in_flight", l.max_in_flight));
-    if (auto n = lim["principal_rps"]) SP_RETURN_IF_ERROR(ReadScalar(path, n, "principal_rps", l.principal_rps));
-    if (auto n = lim["principal_burst"]) {
-      SP_RETURN_IF_ERROR(ReadScalar(path, n, "principal_burst", l.principal_burst));
-    }
-    if (auto n = lim["shutdown_grace_ms"]) {
-      SP_RETURN_IF_ERROR(ReadScalar(path, n, "shutdown_grace_ms", l.shutdown_grace_ms));
-    }
+    SP_RETURN_IF_ERROR(ReadIf(path, lim, "body_bytes", l.body_bytes));
+    SP_RETURN_IF_ERROR(ReadIf(path, lim, "header_bytes", l.header_bytes));
+    SP_RETURN_IF_ERROR(ReadIf(path, lim, "read_timeout_ms", l.read_timeout_ms));
+    SP_RETURN_IF_ERROR(ReadIf(path, lim, "idle_timeout_ms", l.idle_timeout_ms));
+    SP_RETURN_IF_ERROR(ReadIf(path, lim, "max_in_flight", l.max_in_flight));
+    SP_RETURN_IF_ERROR(ReadIf(path, lim, "principal_rps", l.principal_rps));
+    SP_RETURN_IF_ERROR(ReadIf(path, lim, "principal_burst", l.principal_burst));
+    SP_RETURN_IF_ERROR(ReadIf(path, lim, "shutdown_grace_ms", l.shutdown_grace_ms));
   }
   if (auto st = root["storage"]) {
     SP_RETURN_IF_ERROR(CheckKeys(path, st, {"driver", "sqlite"}, "storage"));
-    if (auto n = st["driver"]) SP_RETURN_IF_ERROR(ReadScalar(path, n, "driver", config.storage.driver));
+    SP_RETURN_IF_ERROR(ReadIf(path, st, "driver", config.storage.driver));
     if (auto sq = st["sqlite"]) {
       SP_RETURN_IF_ERROR(CheckKeys(path, sq, {"path", "group_commit", "read_connections"}, "storage.sqlite"));
-      if (auto n = sq["path"]) SP_RETURN_IF_ERROR(ReadScalar(path, n, "path", config.storage.sqlite_path));
-      if (auto n = sq["group_commit"]) {
-        SP_RETURN_IF_ERROR(ReadScalar(path, n, "group_commit", config.storage.group_commit));
-      }
-      if (auto n = sq["read_connections"]) {
-        SP_RETURN_IF_ERROR(ReadScalar(path, n, "read_connections", config.storage.read_connections));
-      }
+      SP_RETURN_IF_ERROR(ReadIf(path, sq, "path", config.storage.sqlite_path));
+      SP_RETURN_IF_ERROR(ReadIf(path, sq, "group_commit", config.storage.group_commit));
+      SP_RETURN_IF_ERROR(ReadIf(path, sq, "read_connections", config.storage.read_connections));
     }
   }
   return Status::Ok();
