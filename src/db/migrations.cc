@@ -17,10 +17,6 @@ constexpr const char* kSelectSchemaVersion = "SELECT COALESCE(MAX(version), 0) F
 
 constexpr const char* kInsertSchemaVersion = "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)";
 
-constexpr const char* kBeginImmediate = "BEGIN IMMEDIATE";
-constexpr const char* kCommit = "COMMIT";
-constexpr const char* kRollback = "ROLLBACK";
-
 // v1: stores (a decommissioned store stays as a row forever, so ids are never reused),
 // principals with their bearer tokens (hashes only), and remembered idempotent answers.
 constexpr const char* kSchemaV1 = R"sql(
@@ -95,9 +91,9 @@ Error TooNew(int found) {
 // Applies one migration inside its own transaction, unless another process already did.
 Status ApplyOne(Connection& conn, const Migration& migration, std::int64_t applied_at_ms) {
   const std::string what = "apply schema migration " + std::to_string(migration.version);
-  if (auto st = conn.Exec(kBeginImmediate, what); !st.ok()) return st;
+  if (auto st = conn.Exec(kSqlBeginImmediate, what); !st.ok()) return st;
   auto fail = [&](const Error& error) -> Status {
-    if (!conn.autocommit()) (void)conn.Exec(kRollback, "roll back schema migration");
+    if (!conn.autocommit()) (void)conn.Exec(kSqlRollback, "roll back schema migration");
     Error out = error;
     out.code = ErrorCode::kUnavailable;  // a database that cannot be migrated cannot be served
     return out;
@@ -105,16 +101,16 @@ Status ApplyOne(Connection& conn, const Migration& migration, std::int64_t appli
   auto current = ReadVersion(conn);
   if (!current.ok()) return fail(current.error());
   if (*current > LatestSchemaVersion()) {
-    (void)conn.Exec(kRollback, "roll back schema migration");
+    (void)conn.Exec(kSqlRollback, "roll back schema migration");
     return TooNew(*current);
   }
-  if (*current >= migration.version) return conn.Exec(kCommit, what);  // applied meanwhile
+  if (*current >= migration.version) return conn.Exec(kSqlCommit, what);  // applied meanwhile
   if (auto st = conn.Exec(migration.sql, what); !st.ok()) return fail(st.error());
   auto insert = conn.Prepare(kInsertSchemaVersion, what);
   if (!insert.ok()) return fail(insert.error());
   insert->Bind(1, static_cast<std::int64_t>(migration.version)).Bind(2, applied_at_ms);
   if (auto st = insert->Run(what); !st.ok()) return fail(st.error());
-  if (auto st = conn.Exec(kCommit, what); !st.ok()) return fail(st.error());
+  if (auto st = conn.Exec(kSqlCommit, what); !st.ok()) return fail(st.error());
   return Status::Ok();
 }
 

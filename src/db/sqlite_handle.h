@@ -19,6 +19,12 @@
 
 namespace storeplane::db {
 
+// Transaction control, shared by the writer, the migrations and the read snapshots.
+inline constexpr const char* kSqlBegin = "BEGIN";
+inline constexpr const char* kSqlBeginImmediate = "BEGIN IMMEDIATE";
+inline constexpr const char* kSqlCommit = "COMMIT";
+inline constexpr const char* kSqlRollback = "ROLLBACK";
+
 // Maps a SQLite result code to an Error with a safe message. `what` names the operation
 // ("insert store"); internals (SQL text, file paths, sqlite3_errmsg) are not included.
 // BUSY/LOCKED/IOERR/FULL/CANTOPEN/READONLY/CORRUPT/NOTADB/NOMEM -> kUnavailable,

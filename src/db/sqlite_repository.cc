@@ -63,10 +63,6 @@ constexpr const char* kCountPrincipals = "SELECT COUNT(*) FROM principals";
 
 constexpr const char* kPing = "SELECT COUNT(*) FROM schema_migrations";
 
-constexpr const char* kBeginRead = "BEGIN";
-constexpr const char* kCommitRead = "COMMIT";
-constexpr const char* kRollbackRead = "ROLLBACK";
-
 #undef STOREPLANE_STORE_COLUMNS
 
 // Column positions of STOREPLANE_STORE_COLUMNS.
@@ -204,10 +200,10 @@ class ReadTransaction {
   ReadTransaction(const ReadTransaction&) = delete;
   ReadTransaction& operator=(const ReadTransaction&) = delete;
   ~ReadTransaction() {
-    if (!conn_.autocommit()) (void)conn_.Exec(kRollbackRead, "end read");
+    if (!conn_.autocommit()) (void)conn_.Exec(kSqlRollback, "end read");
   }
-  Status Begin() { return conn_.Exec(kBeginRead, "begin read"); }
-  Status Commit() { return conn_.Exec(kCommitRead, "end read"); }
+  Status Begin() { return conn_.Exec(kSqlBegin, "begin read"); }
+  Status Commit() { return conn_.Exec(kSqlCommit, "end read"); }
 
  private:
   Connection& conn_;

@@ -8,9 +8,6 @@ namespace storeplane::db {
 
 namespace {
 
-constexpr const char* kBeginImmediate = "BEGIN IMMEDIATE";
-constexpr const char* kCommit = "COMMIT";
-constexpr const char* kRollback = "ROLLBACK";
 constexpr const char* kSavepoint = "SAVEPOINT mutation";
 constexpr const char* kRelease = "RELEASE mutation";
 constexpr const char* kRollbackToSavepoint = "ROLLBACK TO mutation";
@@ -85,7 +82,7 @@ void WriteQueue::WriterLoop() {
 
 void WriteQueue::CommitBatch(std::vector<Pending>& batch) {
   auto fail_all = [&](const Error& cause) {
-    if (!conn_.autocommit()) (void)conn_.Exec(kRollback, "roll back write batch");
+    if (!conn_.autocommit()) (void)conn_.Exec(kSqlRollback, "roll back write batch");
     {
       std::lock_guard lock(mu_);
       ++stats_.failed_batches;
@@ -94,7 +91,7 @@ void WriteQueue::CommitBatch(std::vector<Pending>& batch) {
     for (Pending& pending : batch) pending.done.set_value(error);
   };
 
-  if (auto st = conn_.Exec(kBeginImmediate, "begin write batch"); !st.ok()) return fail_all(st.error());
+  if (auto st = conn_.Exec(kSqlBeginImmediate, "begin write batch"); !st.ok()) return fail_all(st.error());
 
   std::vector<Status> results;
   results.reserve(batch.size());
@@ -113,7 +110,7 @@ void WriteQueue::CommitBatch(std::vector<Pending>& batch) {
     results.push_back(std::move(result));
   }
 
-  if (auto st = conn_.Exec(kCommit, "commit write batch"); !st.ok()) return fail_all(st.error());
+  if (auto st = conn_.Exec(kSqlCommit, "commit write batch"); !st.ok()) return fail_all(st.error());
 
   {
     std::lock_guard lock(mu_);
