@@ -7,7 +7,6 @@
 
 #include <boost/json/serialize.hpp>
 #include <chrono>
-#include <ctime>
 
 namespace storeplane::server::log {
 namespace {

@@ -7,7 +7,6 @@
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse_query.hpp>
 #include <charconv>
-#include <ctime>
 
 #include "core/labels.h"
 #include "core/time_format.h"
