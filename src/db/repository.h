@@ -6,11 +6,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <variant>
 #include <string_view>
 #include <vector>
 
+#include "core/audit.h"
 #include "core/label_selector.h"
 #include "core/result.h"
 #include "core/store.h"
@@ -22,6 +25,9 @@ struct StoreQuery {
   std::optional<core::IsolationMode> isolation_mode;
   std::optional<core::StoreState> state;
   core::LabelSelector selector;
+  // Object scope: only stores for which this returns true are listed (and they count
+  // towards `limit` only then). Empty = every store.
+  std::function<bool(const core::Store&)> visible;
   std::string after_id;  // cursor: return stores with id > after_id, ordered by id
   int limit = 50;        // 1..1000
 };
@@ -48,6 +54,66 @@ struct TokenRecord {
   std::string description;
   std::int64_t created_at_ms = 0;
   std::optional<std::int64_t> expires_at_ms;
+  std::string id;  // public handle, "tok_" + hex; never derived from the token text
+  std::optional<std::int64_t> revoked_at_ms;
+};
+
+// A change request waiting for approvals (two-person rule).
+struct ChangeRequest {
+  std::string id;             // "chg_" + hex
+  std::string action;         // the catalog action requested, e.g. "store.register"
+  std::string target;         // "store/<id>"
+  std::string environment;    // of the target
+  std::string requester;      // principal id
+  std::string request_body;   // the original JSON body, validated again when executed
+  std::string approval_rule;  // core::ApprovalRule::id that applied
+  int approvals_needed = 1;
+  std::vector<std::string> approvers;  // principal ids, in order of approval
+  std::string status;   // "pending" | "executed" | "rejected" | "expired" | "failed"
+  std::string outcome;  // detail for executed/failed/rejected
+  std::int64_t created_at_ms = 0;
+  std::int64_t expires_at_ms = 0;
+  std::int64_t version = 1;  // optimistic concurrency, like stores
+};
+
+struct AuditQuery {
+  std::int64_t after_seq = 0;  // cursor
+  int limit = 100;             // 1..1000
+  std::optional<std::string> principal;
+  std::optional<std::string> action;
+  std::optional<std::string> target;
+};
+
+struct AuditPage {
+  std::vector<core::AuditRecord> items;
+  std::int64_t next_after_seq = 0;  // 0 when there are no more matches
+};
+
+// ---- Typed effects, applied atomically with their audit records ------------------------
+struct InsertStoreEffect { core::Store store; };
+struct UpdateStoreEffect { core::Store updated; std::int64_t expected_version; };
+struct InsertTokenEffect { Principal principal; TokenRecord token; };  // principal row upserted
+struct RevokeTokenEffect { std::string token_id; std::int64_t revoked_at_ms; };
+struct InsertChangeEffect { ChangeRequest change; };
+struct UpdateChangeEffect { ChangeRequest updated; std::int64_t expected_version; };
+using Effect = std::variant<InsertStoreEffect, UpdateStoreEffect, InsertTokenEffect, RevokeTokenEffect,
+                            InsertChangeEffect, UpdateChangeEffect>;
+
+// One transaction: every effect in order, the idempotency record, and the audit entries
+// (sealed into the hash chain in order). All or nothing. A batch with effects but no audit
+// entry is refused (kInternal): no audit, no change.
+struct WriteBatch {
+  std::vector<Effect> effects;
+  std::vector<core::AuditEntry> audit;
+  std::optional<IdempotencyRecord> idempotency;
+};
+
+// What the batch produced: the stored store/change rows (in effect order, where the effect
+// yields one) and the audit sequence numbers assigned.
+struct WriteResult {
+  std::vector<core::Store> stores;
+  std::vector<ChangeRequest> changes;
+  std::vector<std::int64_t> audit_seqs;
 };
 
 // The remembered answer to a POST carrying an Idempotency-Key, scoped per principal.
@@ -84,6 +150,26 @@ class Repository {
 
   virtual Result<std::optional<IdempotencyRecord>> FindIdempotency(std::string_view principal_id,
                                                                    std::string_view key) = 0;
+
+  // Applies a WriteBatch in one transaction of the writer (group-committed with others).
+  // Errors of any effect fail the whole batch: kAlreadyExists, kPreconditionFailed,
+  // kNotFound, kUnavailable.
+  virtual Result<WriteResult> Apply(const WriteBatch& batch) = 0;
+  // Appends audit records that describe no change (reads, denials). With wait=false the
+  // call returns once queued; the record is written with the next batch.
+  virtual Status AppendAudit(const core::AuditEntry& entry, bool wait) = 0;
+
+  virtual Result<AuditPage> ListAudit(const AuditQuery& query) = 0;
+  // Checkpoints with seq > after_seq, in order.
+  virtual Result<std::vector<core::AuditCheckpoint>> ListCheckpoints(std::int64_t after_seq, int limit) = 0;
+
+  virtual Result<std::optional<TokenRecord>> FindTokenByHash(std::string_view token_hash) = 0;
+  virtual Result<std::vector<TokenRecord>> ListTokens(const std::optional<std::string>& principal_id) = 0;
+  virtual Result<std::optional<TokenRecord>> GetToken(std::string_view token_id) = 0;
+
+  virtual Result<ChangeRequest> GetChange(std::string_view id) = 0;
+  // Newest first; `status` filters when set.
+  virtual Result<std::vector<ChangeRequest>> ListChanges(const std::optional<std::string>& status, int limit) = 0;
 
   // Cheap liveness check of the database, for /readyz.
   virtual Status Ping() = 0;

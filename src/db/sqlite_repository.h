@@ -18,6 +18,13 @@ struct SqliteOptions {
   int max_batch = 512;       // most mutations in one transaction
   int read_connections = 4;
   int busy_timeout_ms = 5000;
+  // Audit checkpoints: the writer signs (seq, hash) of the newest record with this Ed25519
+  // key (PKCS#8 PEM; held in memory only, never written to the database) after every
+  // `checkpoint_every_records` records or `checkpoint_every_ms` since the last one, and on
+  // close. Empty key: no checkpoints.
+  std::string signing_key_pem;
+  int checkpoint_every_records = 1000;
+  int checkpoint_every_ms = 60'000;
 };
 
 class SqliteRepository;
