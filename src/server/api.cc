@@ -11,6 +11,18 @@ const std::vector<RouteSpec>& ApiRouteTable() {
       {"GET", "/v1/stores/{id}", "store.read"},
       {"PATCH", "/v1/stores/{id}", "store.label"},
       {"GET", "/v1/whoami", "principal.whoami"},
+      {"POST", "/v1/authz/explain", "authz.explain"},
+      {"GET", "/v1/tokens", "token.read"},
+      {"POST", "/v1/tokens", "token.create"},
+      {"DELETE", "/v1/tokens/{id}", "token.revoke"},
+      {"GET", "/v1/changes", "change.read"},
+      {"GET", "/v1/changes/{id}", "change.read"},
+      {"POST", "/v1/changes/{id}/approve", "change.approve"},
+      {"POST", "/v1/changes/{id}/reject", "change.reject"},
+      {"GET", "/v1/audit", "audit.read"},
+      {"GET", "/v1/audit/checkpoints", "audit.read"},
+      {"GET", "/v1/audit/public-key", "audit.read"},
+      {"GET", "/v1/audit/export", "audit.export"},
   };
   return kRoutes;
 }
