@@ -85,4 +85,20 @@ struct ChainReport {
 ChainReport VerifyChain(const std::vector<AuditRecord>& records, const std::vector<AuditCheckpoint>& checkpoints,
                         std::string_view public_pem);
 
+// Where the records given to VerifyChain() start. By default the chain must start at seq 1
+// from the genesis hash; with allow_partial_start the first record's seq and prev_hash are
+// taken as given (a page of a longer chain), and checkpoints for earlier records are
+// checked for their signature only.
+struct VerifyOptions {
+  bool allow_partial_start = false;
+};
+ChainReport VerifyChain(const std::vector<AuditRecord>& records, const std::vector<AuditCheckpoint>& checkpoints,
+                        std::string_view public_pem, const VerifyOptions& options);
+
+// Lower-case hex of `bytes`, and its inverse (nullopt for odd length or a non-hex digit).
+std::string ToHex(std::string_view bytes);
+std::optional<std::string> FromHex(std::string_view hex);
+// Lower-case hex SHA-256 of `bytes`.
+std::string Sha256Hex(std::string_view bytes);
+
 }  // namespace storeplane::core
