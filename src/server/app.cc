@@ -10,17 +10,6 @@
 namespace storeplane::server {
 namespace {
 
-class AdminOnlyAuthorizer final : public Authorizer {
- public:
-  Status Authorize(const db::Principal& principal, std::string_view action,
-                   const RequestContext& /*ctx*/) const override {
-    for (const auto& role : principal.roles) {
-      if (role == "admin") return Status::Ok();
-    }
-    return Error{ErrorCode::kPermissionDenied, "not allowed to perform " + std::string(action), {}};
-  }
-};
-
 bool WellFormedRequestId(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
   for (char c : id) {
@@ -36,6 +25,12 @@ std::int64_t SteadyMicros() {
       .count();
 }
 
+Error Forbidden(std::string_view principal, std::string_view action) {
+  return Error{ErrorCode::kPermissionDenied,
+               "principal '" + std::string(principal) + "' is not allowed to perform " + std::string(action),
+               {}};
+}
+
 }  // namespace
 
 std::int64_t SystemNowMs() {
@@ -47,16 +42,47 @@ std::string RouteKey(std::string_view method, std::string_view path_template) {
   return std::string(method) + " " + std::string(path_template);
 }
 
-App::App(Services services)
-    : services_(std::move(services)), router_(ApiRouteTable()), authorizer_(std::make_unique<AdminOnlyAuthorizer>()) {
+core::Decision RequestContext::Authorize(std::string_view act, const std::optional<core::AuthzTarget>& target) {
+  decision = caller == nullptr ? core::Decision{false, "unauthenticated", "no caller", nullptr}
+                               : core::Decide(policy, caller->principal_id, act, target);
+  authorized = true;
+  if (target && !target->store_id.empty() && audit_target.empty()) audit_target = "store/" + target->store_id;
+  return decision;
+}
+
+core::AuditEntry RequestContext::Audit(std::string target, std::string outcome,
+                                       std::map<std::string, std::string> params) const {
+  core::AuditEntry e;
+  e.time_ms = now_ms;
+  e.principal = caller ? caller->principal_id : "";
+  e.source = request.remote;
+  e.action = std::string(action);
+  e.target = std::move(target);
+  e.request_id = request_id;
+  e.decision = !authorized ? "none" : (decision.allowed ? "allow" : "deny");
+  e.rule = decision.rule;
+  e.outcome = std::move(outcome);
+  e.params = std::move(params);
+  if (caller && !caller->token_id.empty()) e.params.emplace("token_id", caller->token_id);
+  return e;
+}
+
+App::App(Services services) : services_(std::move(services)), router_(ApiRouteTable()) {
   std::map<std::string, Handler> by_route;
   RegisterHealthHandlers(by_route, *this);
   RegisterStoreHandlers(by_route);
   RegisterWhoamiHandlers(by_route);
+  RegisterTokenHandlers(by_route);
+  RegisterChangeHandlers(by_route);
+  RegisterAuditHandlers(by_route);
+  RegisterAuthzHandlers(by_route);
   for (const auto& route : ApiRouteTable()) {
     auto it = by_route.find(RouteKey(route.method, route.path_template));
     if (it == by_route.end()) {
       throw std::logic_error("route without a handler: " + RouteKey(route.method, route.path_template));
+    }
+    if (!route.action.empty() && core::FindAction(route.action) == nullptr) {
+      throw std::logic_error("route with an action outside the catalog: " + std::string(route.action));
     }
     handlers_[&route] = std::move(it->second);
     by_route.erase(it);
@@ -88,8 +114,28 @@ bool App::AllowRate(const std::string& principal_id) {
   return true;
 }
 
+Result<Caller> App::Authenticate(const Request& request, std::int64_t now_ms, const core::Policy& policy) {
+  const auto token = BearerToken(request.Header("authorization"));
+  if (!token) {
+    return Error{ErrorCode::kUnauthenticated, "a bearer token is required (Authorization: Bearer <token>)", {}};
+  }
+  auto found = services_.repo.FindTokenByHash(Sha256Hex(*token));
+  if (!found.ok()) return found.error();
+  const auto& record = *found;
+  // Unknown, revoked and expired tokens get the same answer: nothing to probe.
+  if (!record || record->revoked_at_ms || (record->expires_at_ms && *record->expires_at_ms <= now_ms)) {
+    return Error{ErrorCode::kUnauthenticated, "the bearer token is not valid", {}};
+  }
+  Caller caller{record->principal_id, record->id, {}, {}};
+  if (auto it = policy.principals.find(caller.principal_id); it != policy.principals.end()) {
+    caller.kind = it->second.kind;
+    caller.roles = it->second.roles;
+  }
+  return caller;
+}
+
 Result<Response> App::Dispatch(const Request& request, const std::string& request_id, std::int64_t now_ms,
-                               std::string& principal_id) {
+                               std::optional<RequestContext>& ctx, Caller& caller, const core::Policy& policy) {
   const auto match = router_.Match(request.method, request.path);
   if (match.outcome == RouteMatch::Outcome::kNoPath) {
     return Error::NotFound("no resource at " + request.path);
@@ -103,31 +149,41 @@ Result<Response> App::Dispatch(const Request& request, const std::string& reques
     return resp;
   }
   const RouteSpec& route = *match.route;
-  std::optional<db::Principal> principal;
-  if (!route.action.empty()) {
-    auto authed = Authenticate(services_.repo, request.Header("authorization"), now_ms);
-    if (!authed.ok()) return authed.error();
-    principal = std::move(authed.value());
-    principal_id = principal->id;
-    if (!AllowRate(principal->id)) {
-      return Error{ErrorCode::kResourceExhausted, "request rate limit exceeded for this principal", {}};
-    }
+  if (route.action.empty()) {
+    ctx.emplace(RequestContext{request, match.params, nullptr, request_id, now_ms, services_, policy, route.action});
+    return handlers_.at(&route)(*ctx);
   }
-  RequestContext ctx{request, match.params, principal ? &*principal : nullptr, request_id, now_ms, services_};
-  if (principal) {
-    SP_RETURN_IF_ERROR(authorizer_->Authorize(*principal, route.action, ctx));
+
+  auto authed = Authenticate(request, now_ms, policy);
+  if (!authed.ok()) return authed.error();
+  caller = std::move(authed.value());
+  if (!AllowRate(caller.principal_id)) {
+    return Error{ErrorCode::kResourceExhausted, "request rate limit exceeded for this principal", {}};
   }
-  return handlers_.at(&route)(ctx);
+  ctx.emplace(RequestContext{request, match.params, &caller, request_id, now_ms, services_, policy, route.action});
+  const auto* info = core::FindAction(route.action);
+  if (info == nullptr || !info->store_scoped) {
+    if (!ctx->Authorize(route.action, std::nullopt).allowed) return Forbidden(caller.principal_id, route.action);
+  }
+  auto result = handlers_.at(&route)(*ctx);
+  if (result.ok() && result->status < 400 && !ctx->authorized) {
+    // Fail closed: a store-scoped handler that did not decide must not succeed.
+    log::Error("handler skipped authorization", {{"request_id", request_id}, {"action", route.action}});
+    return Error::Internal("the request could not be authorized");
+  }
+  return result;
 }
 
 Response App::Handle(const Request& request) {
   const auto started = SteadyMicros();
   const auto request_id = RequestIdFor(request);
   const auto now_ms = services_.now_ms();
-  std::string principal_id;
+  const auto policy = services_.policy.Get();
+  std::optional<RequestContext> ctx;
+  Caller caller;
   Response response;
   try {
-    auto result = Dispatch(request, request_id, now_ms, principal_id);
+    auto result = Dispatch(request, request_id, now_ms, ctx, caller, *policy);
     if (result.ok()) {
       response = std::move(result.value());
     } else {
@@ -142,14 +198,31 @@ Response App::Handle(const Request& request) {
     log::Error("unhandled exception in handler", {{"request_id", request_id}, {"detail", e.what()}});
     response = ProblemResponse(Error::Internal("an internal error occurred"), request.path, request_id);
   }
+
+  // One audit record for every authenticated action that the handler did not record itself.
+  if (ctx && ctx->caller != nullptr && !ctx->audited) {
+    std::string outcome = "ok";
+    if (ctx->authorized && !ctx->decision.allowed) {
+      outcome = "denied";
+    } else if (response.status >= 400) {
+      outcome = "error:" + std::to_string(response.status);
+    }
+    const bool quiet_read = outcome == "ok" && request.method == "GET" && !services_.config.audit.record_reads;
+    if (!quiet_read) {
+      auto entry = ctx->Audit(ctx->audit_target, outcome, ctx->audit_params);
+      if (auto s = services_.repo.AppendAudit(entry, false); !s.ok()) {
+        log::Error("audit append failed", {{"request_id", request_id}, {"detail", s.error().message}});
+      }
+    }
+  }
+
   response.SetHeader("X-Request-Id", request_id);
-  const auto elapsed_us = SteadyMicros() - started;
   log::Info("request", {{"request_id", request_id},
                         {"method", request.method},
                         {"path", request.path},
                         {"status", response.status},
-                        {"duration_us", elapsed_us},
-                        {"principal", principal_id},
+                        {"duration_us", SteadyMicros() - started},
+                        {"principal", caller.principal_id},
                         {"remote", request.remote}});
   return response;
 }

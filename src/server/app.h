@@ -1,7 +1,8 @@
-// The request pipeline, free of any transport: request id, routing, authentication,
-// authorization (an Authorizer slot; the authority milestone fills it), per-principal
-// rate limits, the handler, problem+json for errors, and one access-log line.
-// Handle() is blocking and thread-safe: the HTTP server calls it on worker threads.
+// The request pipeline, free of any transport: request id, routing, bearer authentication,
+// per-principal rate limits, deny-by-default authorization against the current policy,
+// the handler, problem+json for errors, one audit record per action (allowed or denied)
+// and one access-log line. Handle() is blocking and thread-safe: the HTTP server calls it
+// on worker threads.
 #pragma once
 
 #include <atomic>
@@ -10,8 +11,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
+#include "core/audit.h"
+#include "core/authority.h"
 #include "core/result.h"
 #include "db/repository.h"
 #include "server/config.h"
@@ -24,31 +28,70 @@ namespace storeplane::server {
 using Clock = std::function<std::int64_t()>;
 std::int64_t SystemNowMs();
 
+// The policy in force. Readers take a snapshot for a whole request; a reload swaps the
+// pointer atomically, so a request never sees half of two policies.
+class PolicyHolder {
+ public:
+  explicit PolicyHolder(std::shared_ptr<const core::Policy> policy) : policy_(std::move(policy)) {}
+  std::shared_ptr<const core::Policy> Get() const {
+    std::lock_guard lock(mu_);
+    return policy_;
+  }
+  void Set(std::shared_ptr<const core::Policy> policy) {
+    std::lock_guard lock(mu_);
+    policy_ = std::move(policy);
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const core::Policy> policy_;
+};
+
 struct Services {
   db::Repository& repo;
   const Config& config;
+  PolicyHolder& policy;
+  std::string audit_public_key_pem;  // served at /v1/audit/public-key
   Clock now_ms = SystemNowMs;
+};
+
+// The authenticated caller: the token's principal and its roles from the policy.
+struct Caller {
+  std::string principal_id;
+  std::string token_id;
+  std::string kind;  // from the policy; "" when the policy does not name the principal
+  std::vector<std::string> roles;
 };
 
 struct RequestContext {
   const Request& request;
   const std::map<std::string, std::string>& params;
-  const db::Principal* principal;  // null on unauthenticated routes
+  const Caller* caller;  // null on unauthenticated routes
   const std::string& request_id;
   std::int64_t now_ms;
   Services& services;
+  const core::Policy& policy;  // snapshot for this request
+  std::string_view action;     // the route's action
+
+  // Decides `action` for the caller against `target` and remembers the decision for the
+  // audit record. Store-scoped routes must call this before acting (the pipeline refuses
+  // a success that skipped it).
+  core::Decision Authorize(std::string_view action, const std::optional<core::AuthzTarget>& target);
+  // An audit entry prefilled with this request's principal, source, request id and the
+  // last decision; the handler adds target, outcome and whitelisted params.
+  core::AuditEntry Audit(std::string target, std::string outcome, std::map<std::string, std::string> params = {}) const;
+  // Marks that the handler wrote this request's audit record itself (in its WriteBatch).
+  void MarkAudited() { audited = true; }
+
+  // Set by Authorize / the handler; read by the pipeline.
+  bool authorized = false;
+  bool audited = false;
+  core::Decision decision;
+  std::string audit_target;
+  std::map<std::string, std::string> audit_params;
 };
 
 using Handler = std::function<Result<Response>(RequestContext&)>;
-
-// Decides whether `principal` may perform `action`. Until the authority milestone, any
-// authenticated principal holding the "admin" role may do anything; others are denied.
-class Authorizer {
- public:
-  virtual ~Authorizer() = default;
-  virtual Status Authorize(const db::Principal& principal, std::string_view action,
-                           const RequestContext& ctx) const = 0;
-};
 
 class App {
  public:
@@ -64,13 +107,13 @@ class App {
 
  private:
   Result<Response> Dispatch(const Request& request, const std::string& request_id, std::int64_t now_ms,
-                            std::string& principal_id);
+                            std::optional<RequestContext>& ctx, Caller& caller, const core::Policy& policy);
+  Result<Caller> Authenticate(const Request& request, std::int64_t now_ms, const core::Policy& policy);
   bool AllowRate(const std::string& principal_id);
 
   Services services_;
   Router router_;
   std::map<const RouteSpec*, Handler> handlers_;
-  std::unique_ptr<Authorizer> authorizer_;
   std::atomic<bool> draining_{false};
 
   struct Bucket {
@@ -85,6 +128,10 @@ class App {
 void RegisterHealthHandlers(std::map<std::string, Handler>& by_route, const App& app);
 void RegisterStoreHandlers(std::map<std::string, Handler>& by_route);
 void RegisterWhoamiHandlers(std::map<std::string, Handler>& by_route);
+void RegisterTokenHandlers(std::map<std::string, Handler>& by_route);
+void RegisterChangeHandlers(std::map<std::string, Handler>& by_route);
+void RegisterAuditHandlers(std::map<std::string, Handler>& by_route);
+void RegisterAuthzHandlers(std::map<std::string, Handler>& by_route);
 
 // "METHOD path_template", the key handlers register under.
 std::string RouteKey(std::string_view method, std::string_view path_template);

@@ -75,6 +75,11 @@ Status ParseNumber(const std::string& name, const std::string& text, T& out) {
 
 }  // namespace
 
+std::string Config::SigningKeyPath() const {
+  if (!audit.signing_key_file.empty()) return audit.signing_key_file;
+  return (std::filesystem::path(data_dir) / "audit-signing.key").string();
+}
+
 std::string Config::SqlitePath() const {
   if (!storage.sqlite_path.empty()) return storage.sqlite_path;
   return (std::filesystem::path(data_dir) / "storeplane.db").string();
@@ -92,13 +97,22 @@ Status MergeYamlFile(const std::string& path, Config& config) {
   if (root.IsNull()) return Status::Ok();
   SP_RETURN_IF_ERROR(CheckKeys(path, root,
                                {"listen", "data_dir", "environments", "tls", "limits", "storage", "admin_token_file",
-                                "log_level", "worker_threads"},
+                                "log_level", "worker_threads", "policy_file", "audit"},
                                "the top level"));
   SP_RETURN_IF_ERROR(ReadIf(path, root, "listen", config.listen));
   SP_RETURN_IF_ERROR(ReadIf(path, root, "data_dir", config.data_dir));
   SP_RETURN_IF_ERROR(ReadIf(path, root, "admin_token_file", config.admin_token_file));
   SP_RETURN_IF_ERROR(ReadIf(path, root, "log_level", config.log_level));
   SP_RETURN_IF_ERROR(ReadIf(path, root, "worker_threads", config.worker_threads));
+  SP_RETURN_IF_ERROR(ReadIf(path, root, "policy_file", config.policy_file));
+  if (auto audit = root["audit"]) {
+    SP_RETURN_IF_ERROR(CheckKeys(
+        path, audit, {"signing_key_file", "checkpoint_every_records", "checkpoint_every_ms", "record_reads"}, "audit"));
+    SP_RETURN_IF_ERROR(ReadIf(path, audit, "signing_key_file", config.audit.signing_key_file));
+    SP_RETURN_IF_ERROR(ReadIf(path, audit, "checkpoint_every_records", config.audit.checkpoint_every_records));
+    SP_RETURN_IF_ERROR(ReadIf(path, audit, "checkpoint_every_ms", config.audit.checkpoint_every_ms));
+    SP_RETURN_IF_ERROR(ReadIf(path, audit, "record_reads", config.audit.record_reads));
+  }
   if (auto n = root["environments"]) {
     std::vector<std::string> envs;
     if (!n.IsSequence()) return ConfigError(Where(path, n), "'environments' must be a list of names");
@@ -147,6 +161,8 @@ Status MergeEnvironment(const std::map<std::string, std::string>& env, Config& c
   if (auto v = get("STOREPLANE_DATA_DIR")) config.data_dir = *v;
   if (auto v = get("STOREPLANE_ADMIN_TOKEN_FILE")) config.admin_token_file = *v;
   if (auto v = get("STOREPLANE_LOG_LEVEL")) config.log_level = *v;
+  if (auto v = get("STOREPLANE_POLICY_FILE")) config.policy_file = *v;
+  if (auto v = get("STOREPLANE_AUDIT_SIGNING_KEY_FILE")) config.audit.signing_key_file = *v;
   if (auto v = get("STOREPLANE_TLS_CERT_FILE")) config.tls.cert_file = *v;
   if (auto v = get("STOREPLANE_TLS_KEY_FILE")) config.tls.key_file = *v;
   if (auto v = get("STOREPLANE_SQLITE_PATH")) config.storage.sqlite_path = *v;
@@ -193,6 +209,9 @@ Status Validate(const Config& config) {
     return Error::Invalid("rate limits must be positive");
   }
   if (config.worker_threads < 1) return Error::Invalid("thread counts must be >= 1");
+  if (config.audit.checkpoint_every_records < 1 || config.audit.checkpoint_every_ms < 1) {
+    return Error::Invalid("audit checkpoint intervals must be positive");
+  }
   static const std::set<std::string> kLevels{"trace", "debug", "info", "warn", "error"};
   if (!kLevels.contains(config.log_level)) return Error::Invalid("log_level must be trace|debug|info|warn|error");
   return Status::Ok();

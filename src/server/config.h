@@ -37,6 +37,15 @@ struct StorageConfig {
   int read_connections = 4;
 };
 
+struct AuditConfig {
+  // Ed25519 private key (PKCS#8 PEM) that signs checkpoints. Empty: <data_dir>/audit-signing.key,
+  // created (0600) on first start. Never stored in the database.
+  std::string signing_key_file;
+  int checkpoint_every_records = 1000;
+  int checkpoint_every_ms = 60'000;
+  bool record_reads = true;  // allowed reads are audited too (queued, not awaited)
+};
+
 struct Config {
   std::string listen = "127.0.0.1:8750";  // host:port; port 0 picks a free port
   std::string data_dir;                   // required unless --dev
@@ -45,12 +54,15 @@ struct Config {
   LimitsConfig limits;
   StorageConfig storage;
   std::string admin_token_file;  // bootstrap admin token: read if present, else written
+  std::string policy_file;       // authority policy (YAML); empty = the built-in default
+  AuditConfig audit;
   std::string log_level = "info";
   // One I/O thread runs every connection; blocking work (database) runs on the workers.
   int worker_threads = 16;
   bool dev = false;  // throw-away instance: temp data dir, token printed, demo store
 
   std::string SqlitePath() const;
+  std::string SigningKeyPath() const;
 };
 
 // Reads and merges a YAML file into `config`. Errors name the file, line and problem.

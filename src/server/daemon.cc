@@ -8,12 +8,16 @@
 #include <fstream>
 #include <iostream>
 
+#include <atomic>
+#include <iterator>
+#include "core/audit.h"
 #include "core/store.h"
 #include "db/sqlite_repository.h"
 #include "server/app.h"
 #include "server/auth.h"
 #include "server/http_server.h"
 #include "server/logging.h"
+#include "server/policy_loader.h"
 
 namespace storeplane::server {
 namespace {
@@ -54,6 +58,21 @@ Status WriteTokenFile(const std::string& path, const std::string& token) {
   return Status::Ok();
 }
 
+core::AuditEntry SystemEntry(std::int64_t now_ms, std::string action, std::string target, std::string outcome,
+                             std::map<std::string, std::string> params) {
+  core::AuditEntry e;
+  e.time_ms = now_ms;
+  e.principal = "system";
+  e.source = "internal";
+  e.action = std::move(action);
+  e.target = std::move(target);
+  e.decision = "allow";
+  e.rule = "system";
+  e.outcome = std::move(outcome);
+  e.params = std::move(params);
+  return e;
+}
+
 // On a database with no principals, creates the bootstrap admin. Its token comes from
 // admin_token_file when that file exists; otherwise it is generated (and written to the
 // file when one is configured) and printed once on stdout.
@@ -72,11 +91,22 @@ Status Bootstrap(db::Repository& repo, const Config& config, std::int64_t now_ms
     generated = true;
     if (!config.admin_token_file.empty()) SP_RETURN_IF_ERROR(WriteTokenFile(config.admin_token_file, token));
   }
-  db::Principal admin{"admin", "bootstrap administrator", "operator", {"admin"}, now_ms};
-  db::TokenRecord record{Sha256Hex(token), admin.id, "bootstrap admin token", now_ms, std::nullopt};
-  SP_RETURN_IF_ERROR(repo.InsertPrincipalWithToken(admin, record));
-  log::Info("bootstrap admin created",
-            {{"principal", admin.id}, {"token_source", generated ? "generated" : "admin_token_file"}});
+  db::Principal admin{"admin", "bootstrap administrator", "operator", {}, now_ms};
+  db::TokenRecord record;
+  record.id = "tok_" + RandomHex(12);
+  record.token_hash = Sha256Hex(token);
+  record.principal_id = admin.id;
+  record.description = "bootstrap admin token";
+  record.created_at_ms = now_ms;
+  db::WriteBatch batch;
+  batch.effects.emplace_back(db::InsertTokenEffect{admin, record});
+  batch.audit.push_back(SystemEntry(now_ms, "token.create", "token/" + record.id, "ok",
+                                    {{"principal", admin.id}, {"reason", "bootstrap"}}));
+  auto written = repo.Apply(batch);
+  if (!written.ok()) return written.error();
+  log::Info("bootstrap admin created", {{"principal", admin.id},
+                                        {"token_id", record.id},
+                                        {"token_source", generated ? "generated" : "admin_token_file"}});
   if (generated) std::cout << "STOREPLANE_TOKEN=" << token << std::endl;
   return Status::Ok();
 }
@@ -86,9 +116,48 @@ Status SeedDemoStore(db::Repository& repo, const Config& config, std::int64_t no
   if (!config.environments.names.contains("development")) reg.environment = *config.environments.names.begin();
   auto store = core::NewStore(reg, config.environments, now_ms);
   if (!store.ok()) return store.error();
-  auto inserted = repo.InsertStore(*store, std::nullopt);
-  if (!inserted.ok() && inserted.error().code != ErrorCode::kAlreadyExists) return inserted.error();
+  if (repo.GetStore(store->id).ok()) return Status::Ok();
+  db::WriteBatch batch;
+  batch.effects.emplace_back(db::InsertStoreEffect{*store});
+  batch.audit.push_back(SystemEntry(now_ms, "store.register", "store/demo", "ok", {{"reason", "dev demo store"}}));
+  auto written = repo.Apply(batch);
+  if (!written.ok() && written.error().code != ErrorCode::kAlreadyExists) return written.error();
   return Status::Ok();
+}
+
+Result<core::Policy> LoadPolicy(const Config& config) {
+  if (config.policy_file.empty()) {
+    return ParsePolicyText(DefaultPolicyText(), "built-in default policy", config.environments);
+  }
+  return LoadPolicyFile(config.policy_file, config.environments);
+}
+
+// The checkpoint signing key: read from its file, or created there (0600) on first start.
+// It stays in memory and in that file, never in the database.
+Result<std::string> LoadOrCreateSigningKey(const std::string& path) {
+  if (fs::exists(path)) {
+    std::ifstream in(path);
+    std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof()) return Error::Invalid("cannot read the audit signing key " + path);
+    auto check = core::PublicKeyFromPrivate(pem);
+    if (!check.ok()) return Error::Invalid("audit signing key " + path + " is not an Ed25519 private key (PEM)");
+    return pem;
+  }
+  auto key = core::GenerateSigningKey();
+  if (!key.ok()) return key.error();
+  ::umask(077);
+  const auto tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << key->private_pem;
+    if (!out.flush()) return Error::Invalid("cannot write the audit signing key " + path);
+  }
+  ::chmod(tmp.c_str(), 0600);
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return Error::Invalid("cannot write the audit signing key " + path + ": " + ec.message());
+  log::Warn("created an audit signing key; keep a copy of its public key outside this host", {{"path", path}});
+  return key->private_pem;
 }
 
 int Fail(const std::string& what, const Error& error) {
@@ -112,8 +181,18 @@ int RunDaemon(Config config) {
   if (auto s = Validate(config); !s.ok()) return Fail("invalid configuration", s.error());
   if (auto s = EnsureDataDir(config.data_dir); !s.ok()) return Fail("cannot prepare the data directory", s.error());
 
+  auto policy = LoadPolicy(config);
+  if (!policy.ok()) return Fail("invalid policy", policy.error());
+  auto signing_key = LoadOrCreateSigningKey(config.SigningKeyPath());
+  if (!signing_key.ok()) return Fail("cannot load the audit signing key", signing_key.error());
+  auto public_key = core::PublicKeyFromPrivate(*signing_key);
+  if (!public_key.ok()) return Fail("cannot load the audit signing key", public_key.error());
+
   db::SqliteOptions options;
   options.path = config.SqlitePath();
+  options.signing_key_pem = *signing_key;
+  options.checkpoint_every_records = config.audit.checkpoint_every_records;
+  options.checkpoint_every_ms = config.audit.checkpoint_every_ms;
   options.group_commit = config.storage.group_commit;
   options.read_connections = config.storage.read_connections;
   auto repo = db::OpenSqliteRepository(options);
@@ -125,18 +204,47 @@ int RunDaemon(Config config) {
     if (auto s = SeedDemoStore(**repo, config, now); !s.ok()) return Fail("cannot seed the demo store", s.error());
   }
 
+  log::Info("policy loaded", {{"source", config.policy_file.empty() ? "built-in default" : config.policy_file},
+                              {"sha256", policy->source_hash}});
+  PolicyHolder holder(std::make_shared<const core::Policy>(std::move(*policy)));
+  std::atomic<int> reload_failures{0};
+  // SIGHUP: a valid file is swapped in atomically; an invalid one is refused and the old
+  // policy stays. Either way the attempt is logged, audited and (failures) counted.
+  auto reload = [&] {
+    const auto now_ms = SystemNowMs();
+    auto loaded = LoadPolicy(config);
+    if (loaded.ok()) {
+      const auto hash = loaded->source_hash;
+      holder.Set(std::make_shared<const core::Policy>(std::move(*loaded)));
+      log::Info("policy reloaded", {{"sha256", hash}});
+      auto s = (*repo)->AppendAudit(SystemEntry(now_ms, "policy.reload", "policy", "ok", {{"sha256", hash}}), true);
+      if (!s.ok()) log::Error("cannot audit the policy reload", {{"detail", s.error().message}});
+    } else {
+      const int failures = ++reload_failures;
+      log::Error("policy reload refused; the previous policy stays",
+                 {{"detail", loaded.error().message}, {"reload_failures", failures}});
+      auto entry = SystemEntry(now_ms, "policy.reload", "policy", "error:invalid",
+                               {{"reload_failures", std::to_string(failures)}});
+      entry.decision = "deny";
+      auto s = (*repo)->AppendAudit(entry, true);
+      if (!s.ok()) log::Error("cannot audit the refused policy reload", {{"detail", s.error().message}});
+    }
+  };
+
   int code = 0;
   {
-    App app(Services{**repo, config});
+    App app(Services{**repo, config, holder, *public_key});
     HttpServer server(config, app);
     if (auto s = server.Listen(); !s.ok()) return Fail("cannot start the server", s.error());
-    server.Run([&] {
-      log::Info("listening", {{"url", server.url()},
-                              {"data_dir", config.data_dir},
-                              {"dev", config.dev},
-                              {"group_commit", config.storage.group_commit}});
-      std::cout << "STOREPLANE_ADDR=" << server.url() << std::endl;
-    });
+    server.Run(
+        [&] {
+          log::Info("listening", {{"url", server.url()},
+                                  {"data_dir", config.data_dir},
+                                  {"dev", config.dev},
+                                  {"group_commit", config.storage.group_commit}});
+          std::cout << "STOREPLANE_ADDR=" << server.url() << std::endl;
+        },
+        reload);
   }
   repo->reset();  // drains the writer and closes the database
   if (!dev_dir.empty()) {

@@ -91,8 +91,15 @@ Status HttpServer::Listen() {
   return Status::Ok();
 }
 
-void HttpServer::Run(const std::function<void()>& on_ready) {
+void HttpServer::Run(const std::function<void()>& on_ready, std::function<void()> on_reload) {
   auto& d = *impl_;
+  asio::signal_set hangups(d.ioc, SIGHUP);
+  std::function<void(const boost::system::error_code&, int)> on_hangup = [&](const boost::system::error_code& ec, int) {
+    if (ec || d.stopping) return;
+    if (on_reload) asio::post(d.workers, on_reload);
+    hangups.async_wait(on_hangup);
+  };
+  hangups.async_wait(on_hangup);
   asio::signal_set signals(d.ioc, SIGTERM, SIGINT);
   signals.async_wait([&d](const boost::system::error_code& ec, int signo) {
     if (ec) return;

@@ -27,8 +27,9 @@ class HttpServer {
   std::string url() const;
   // Serves until SIGTERM or SIGINT, then drains: stops accepting, closes idle
   // connections, lets requests in flight finish (up to the grace period) and returns.
-  // `on_ready` runs once the server accepts connections.
-  void Run(const std::function<void()>& on_ready);
+  // `on_ready` runs once the server accepts connections. `on_reload`, if set, runs on a
+  // worker thread for each SIGHUP.
+  void Run(const std::function<void()>& on_ready, std::function<void()> on_reload = {});
 
  private:
   struct Impl;

@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
       "or read from --admin-token-file. Once listening it prints STOREPLANE_ADDR=<url>.");
   cli.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // the last flag wins
   std::string config_file;
-  std::string listen, data_dir, log_level, token_file, cert, key;
+  std::string listen, data_dir, log_level, token_file, cert, key, policy_file, signing_key;
   bool dev = false;
   bool version = false;
   cli.add_option("-c,--config", config_file, "YAML configuration file (also STOREPLANE_CONFIG)");
@@ -25,6 +25,9 @@ int main(int argc, char** argv) {
   cli.add_option("--tls-cert", cert, "PEM certificate chain; enables TLS with --tls-key");
   cli.add_option("--tls-key", key, "PEM private key");
   cli.add_option("--log-level", log_level, "trace|debug|info|warn|error");
+  cli.add_option("--policy", policy_file, "authority policy file (YAML); default: the built-in policy");
+  cli.add_option("--audit-signing-key", signing_key,
+                 "Ed25519 private key (PEM) for audit checkpoints; created if missing");
   cli.add_flag("--dev", dev, "throw-away instance: temporary data dir, new admin token, demo store");
   cli.add_flag("--version", version, "print the version and exit");
   CLI11_PARSE(cli, argc, argv);
@@ -54,6 +57,8 @@ int main(int argc, char** argv) {
   if (!cert.empty()) config.tls.cert_file = cert;
   if (!key.empty()) config.tls.key_file = key;
   if (!log_level.empty()) config.log_level = log_level;
+  if (!policy_file.empty()) config.policy_file = policy_file;
+  if (!signing_key.empty()) config.audit.signing_key_file = signing_key;
   config.dev = dev;
   return storeplane::server::RunDaemon(std::move(config));
 }

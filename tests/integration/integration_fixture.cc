@@ -1,10 +1,14 @@
 #include "tests/integration/integration_fixture.h"
 
+#include <fstream>
+
 namespace storeplane::testing {
 
 void ServerTest::SetUp() {
   dir_ = std::make_unique<TempDir>();
   token_file_ = dir_->path() + "/admin.token";
+  policy_file_ = dir_->path() + "/policy.yaml";
+  WritePolicy(PermissivePolicy());
   StartServer();
   ASSERT_FALSE(token_.empty()) << "the first start must print the bootstrap admin token";
 }
@@ -17,11 +21,56 @@ void ServerTest::StartServer(std::vector<std::string> extra_args) {
   if (server_ && server_->running()) server_->Stop();
   ServerOptions options;
   options.data_dir = dir_->path() + "/data";
-  options.extra_args = {"--admin-token-file", token_file_};
+  options.extra_args = {"--admin-token-file", token_file_, "--policy", policy_file_};
   for (auto& a : extra_args) options.extra_args.push_back(std::move(a));
   server_ = std::make_unique<ServerProcess>(options);
   ASSERT_TRUE(server_->Start()) << server_->error() << "\n" << server_->Logs();
   if (!server_->token().empty()) token_ = server_->token();
+}
+
+std::string ServerTest::PermissivePolicy() {
+  return R"(version: 1
+roles:
+  viewer:
+    allow:
+      - actions: [store.read, change.read, principal.whoami]
+  operator:
+    allow:
+      - actions: [store.read, change.read, principal.whoami, store.register, store.label]
+  approver:
+    allow:
+      - actions: [store.read, change.read, principal.whoami, change.approve, change.reject]
+  auditor:
+    allow:
+      - actions: [audit.read, audit.export, principal.whoami]
+  security-admin:
+    allow:
+      - actions: [token.*, audit.read, audit.export, authz.explain, principal.whoami]
+principals:
+  admin:
+    kind: operator
+    roles: [security-admin, operator]
+)";
+}
+
+void ServerTest::WritePolicy(const std::string& yaml) {
+  std::ofstream out(policy_file_, std::ios::trunc);
+  out << yaml;
+}
+
+std::string ServerTest::CreateToken(const std::string& principal) {
+  auto resp =
+      Call("POST", "/v1/tokens", R"({"principal":")" + principal + R"("})", {{"Content-Type", "application/json"}});
+  EXPECT_EQ(resp.status, 201) << resp.body;
+  auto body = Json(resp);
+  return body.contains("token") ? std::string(body["token"].as_string()) : std::string();
+}
+
+client::HttpResponse ServerTest::CallAs(const std::string& token, const std::string& method, const std::string& path,
+                                        const std::string& body,
+                                        std::vector<std::pair<std::string, std::string>> headers) {
+  headers.emplace_back("Authorization", "Bearer " + token);
+  return Call(method, path, body, std::move(headers), false);
 }
 
 client::HttpResponse ServerTest::Call(const std::string& method, const std::string& path, const std::string& body,

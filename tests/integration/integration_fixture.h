@@ -19,8 +19,18 @@ class ServerTest : public ::testing::Test {
   void SetUp() override;
   void TearDown() override;
 
-  // Starts (or restarts) the server on the same data directory.
+  // Starts (or restarts) the server on the same data directory, with the policy in
+  // policy_file_ (PermissivePolicy() unless a test wrote another).
   void StartServer(std::vector<std::string> extra_args = {});
+  // The default roles with the bootstrap admin as operator and security-admin and no
+  // approval rules, so that tests of the registry are not about approvals.
+  static std::string PermissivePolicy();
+  void WritePolicy(const std::string& yaml);
+  // Creates a token for `principal` with the admin token; returns the token text.
+  std::string CreateToken(const std::string& principal);
+  client::HttpResponse CallAs(const std::string& token, const std::string& method, const std::string& path,
+                              const std::string& body = "",
+                              std::vector<std::pair<std::string, std::string>> headers = {});
 
   client::HttpResponse Call(const std::string& method, const std::string& path, const std::string& body = "",
                             std::vector<std::pair<std::string, std::string>> headers = {}, bool with_token = true);
@@ -38,6 +48,7 @@ class ServerTest : public ::testing::Test {
   std::unique_ptr<ServerProcess> server_;
   std::string token_;
   std::string token_file_;
+  std::string policy_file_;
   client::HttpClient http_;
 };
 

@@ -238,6 +238,10 @@ int ServerProcess::Stop() {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+void ServerProcess::SendSignal(int signal) {
+  if (running()) ::kill(pid_, signal);
+}
+
 void ServerProcess::Kill() {
   if (!running()) return;
   ::kill(pid_, SIGKILL);

@@ -49,6 +49,8 @@ class ServerProcess {
   int Stop();
   // SIGKILL and wait.
   void Kill();
+  // Sends `signal` (e.g. SIGHUP) without waiting.
+  void SendSignal(int signal);
   bool running() const { return pid_ > 0; }
 
   const std::string& url() const { return url_; }      // e.g. http://127.0.0.1:41234

@@ -1,6 +1,7 @@
 // /v1/stores: register, get, list (filters, label selector, cursor pages) and update of
-// a store's name and labels (If-Match). A thin adapter: validation lives in core/store,
-// persistence behind db::Repository.
+// a store's name and labels (If-Match), each decided against the policy with the store as
+// target and audited in the same transaction as the change. Stores outside the caller's
+// scope do not exist for it (404, absent from lists).
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
@@ -10,64 +11,19 @@
 
 #include "core/labels.h"
 #include "core/time_format.h"
+#include "server/api_json.h"
 #include "server/app.h"
 #include "server/auth.h"
 #include "server/json_body.h"
 #include "server/problem.h"
+#include "server/store_actions.h"
 
 namespace storeplane::server {
 namespace {
 
 namespace json = boost::json;
 
-json::value OptionalText(const std::optional<std::string>& v) { return v ? json::value(*v) : json::value(nullptr); }
-
-json::object StoreJson(const core::Store& s) {
-  json::object labels;
-  for (const auto& [k, v] : s.labels) labels[k] = v;
-  return json::object{{"id", s.id},
-                      {"name", s.name},
-                      {"environment", s.environment},
-                      {"isolation_mode", core::ToString(s.isolation_mode)},
-                      {"labels", std::move(labels)},
-                      {"state", core::ToString(s.state)},
-                      {"desired_release", OptionalText(s.desired_release)},
-                      {"current_release", OptionalText(s.current_release)},
-                      {"last_known_good_release", OptionalText(s.last_known_good_release)},
-                      {"version", s.version},
-                      {"created_at", core::FormatRfc3339Millis(s.created_at_ms)},
-                      {"updated_at", core::FormatRfc3339Millis(s.updated_at_ms)}};
-}
-
-std::string ETag(const core::Store& s) { return "\"" + std::to_string(s.version) + "\""; }
-
-Response StoreResponse(int status, const core::Store& s) {
-  Response resp;
-  resp.status = status;
-  resp.body = json::serialize(StoreJson(s));
-  resp.SetHeader("ETag", ETag(s));
-  return resp;
-}
-
-// The media type without parameters, lower-cased.
-std::string MediaType(const Request& req) {
-  auto ct = req.Header("content-type");
-  const auto semi = ct.find(';');
-  if (semi != std::string::npos) ct.resize(semi);
-  while (!ct.empty() && ct.back() == ' ') ct.pop_back();
-  for (auto& c : ct) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return ct;
-}
-
-Status RequireMediaType(const Request& req, std::initializer_list<std::string_view> accepted) {
-  const auto type = MediaType(req);
-  for (auto a : accepted) {
-    if (type == a) return Status::Ok();
-  }
-  std::string list;
-  for (auto a : accepted) list += (list.empty() ? "" : " or ") + std::string(a);
-  return Error{ErrorCode::kUnsupportedMediaType, "Content-Type must be " + list, {}};
-}
+Error NoSuchStore(std::string_view id) { return Error::NotFound("no store '" + std::string(id) + "'"); }
 
 // Cursors are opaque to clients: "c" + hex of the last id returned.
 std::string EncodeCursor(const std::string& after_id) {
@@ -144,6 +100,14 @@ Result<db::StoreQuery> ParseListQuery(const Request& req, const core::Environmen
 Result<Response> ListStores(RequestContext& ctx) {
   auto query = ParseListQuery(ctx.request, ctx.services.config.environments);
   if (!query.ok()) return query.error();
+  // Object scope: the caller sees only the stores it may read; the rest are not there.
+  const auto& policy = ctx.policy;
+  const auto principal = ctx.caller->principal_id;
+  query->visible = [&policy, principal](const core::Store& store) {
+    return core::Decide(policy, principal, "store.read", TargetOf(store)).allowed;
+  };
+  ctx.authorized = true;
+  ctx.decision = core::Decision{true, "object-scope", "stores outside the caller's scope are filtered out", nullptr};
   auto page = ctx.services.repo.ListStores(*query);
   if (!page.ok()) return page.error();
   json::array items;
@@ -152,16 +116,25 @@ Result<Response> ListStores(RequestContext& ctx) {
   json::object body{{"items", std::move(items)}};
   body["next_cursor"] =
       page->next_after_id.empty() ? json::value(nullptr) : json::value(EncodeCursor(page->next_after_id));
-  Response resp;
-  resp.body = json::serialize(body);
-  return resp;
+  return JsonResponse(200, body);
+}
+
+// Loads a store the caller may read; a store outside the caller's scope does not exist.
+Result<core::Store> LoadVisibleStore(RequestContext& ctx, const std::string& id) {
+  if (!core::ValidateStoreId(id).ok()) return NoSuchStore(id);
+  auto store = ctx.services.repo.GetStore(id);
+  if (!store.ok()) return store.error();
+  if (!core::Decide(ctx.policy, ctx.caller->principal_id, "store.read", TargetOf(*store)).allowed) {
+    ctx.Authorize("store.read", TargetOf(*store));  // recorded as the denial it is
+    return NoSuchStore(id);
+  }
+  return store;
 }
 
 Result<Response> GetStore(RequestContext& ctx) {
-  const auto& id = ctx.params.at("id");
-  if (!core::ValidateStoreId(id).ok()) return Error::NotFound("no store '" + id + "'");
-  auto store = ctx.services.repo.GetStore(id);
+  auto store = LoadVisibleStore(ctx, ctx.params.at("id"));
   if (!store.ok()) return store.error();
+  ctx.Authorize("store.read", TargetOf(*store));
   return StoreResponse(200, *store);
 }
 
@@ -181,10 +154,36 @@ Response Replay(const db::IdempotencyRecord& rec) {
   if (!rec.location.empty()) resp.SetHeader("Location", rec.location);
   boost::system::error_code ec;
   auto body = json::parse(rec.response_body, ec);
-  if (!ec && body.is_object() && body.as_object().contains("version")) {
+  if (!ec && rec.status == 201 && body.is_object() && body.as_object().contains("version")) {
     resp.SetHeader("ETag", "\"" + json::serialize(body.as_object().at("version")) + "\"");
   }
   resp.SetHeader("Idempotent-Replayed", "true");
+  return resp;
+}
+
+// 202 with the pending change: the action waits for approval.
+Result<Response> RequestApproval(RequestContext& ctx, const core::Store& store, std::string request_body,
+                                 std::optional<db::IdempotencyRecord> idem) {
+  auto change = NewChange(ctx.action, store, ctx.caller->principal_id, std::move(request_body), *ctx.decision.approval,
+                          ctx.now_ms);
+  const auto location = "/v1/changes/" + change.id;
+  const auto body = json::serialize(ChangeJson(change));
+  if (idem) {
+    idem->status = 202;
+    idem->response_body = body;
+    idem->location = location;
+  }
+  db::WriteBatch batch;
+  batch.audit.push_back(ctx.Audit("store/" + store.id, "pending_approval", {{"change", change.id}}));
+  batch.effects.emplace_back(db::InsertChangeEffect{std::move(change)});
+  batch.idempotency = std::move(idem);
+  auto written = ctx.services.repo.Apply(batch);
+  if (!written.ok()) return written.error();
+  ctx.MarkAudited();
+  Response resp;
+  resp.status = 202;
+  resp.body = body;
+  resp.SetHeader("Location", location);
   return resp;
 }
 
@@ -192,58 +191,60 @@ Result<Response> RegisterStore(RequestContext& ctx) {
   const auto& req = ctx.request;
   SP_RETURN_IF_ERROR(RequireMediaType(req, {"application/json"}));
   auto& repo = ctx.services.repo;
+  const auto& principal = ctx.caller->principal_id;
 
   std::optional<db::IdempotencyRecord> idem;
   if (req.HasHeader("idempotency-key")) {
     const auto key = req.Header("idempotency-key");
     SP_RETURN_IF_ERROR(ValidateIdempotencyKey(key));
-    idem = db::IdempotencyRecord{ctx.principal->id, key, Sha256Hex("POST /v1/stores\n" + req.body), 201, {}, {},
-                                 ctx.now_ms};
-    auto prior = repo.FindIdempotency(ctx.principal->id, key);
+    idem = db::IdempotencyRecord{principal, key, Sha256Hex("POST /v1/stores\n" + req.body), 201, {}, {}, ctx.now_ms};
+    auto prior = repo.FindIdempotency(principal, key);
     if (!prior.ok()) return prior.error();
     if (*prior) {
       if ((*prior)->request_hash != idem->request_hash) {
         return ProblemResponse(Error::Invalid("Idempotency-Key '" + key + "' was used for a different request"),
                                req.path, ctx.request_id, ProblemKind::kIdempotencyKeyReused);
       }
+      ctx.Authorize("store.register", std::nullopt);  // a replay acts on nothing
+      ctx.decision = core::Decision{true, "idempotent-replay", "", nullptr};
       return Replay(**prior);
     }
   }
 
-  auto object = ParseJsonObject(req.body);
-  if (!object.ok()) return object.error();
-  FieldReader fields(*object);
-  SP_RETURN_IF_ERROR(fields.RejectUnknown({"id", "name", "environment", "isolation_mode", "labels"}));
-  auto id = fields.RequiredString("id");
-  if (!id.ok()) return id.error();
-  auto name = fields.OptionalString("name");
-  if (!name.ok()) return name.error();
-  auto env = fields.RequiredString("environment");
-  if (!env.ok()) return env.error();
-  auto mode = fields.RequiredString("isolation_mode");
-  if (!mode.ok()) return mode.error();
-  auto labels = fields.OptionalStringMap("labels");
-  if (!labels.ok()) return labels.error();
-
-  core::StoreRegistration reg{*id, name->value_or(""), *env, *mode, labels->value_or(core::Labels{})};
-  auto store = core::NewStore(reg, ctx.services.config.environments, ctx.now_ms);
+  auto store = DecodeRegistration(req.body, ctx.services.config.environments, ctx.now_ms);
   if (!store.ok()) return store.error();
+  const auto decision = ctx.Authorize("store.register", TargetOf(*store));
+  if (!decision.allowed) return Error{ErrorCode::kPermissionDenied, "not allowed to perform store.register", {}};
+  ctx.audit_params = {{"environment", store->environment},
+                      {"isolation_mode", std::string(core::ToString(store->isolation_mode))}};
+
+  if (decision.approval != nullptr) {
+    auto existing = repo.GetStore(store->id);
+    if (existing.ok()) return Error{ErrorCode::kAlreadyExists, "store id '" + store->id + "' is already taken", {}};
+    if (existing.error().code != ErrorCode::kNotFound) return existing.error();
+    return RequestApproval(ctx, *store, req.body, std::move(idem));
+  }
 
   const auto location = "/v1/stores/" + store->id;
   if (idem) {
     idem->response_body = json::serialize(StoreJson(*store));
     idem->location = location;
   }
-  auto inserted = repo.InsertStore(*store, idem);
-  if (!inserted.ok()) {
+  db::WriteBatch batch;
+  batch.effects.emplace_back(db::InsertStoreEffect{*store});
+  batch.audit.push_back(ctx.Audit("store/" + store->id, "ok", ctx.audit_params));
+  batch.idempotency = idem;
+  auto written = repo.Apply(batch);
+  if (!written.ok()) {
     // A concurrent twin with the same Idempotency-Key may have won the race: replay it.
-    if (idem && inserted.error().code == ErrorCode::kAlreadyExists) {
-      auto prior = repo.FindIdempotency(ctx.principal->id, idem->key);
+    if (idem && written.error().code == ErrorCode::kAlreadyExists) {
+      auto prior = repo.FindIdempotency(principal, idem->key);
       if (prior.ok() && *prior && (*prior)->request_hash == idem->request_hash) return Replay(**prior);
     }
-    return inserted.error();
+    return written.error();
   }
-  auto resp = StoreResponse(201, *inserted);
+  ctx.MarkAudited();
+  auto resp = StoreResponse(201, written->stores.at(0));
   resp.SetHeader("Location", location);
   return resp;
 }
@@ -273,24 +274,20 @@ Result<Response> UpdateStore(RequestContext& ctx) {
   SP_RETURN_IF_ERROR(RequireMediaType(req, {"application/merge-patch+json", "application/json"}));
   auto if_match = ParseIfMatch(req);
   if (!if_match.ok()) return if_match.error();
-  auto object = ParseJsonObject(req.body);
-  if (!object.ok()) return object.error();
-  FieldReader fields(*object);
-  SP_RETURN_IF_ERROR(fields.RejectUnknown({"name", "labels"}));
-  core::StorePatch patch;
-  auto name = fields.OptionalString("name");
-  if (!name.ok()) return name.error();
-  if (object->contains("name") && !*name) return Error::Invalid("name cannot be removed", "name");
-  patch.name = std::move(*name);
-  auto labels = fields.OptionalStringMap("labels");
-  if (!labels.ok()) return labels.error();
-  // A JSON null for labels removes them all.
-  if (object->contains("labels")) patch.labels = labels->value_or(core::Labels{});
-  SP_RETURN_IF_ERROR(core::ValidatePatch(patch));
+  auto patch = DecodeStorePatch(req.body);
+  if (!patch.ok()) return patch.error();
 
-  if (!core::ValidateStoreId(id).ok()) return Error::NotFound("no store '" + id + "'");
-  auto current = ctx.services.repo.GetStore(id);
+  auto current = LoadVisibleStore(ctx, id);
   if (!current.ok()) return current.error();
+  const auto updated = core::ApplyPatch(*current, *patch, ctx.now_ms);
+  // The change must be allowed on the store as it is and as it will be, so that labels
+  // cannot move a store out of (or into) the caller's scope.
+  const auto after = core::Decide(ctx.policy, ctx.caller->principal_id, "store.label", TargetOf(updated));
+  const auto decision = ctx.Authorize("store.label", TargetOf(*current));
+  if (!decision.allowed || !after.allowed) {
+    if (decision.allowed) ctx.decision = after;
+    return Error{ErrorCode::kPermissionDenied, "not allowed to perform store.label", {}};
+  }
   if (*if_match && **if_match != current->version) {
     return Error{
         ErrorCode::kPreconditionFailed,
@@ -300,10 +297,19 @@ Result<Response> UpdateStore(RequestContext& ctx) {
   if (current->state == core::StoreState::kDecommissioned) {
     return Error{ErrorCode::kConflict, "store '" + id + "' is decommissioned; its record is kept for audit only", {}};
   }
-  const auto updated = core::ApplyPatch(*current, patch, ctx.now_ms);
-  auto stored = ctx.services.repo.UpdateStore(updated, current->version);
-  if (!stored.ok()) return stored.error();
-  return StoreResponse(200, *stored);
+  std::string keys;
+  for (const auto& [k, v] : updated.labels) keys += (keys.empty() ? "" : ",") + k;
+  ctx.audit_params = {{"version", std::to_string(updated.version)}, {"label_keys", keys}};
+  if (decision.approval != nullptr) {
+    return RequestApproval(ctx, *current, LabelChangeBody(req.body, current->version), std::nullopt);
+  }
+  db::WriteBatch batch;
+  batch.effects.emplace_back(db::UpdateStoreEffect{updated, current->version});
+  batch.audit.push_back(ctx.Audit("store/" + id, "ok", ctx.audit_params));
+  auto written = ctx.services.repo.Apply(batch);
+  if (!written.ok()) return written.error();
+  ctx.MarkAudited();
+  return StoreResponse(200, written->stores.at(0));
 }
 
 }  // namespace
