@@ -1,11 +1,13 @@
 // Keeps docs/openapi.yaml honest: its (method, path) pairs must be exactly the server's
-// route table (server/api.h), every /v1 operation must require the bearer scheme and
-// declare its errors as RFC 9457 problems, and the unauthenticated probes must say so.
+// route table (server/api.h), every /v1 operation must require the bearer scheme, name
+// its action and declare its errors (403 naming that action included) as RFC 9457
+// problems, and the unauthenticated probes must say so.
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cctype>
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
@@ -233,6 +235,44 @@ TEST_F(OpenApiRoutesTest, EveryV1OperationDeclaresProblemErrors) {
     EXPECT_TRUE(has_client_or_default_problem)
         << where << " declares neither a 4xx nor a default " << kProblemMediaType << " response";
   }
+}
+
+// Every /v1 operation names its catalog action in `x-storeplane-action`, exactly the
+// route table's, and documents 403 as a forbidden problem whose example details all name
+// that action (the server's 403 detail does).
+TEST_F(OpenApiRoutesTest, EveryV1OperationNamesItsActionAndItsForbidden) {
+  std::map<MethodAndPath, std::string> actions;
+  for (const auto& route : storeplane::server::ApiRouteTable()) {
+    actions[{std::string(route.method), std::string(route.path_template)}] = std::string(route.action);
+  }
+  int checked = 0;
+  for (const Operation& op : Operations()) {
+    if (op.path.rfind("/v1/", 0) != 0) continue;
+    const std::string where = op.method + " " + op.path;
+    const auto found = actions.find({op.method, op.path});
+    if (found == actions.end()) continue;  // DocumentsExactlyTheServerRoutes reports it
+    ++checked;
+    const std::string& action = found->second;
+    EXPECT_FALSE(action.empty()) << where << " has no action in the route table";
+    EXPECT_EQ(op.node["x-storeplane-action"].as<std::string>(""), action)
+        << where << ": x-storeplane-action must be the route table's action";
+
+    const YAML::Node forbidden = Resolve(op.node["responses"]["403"]);
+    ASSERT_TRUE(forbidden.IsMap()) << where << " does not document 403";
+    const YAML::Node media = forbidden["content"][std::string(kProblemMediaType)];
+    ASSERT_TRUE(media.IsMap()) << where << " 403 is not " << kProblemMediaType;
+    std::vector<YAML::Node> examples;
+    if (media["example"]) examples.push_back(media["example"]);
+    for (const auto& named : media["examples"]) examples.push_back(named.second["value"]);
+    ASSERT_FALSE(examples.empty()) << where << " 403 has no example";
+    for (const YAML::Node& example : examples) {
+      EXPECT_EQ(example["type"].as<std::string>(""), "urn:storeplane:problem:forbidden") << where;
+      EXPECT_EQ(example["status"].as<int>(0), 403) << where;
+      EXPECT_NE(example["detail"].as<std::string>("").find(action), std::string::npos)
+          << where << " 403 example detail does not name " << action;
+    }
+  }
+  EXPECT_GT(checked, 0);
 }
 
 TEST_F(OpenApiRoutesTest, ProblemTypesAreTheStoreplaneUrns) {
