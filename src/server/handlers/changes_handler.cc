@@ -115,7 +115,7 @@ Result<Response> ApproveChange(RequestContext& ctx) {
   if (!ctx.decision.allowed) {
     const bool self = approver == change.requester;
     return Error{ErrorCode::kPermissionDenied,
-                 self ? "a change cannot be approved by the principal that requested it"
+                 self ? "change.approve refused: a change cannot be approved by the principal that requested it"
                       : "principal '" + approver + "' is not allowed to perform change.approve on this change",
                  {}};
   }
