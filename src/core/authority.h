@@ -4,6 +4,7 @@
 // server/policy_loader.cc into these types. See docs/CONTROL_PLANE_AUTHORITY.md.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
@@ -77,14 +78,54 @@ struct Policy {
   std::string source_hash;  // hex SHA-256 of the file it came from, for the audit trail
 };
 
+// --- Additions (declarations below this line extend the contract above) ---------------
+
+// The principal id under which the server audits its own actions (policy.reload on SIGHUP).
+// Reserved: a policy may not declare a principal with this id.
+inline constexpr std::string_view kSystemPrincipal = "system";
+// Decision.rule when nothing matched, or when the request cannot be decided at all.
+inline constexpr std::string_view kDefaultDenyRule = "default-deny";
+
+// System-initiated actions (policy.reload): in the catalog so that they can be audited,
+// but never granted to a principal. No rule may name one, and Decide() always denies them.
+bool IsSystemAction(std::string_view action);
+// Whether `pattern` (an exact catalog name or "prefix.*") covers `action`. "prefix.*"
+// covers every action starting with "prefix."; "*" alone covers nothing.
+bool ActionMatches(std::string_view pattern, std::string_view action);
+// Checks one entry of a rule's `actions`: an exact catalog name, or "prefix.*" covering at
+// least one catalog action. "*", other wildcards and system actions are errors.
+Status ValidateActionPattern(std::string_view pattern);
+// The catalog actions that `pattern` covers, in catalog order (empty when it is invalid).
+std::vector<std::string_view> ExpandActionPattern(std::string_view pattern);
+// Role names: 1..63 of [a-z0-9-], starting with a letter, not ending with '-'.
+Status ValidateRoleName(std::string_view name);
+// Principal ids: 1..63 of [a-z0-9._-], starting and ending alphanumeric; "system" reserved.
+Status ValidatePrincipalId(std::string_view id);
+// One rule on its own: valid action patterns, known environments, and no exact global
+// action in a rule limited by environments or selector (such a rule could never grant it).
+Status ValidateRule(const Rule& rule, const EnvironmentSet& environments);
+// One approval rule on its own: valid patterns covering store-scoped actions only (not
+// change.approve/change.reject), known environments, 1 <= approvals <= 10,
+// 1 minute <= expires_after <= 30 days. The approver role is checked by ValidatePolicy.
+Status ValidateApprovalRule(const ApprovalRule& rule, const EnvironmentSet& environments);
+// Whether `role` grants change.approve through some allow rule (in any environment).
+bool RoleCanApprove(const Role& role);
+// Assigns the documented rule ids from positions: "<role>/allow/<n>", "<role>/deny/<n>",
+// "approval/<n>", n counting from 1 in file order. The loader calls it; so may tests.
+void NumberRules(Policy& policy);
+// Checks the policy against a configured set of environments (ValidatePolicy(policy) uses
+// the default set: production, staging, development). Also checks that each rule id is the
+// one NumberRules() would assign, and that map keys equal the names inside.
+Status ValidatePolicy(const Policy& policy, const EnvironmentSet& environments);
+
 // Checks internal consistency: known actions (or prefixes of known actions), roles that
 // exist, approver roles that exist and can approve (hold change.approve), approvals >= 1.
 Status ValidatePolicy(const Policy& policy);
 
 struct Decision {
   bool allowed = false;
-  std::string rule;  // the deciding rule id; "default-deny" when nothing matched
-  std::string reason;  // safe, human-readable ("no role of P grants A in production")
+  std::string rule;                        // the deciding rule id; "default-deny" when nothing matched
+  std::string reason;                      // safe, human-readable ("no role of P grants A in production")
   const ApprovalRule* approval = nullptr;  // set when allowed but the action needs approval
 };
 
