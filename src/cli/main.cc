@@ -3,9 +3,13 @@
 
 #include <iostream>
 
+#include "cli/audit_commands.h"
+#include "cli/authz_commands.h"
+#include "cli/changes_commands.h"
 #include "cli/cli_config.h"
 #include "cli/output.h"
 #include "cli/stores_commands.h"
+#include "cli/tokens_commands.h"
 
 namespace storeplane::cli {
 namespace {
@@ -25,7 +29,11 @@ Exit codes:
   4  unauthenticated or forbidden (401, 403)
   5  conflict or failed precondition (409, 412, 428; label change without --overwrite)
   6  cannot reach the server
-  7  input rejected by the server (400, 413, 415, 422))";
+  7  input rejected by the server (400, 413, 415, 422)
+  8  audit verify: the audit trail does not verify (the first bad record is named)
+
+A change that needs approval is not an error: the command prints the pending change,
+notes "approval required" on stderr and exits 0.)";
 
 int Run(int argc, char** argv) {
   CliState state;
@@ -60,6 +68,10 @@ int Run(int argc, char** argv) {
   });
   AddStoresCommands(app, state);
   AddWhoamiCommand(app, state);
+  AddTokensCommands(app, state);
+  AddChangesCommands(app, state);
+  AddAuditCommands(app, state);
+  AddAuthzCommands(app, state);
 
   try {
     app.parse(argc, argv);

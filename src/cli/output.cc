@@ -254,6 +254,18 @@ std::string RenderTable(const std::vector<std::string>& header, const std::vecto
   return out;
 }
 
+std::string RenderFields(const std::vector<std::pair<std::string, std::string>>& fields) {
+  size_t width = 0;
+  for (const auto& field : fields) width = std::max(width, field.first.size() + 1);
+  std::string out;
+  for (const auto& [key, value] : fields) {
+    std::string line = key + ":" + std::string(width - key.size() - 1 + 2, ' ') + OneLine(value);
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  }
+  return out;
+}
+
 std::string LabelsText(const boost::json::value& labels) {
   if (!labels.is_object() || labels.as_object().empty()) return "<none>";
   std::map<std::string, std::string> sorted;

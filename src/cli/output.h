@@ -7,6 +7,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "cli/cli_config.h"
@@ -18,13 +19,14 @@ namespace storeplane::cli {
 // Process exit codes; also listed in the footer of `storeplane --help`.
 enum ExitCode : int {
   kExitOk = 0,
-  kExitServerError = 1,  // 5xx or anything unexpected
-  kExitUsage = 2,        // bad flags or arguments, bad k=v syntax, bad local config
-  kExitNotFound = 3,     // 404
-  kExitAuth = 4,         // 401, 403
-  kExitConflict = 5,     // 409, 412, 428 (and a label change refused without --overwrite)
-  kExitUnreachable = 6,  // the server cannot be reached (connect, TLS, timeout)
-  kExitRejected = 7,     // 400, 413, 415, 422
+  kExitServerError = 1,   // 5xx or anything unexpected
+  kExitUsage = 2,         // bad flags or arguments, bad k=v syntax, bad local config
+  kExitNotFound = 3,      // 404
+  kExitAuth = 4,          // 401, 403
+  kExitConflict = 5,      // 409, 412, 428 (and a label change refused without --overwrite)
+  kExitUnreachable = 6,   // the server cannot be reached (connect, TLS, timeout)
+  kExitRejected = 7,      // 400, 413, 415, 422
+  kExitVerifyFailed = 8,  // `audit verify`: the audit chain does not verify
 };
 
 int ExitCodeForStatus(long http_status);
@@ -59,6 +61,9 @@ std::string ToYamlText(const boost::json::value& value);
 
 // Left-aligned columns separated by three spaces, each line ending in a newline.
 std::string RenderTable(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
+
+// "key:   value" lines, the values aligned one column after the longest key and its colon.
+std::string RenderFields(const std::vector<std::pair<std::string, std::string>>& fields);
 
 // "k1=v1,k2=v2" in key order, or "<none>".
 std::string LabelsText(const boost::json::value& labels);

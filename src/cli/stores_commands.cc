@@ -6,73 +6,13 @@
 #include <memory>
 #include <set>
 
+#include "cli/changes_commands.h"
 #include "cli/output.h"
 
 namespace storeplane::cli {
 namespace {
 
 namespace json = boost::json;
-
-// Result of a call whose success body is a JSON object.
-struct JsonReply {
-  client::HttpResponse response;
-  json::value body;
-};
-
-// A call that failed: its one line is already on stderr; this is the exit code.
-struct Failure {
-  int exit_code = kExitServerError;
-};
-
-int ReportTransport(const CliState& state, const Error& error) {
-  *state.err << "storeplane: " << OneLine(error.message) << "\n";
-  return ExitCodeForError(error);
-}
-
-int ReportProblem(const CliState& state, const client::HttpResponse& response) {
-  *state.err << ProblemLine(ParseProblem(response)) << "\n";
-  return ExitCodeForStatus(response.status) == kExitOk ? kExitServerError : ExitCodeForStatus(response.status);
-}
-
-// Sends a request and expects a 2xx JSON object back; on failure prints and returns the code.
-std::variant<JsonReply, Failure> CallJson(const CliState& state, ApiSession& session, const std::string& method,
-                                          const std::string& path, const std::string& body = {},
-                                          std::vector<std::pair<std::string, std::string>> headers = {}) {
-  auto result = session.Call(method, path, body, std::move(headers));
-  if (!result) return Failure{ReportTransport(state, result.error())};
-  client::HttpResponse& response = result.value();
-  if (response.status < 200 || response.status >= 300) return Failure{ReportProblem(state, response)};
-  boost::system::error_code ec;
-  json::value parsed = json::parse(response.body, ec);
-  if (ec || !parsed.is_object()) {
-    *state.err << ErrorLine("unexpected response", method + " " + path + " returned a body that is not a JSON object")
-               << "\n";
-    return Failure{kExitServerError};
-  }
-  return JsonReply{std::move(response), std::move(parsed)};
-}
-
-// Resolves the configuration and runs `body` with a session; usage errors exit 2.
-int WithSession(CliState& state, const std::function<int(ApiSession&)>& body) {
-  auto config = ResolveConfig(state.flags, state.env);
-  if (!config) {
-    *state.err << ErrorLine("invalid configuration", config.error().message) << "\n";
-    return kExitUsage;
-  }
-  ApiSession session(std::move(config.value()));
-  return body(session);
-}
-
-void Print(const CliState& state, OutputFormat format, const json::value& value,
-           const std::function<std::string()>& table) {
-  switch (format) {
-    case OutputFormat::kJson: *state.out << ToJsonText(value); break;
-    case OutputFormat::kYaml: *state.out << ToYamlText(value); break;
-    case OutputFormat::kTable: *state.out << table(); break;
-  }
-}
-
-OutputFormat FormatOf(const ApiSession& session) { return session.config().output; }
 
 std::string StorePath(const std::string& id) { return "/v1/stores/" + PercentEncode(id); }
 
@@ -92,11 +32,6 @@ json::object LabelsJson(const core::Labels& labels) {
   return object;
 }
 
-int UsageError(const CliState& state, const std::string& message) {
-  *state.err << ErrorLine("usage", message) << "\n";
-  return kExitUsage;
-}
-
 // --- stores list ----------------------------------------------------------------------
 
 struct ListArgs {
@@ -108,29 +43,12 @@ struct ListArgs {
 int RunList(CliState& state, const ListArgs& args) {
   return WithSession(state, [&](ApiSession& session) {
     json::array items;
-    std::string cursor = args.cursor;
-    json::value next_cursor = nullptr;
-    std::set<std::string> seen;
-    for (;;) {
-      auto reply = CallJson(state, session, "GET", StoresListPath(args.filters, cursor));
-      if (auto* failure = std::get_if<Failure>(&reply)) return failure->exit_code;
-      const json::object& page = std::get<JsonReply>(reply).body.as_object();
-      auto it = page.find("items");
-      if (it == page.end() || !it->value().is_array()) {
-        *state.err << ErrorLine("unexpected response", "the store list has no \"items\" array") << "\n";
-        return static_cast<int>(kExitServerError);
-      }
-      for (const auto& item : it->value().as_array()) items.push_back(item);
-      auto nc = page.find("next_cursor");
-      next_cursor = (nc == page.end()) ? json::value(nullptr) : nc->value();
-      if (!args.all || !next_cursor.is_string() || next_cursor.as_string().empty()) break;
-      cursor = std::string(next_cursor.as_string());
-      if (!seen.insert(cursor).second) {
-        *state.err << ErrorLine("unexpected response", "the server repeated a page cursor") << "\n";
-        return static_cast<int>(kExitServerError);
-      }
-    }
-    if (args.all) next_cursor = nullptr;
+    auto collected = CollectPages(
+        state, session,
+        [&](const std::string& cursor) { return StoresListPath(args.filters, cursor.empty() ? args.cursor : cursor); },
+        args.all, items);
+    if (auto* failure = std::get_if<Failure>(&collected)) return failure->exit_code;
+    const json::value next_cursor = std::get<json::value>(collected);
     json::object listing;
     listing["items"] = items;
     listing["next_cursor"] = next_cursor;
@@ -183,7 +101,9 @@ int RunRegister(CliState& state, const RegisterArgs& args) {
     if (!args.idempotency_key.empty()) headers.emplace_back("Idempotency-Key", args.idempotency_key);
     auto reply = CallJson(state, session, "POST", "/v1/stores", json::serialize(body), std::move(headers));
     if (auto* failure = std::get_if<Failure>(&reply)) return failure->exit_code;
-    const json::value& store = std::get<JsonReply>(reply).body;
+    const JsonReply& created = std::get<JsonReply>(reply);
+    if (created.response.status == 202) return ReportPendingChange(state, FormatOf(session), created.body);
+    const json::value& store = created.body;
     Print(state, FormatOf(session), store,
           [&] { return "store " + CellText(store.as_object(), "id") + " registered\n"; });
     return static_cast<int>(kExitOk);
@@ -273,79 +193,17 @@ int RunWhoami(CliState& state) {
   });
 }
 
-// Runs a command, turning any escaped exception into exit 1 with one line.
-std::function<int()> Guarded(CliState& state, std::function<int()> run) {
-  return [&state, run = std::move(run)]() -> int {
-    try {
-      return run();
-    } catch (const std::exception& e) {
-      *state.err << ErrorLine("unexpected error", e.what()) << "\n";
-    } catch (...) {
-      *state.err << ErrorLine("unexpected error", "unknown exception") << "\n";
-    }
-    return kExitServerError;
-  };
-}
-
 }  // namespace
-
-// --- session --------------------------------------------------------------------------
-
-ApiSession::ApiSession(CliConfig config)
-    : config_(std::move(config)), http_(client::ClientOptions{config_.ca_file, config_.insecure}) {}
-
-Result<client::HttpResponse> ApiSession::Call(const std::string& method, const std::string& path,
-                                              const std::string& body,
-                                              std::vector<std::pair<std::string, std::string>> headers) {
-  client::HttpRequest request;
-  request.method = method;
-  request.url = config_.server + path;
-  request.body = body;
-  request.timeout_ms = config_.timeout_ms;
-  bool has_content_type = false;
-  for (const auto& [name, value] : headers) {
-    std::string lower = name;
-    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (lower == "content-type") has_content_type = true;
-  }
-  request.headers = std::move(headers);
-  request.headers.emplace_back("Accept", "application/json, application/problem+json");
-  if (!body.empty() && !has_content_type) request.headers.emplace_back("Content-Type", "application/json");
-  if (!config_.token.empty()) request.headers.emplace_back("Authorization", "Bearer " + config_.token);
-  return http_.Send(request);
-}
 
 // --- pure helpers ---------------------------------------------------------------------
 
-std::string PercentEncode(std::string_view text) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (char c : text) {
-    unsigned char u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += c;
-    } else {
-      out += '%';
-      out += kHex[u >> 4];
-      out += kHex[u & 0x0f];
-    }
-  }
-  return out;
-}
-
 std::string StoresListPath(const ListFilters& filters, const std::string& cursor) {
-  std::vector<std::pair<std::string, std::string>> params;
-  if (!filters.environment.empty()) params.emplace_back("environment", filters.environment);
-  if (!filters.isolation_mode.empty()) params.emplace_back("isolation_mode", filters.isolation_mode);
-  if (!filters.state.empty()) params.emplace_back("state", filters.state);
-  if (!filters.selector.empty()) params.emplace_back("selector", filters.selector);
-  if (filters.limit > 0) params.emplace_back("limit", std::to_string(filters.limit));
-  if (!cursor.empty()) params.emplace_back("cursor", cursor);
-  std::string path = "/v1/stores";
-  for (size_t i = 0; i < params.size(); ++i) {
-    path += (i == 0 ? "?" : "&") + params[i].first + "=" + PercentEncode(params[i].second);
-  }
-  return path;
+  return WithQuery("/v1/stores", {{"environment", filters.environment},
+                                  {"isolation_mode", filters.isolation_mode},
+                                  {"state", filters.state},
+                                  {"selector", filters.selector},
+                                  {"limit", filters.limit > 0 ? std::to_string(filters.limit) : std::string()},
+                                  {"cursor", cursor}});
 }
 
 Result<LabelEdit> ParseLabelEdit(const std::vector<std::string>& args) {
@@ -437,7 +295,8 @@ void AddStoresCommands(CLI::App& root, CliState& state) {
       [&state, get_id] { state.action = Guarded(state, [&state, get_id] { return RunGet(state, *get_id); }); });
 
   auto reg = std::make_shared<RegisterArgs>();
-  CLI::App* register_cmd = stores->add_subcommand("register", "Register a new store (state: registered)");
+  CLI::App* register_cmd = stores->add_subcommand(
+      "register", "Register a new store (state: registered); exits 0 with a pending change when approval is needed");
   register_cmd->add_option("id", reg->id, "Store id: a DNS label, immutable and never reused")->required();
   register_cmd->add_option("--environment", reg->environment, "Environment (e.g. production, staging)")->required();
   register_cmd->add_option("--isolation-mode", reg->isolation_mode, "shared, dedicated or isolated")->required();

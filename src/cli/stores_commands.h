@@ -13,8 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "cli/cli_config.h"
-#include "client/http_client.h"
+#include "cli/command_support.h"
 #include "core/result.h"
 #include "core/store.h"
 
@@ -24,36 +23,8 @@ class App;
 
 namespace storeplane::cli {
 
-// Shared by main and the command registrations: where global flags land, the streams to
-// print to, and the action chosen by the parsed subcommand (run after parsing).
-struct CliState {
-  GlobalFlags flags;
-  EnvLookup env;
-  std::ostream* out = nullptr;
-  std::ostream* err = nullptr;
-  std::function<int()> action;
-};
-
 void AddStoresCommands(CLI::App& root, CliState& state);
 void AddWhoamiCommand(CLI::App& root, CliState& state);
-
-// Sends requests to the API on behalf of one command: base URL, bearer token, timeout, TLS.
-class ApiSession {
- public:
-  explicit ApiSession(CliConfig config);
-  // `path` starts with "/v1/"; a body is sent as application/json unless `headers`
-  // names another Content-Type. Transport failures come back as kUnavailable.
-  Result<client::HttpResponse> Call(const std::string& method, const std::string& path, const std::string& body = {},
-                                    std::vector<std::pair<std::string, std::string>> headers = {});
-  const CliConfig& config() const { return config_; }
-
- private:
-  CliConfig config_;
-  client::HttpClient http_;
-};
-
-// RFC 3986 percent-encoding of everything but unreserved characters.
-std::string PercentEncode(std::string_view text);
 
 struct ListFilters {
   std::string environment;
