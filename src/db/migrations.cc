@@ -68,8 +68,80 @@ CREATE TABLE idempotency_keys (
 CREATE INDEX idempotency_keys_by_created_at ON idempotency_keys (created_at_ms);
 )sql";
 
+// v2: authority and audit. The audit trail and its checkpoints are append-only: triggers
+// refuse UPDATE and DELETE, and an INSERT whose seq does not follow the last one (which
+// also stops INSERT OR REPLACE from overwriting a row). Tokens gain a public id (existing
+// tokens get a random one) and a revocation time; change requests wait for approvals.
+constexpr const char* kSchemaV2 = R"sql(
+CREATE TABLE audit_log (
+  seq INTEGER PRIMARY KEY NOT NULL,
+  time_ms INTEGER NOT NULL,
+  principal TEXT NOT NULL,
+  source TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  decision TEXT NOT NULL,
+  rule TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  params_json TEXT NOT NULL DEFAULT '{}',
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL
+);
+CREATE INDEX audit_log_by_principal ON audit_log (principal, seq);
+CREATE INDEX audit_log_by_action ON audit_log (action, seq);
+CREATE INDEX audit_log_by_target ON audit_log (target, seq);
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER audit_log_insert_in_order BEFORE INSERT ON audit_log
+WHEN NEW.seq IS NOT (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_log)
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+
+CREATE TABLE audit_checkpoints (
+  seq INTEGER PRIMARY KEY NOT NULL,
+  hash TEXT NOT NULL,
+  time_ms INTEGER NOT NULL,
+  key_id TEXT NOT NULL,
+  signature TEXT NOT NULL
+);
+CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+BEGIN SELECT RAISE(ABORT, 'audit_checkpoints is append-only'); END;
+CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+BEGIN SELECT RAISE(ABORT, 'audit_checkpoints is append-only'); END;
+CREATE TRIGGER audit_checkpoints_insert_in_order BEFORE INSERT ON audit_checkpoints
+WHEN NEW.seq <= (SELECT COALESCE(MAX(seq), 0) FROM audit_checkpoints)
+BEGIN SELECT RAISE(ABORT, 'audit_checkpoints is append-only'); END;
+
+ALTER TABLE tokens ADD COLUMN id TEXT;
+ALTER TABLE tokens ADD COLUMN revoked_at_ms INTEGER;
+UPDATE tokens SET id = 'tok_' || lower(hex(randomblob(16))) WHERE id IS NULL;
+CREATE UNIQUE INDEX tokens_by_id ON tokens (id);
+
+CREATE TABLE change_requests (
+  id TEXT PRIMARY KEY NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL,
+  environment TEXT NOT NULL,
+  requester TEXT NOT NULL,
+  request_body TEXT NOT NULL,
+  approval_rule TEXT NOT NULL,
+  approvals_needed INTEGER NOT NULL,
+  approvers_json TEXT NOT NULL DEFAULT '[]',
+  status TEXT NOT NULL,
+  outcome TEXT NOT NULL DEFAULT '',
+  created_at_ms INTEGER NOT NULL,
+  expires_at_ms INTEGER NOT NULL,
+  version INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX change_requests_by_created_at ON change_requests (created_at_ms, id);
+CREATE INDEX change_requests_by_status ON change_requests (status, created_at_ms, id);
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, "stores, principals, tokens, idempotency keys", kSchemaV1},
+    Migration{2, "append-only audit trail and checkpoints, token ids and revocation, change requests", kSchemaV2},
 };
 
 Result<int> ReadVersion(Connection& conn) {

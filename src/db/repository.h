@@ -9,8 +9,8 @@
 #include <functional>
 #include <optional>
 #include <string>
-#include <variant>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "core/audit.h"
@@ -69,8 +69,8 @@ struct ChangeRequest {
   std::string approval_rule;  // core::ApprovalRule::id that applied
   int approvals_needed = 1;
   std::vector<std::string> approvers;  // principal ids, in order of approval
-  std::string status;   // "pending" | "executed" | "rejected" | "expired" | "failed"
-  std::string outcome;  // detail for executed/failed/rejected
+  std::string status;                  // "pending" | "executed" | "rejected" | "expired" | "failed"
+  std::string outcome;                 // detail for executed/failed/rejected
   std::int64_t created_at_ms = 0;
   std::int64_t expires_at_ms = 0;
   std::int64_t version = 1;  // optimistic concurrency, like stores
@@ -89,13 +89,41 @@ struct AuditPage {
   std::int64_t next_after_seq = 0;  // 0 when there are no more matches
 };
 
+// The remembered answer to a POST carrying an Idempotency-Key, scoped per principal.
+struct IdempotencyRecord {
+  std::string principal_id;
+  std::string key;
+  std::string request_hash;  // hex SHA-256 of method, path and body
+  int status = 0;
+  std::string response_body;
+  std::string location;  // Location header of the original response, if any
+  std::int64_t created_at_ms = 0;
+};
+
 // ---- Typed effects, applied atomically with their audit records ------------------------
-struct InsertStoreEffect { core::Store store; };
-struct UpdateStoreEffect { core::Store updated; std::int64_t expected_version; };
-struct InsertTokenEffect { Principal principal; TokenRecord token; };  // principal row upserted
-struct RevokeTokenEffect { std::string token_id; std::int64_t revoked_at_ms; };
-struct InsertChangeEffect { ChangeRequest change; };
-struct UpdateChangeEffect { ChangeRequest updated; std::int64_t expected_version; };
+struct InsertStoreEffect {
+  core::Store store;
+};
+struct UpdateStoreEffect {
+  core::Store updated;
+  std::int64_t expected_version;
+};
+// The principal row is upserted (name and kind); the token is inserted for it.
+struct InsertTokenEffect {
+  Principal principal;
+  TokenRecord token;
+};
+struct RevokeTokenEffect {
+  std::string token_id;
+  std::int64_t revoked_at_ms;
+};
+struct InsertChangeEffect {
+  ChangeRequest change;
+};
+struct UpdateChangeEffect {
+  ChangeRequest updated;
+  std::int64_t expected_version;
+};
 using Effect = std::variant<InsertStoreEffect, UpdateStoreEffect, InsertTokenEffect, RevokeTokenEffect,
                             InsertChangeEffect, UpdateChangeEffect>;
 
@@ -116,54 +144,39 @@ struct WriteResult {
   std::vector<std::int64_t> audit_seqs;
 };
 
-// The remembered answer to a POST carrying an Idempotency-Key, scoped per principal.
-struct IdempotencyRecord {
-  std::string principal_id;
-  std::string key;
-  std::string request_hash;  // hex SHA-256 of method, path and body
-  int status = 0;
-  std::string response_body;
-  std::string location;  // Location header of the original response, if any
-  std::int64_t created_at_ms = 0;
-};
-
 class Repository {
  public:
   virtual ~Repository() = default;
 
-  // Inserts a new store (and, atomically, the idempotency record if given).
-  // kAlreadyExists if the id was ever used, including by a decommissioned store.
-  virtual Result<core::Store> InsertStore(const core::Store& store,
-                                          const std::optional<IdempotencyRecord>& idempotency) = 0;
   virtual Result<core::Store> GetStore(std::string_view id) = 0;
+  // Stores matching every filter of `query` and its `visible` predicate, ordered by id.
   virtual Result<StorePage> ListStores(const StoreQuery& query) = 0;
-  // Replaces the stored row with `updated` if the stored version equals expected_version
-  // (updated.version must be expected_version + 1). kPreconditionFailed otherwise.
-  virtual Result<core::Store> UpdateStore(const core::Store& updated, std::int64_t expected_version) = 0;
   virtual Result<std::int64_t> CountStores() = 0;
 
-  virtual Status InsertPrincipalWithToken(const Principal& principal, const TokenRecord& token) = 0;
-  // The principal owning an unexpired token with this hash, or nullopt.
-  virtual Result<std::optional<Principal>> FindPrincipalByTokenHash(std::string_view token_hash,
-                                                                    std::int64_t now_ms) = 0;
   virtual Result<std::int64_t> CountPrincipals() = 0;
 
   virtual Result<std::optional<IdempotencyRecord>> FindIdempotency(std::string_view principal_id,
                                                                    std::string_view key) = 0;
 
   // Applies a WriteBatch in one transaction of the writer (group-committed with others).
-  // Errors of any effect fail the whole batch: kAlreadyExists, kPreconditionFailed,
-  // kNotFound, kUnavailable.
+  // Errors of any effect fail the whole batch, and then no audit record is written either:
+  // kAlreadyExists (a store id ever used, a token or change id taken), kPreconditionFailed
+  // (stale expected_version), kNotFound, kConflict (token already revoked, idempotency key
+  // already used), kUnavailable (not committed; safe to retry), kInternal (no audit entry,
+  // or an update that does not advance the version by one).
   virtual Result<WriteResult> Apply(const WriteBatch& batch) = 0;
   // Appends audit records that describe no change (reads, denials). With wait=false the
   // call returns once queued; the record is written with the next batch.
   virtual Status AppendAudit(const core::AuditEntry& entry, bool wait) = 0;
 
+  // Records with seq > after_seq matching every filter set, in seq order.
   virtual Result<AuditPage> ListAudit(const AuditQuery& query) = 0;
   // Checkpoints with seq > after_seq, in order.
   virtual Result<std::vector<core::AuditCheckpoint>> ListCheckpoints(std::int64_t after_seq, int limit) = 0;
 
+  // The token with this hash, revoked or expired ones included: the caller decides.
   virtual Result<std::optional<TokenRecord>> FindTokenByHash(std::string_view token_hash) = 0;
+  // Oldest first; every principal's when principal_id is not set.
   virtual Result<std::vector<TokenRecord>> ListTokens(const std::optional<std::string>& principal_id) = 0;
   virtual Result<std::optional<TokenRecord>> GetToken(std::string_view token_id) = 0;
 

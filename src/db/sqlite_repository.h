@@ -1,8 +1,11 @@
 // SqliteRepository: the embedded default back end. WAL mode, synchronous=FULL.
 // One writer thread (WriteQueue) owns the write connection and commits queued mutations
 // in batches, one transaction and one fsync per batch (group commit); each mutation runs
-// in its own SAVEPOINT so one failure does not fail its batch. Reads use a small pool of
-// read-only connections. Migrations are applied by Open().
+// in its own SAVEPOINT so one failure does not fail its batch. The writer also owns the
+// audit chain head (db/audit_chain.h): audit records are sealed in commit order inside the
+// transaction of the change they describe, and signed checkpoints are written inside the
+// batch that makes one due, while idle when one is due by time, and on close. Reads use a
+// small pool of read-only connections. Migrations are applied by Open(). See ADR 0006.
 #pragma once
 
 #include <memory>

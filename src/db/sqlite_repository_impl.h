@@ -5,6 +5,7 @@
 
 #include <memory>
 
+#include "db/audit_chain.h"
 #include "db/repository.h"
 #include "db/sqlite_handle.h"
 #include "db/sqlite_repository.h"
@@ -14,21 +15,27 @@ namespace storeplane::db {
 
 class SqliteRepository final : public Repository {
  public:
-  SqliteRepository(std::unique_ptr<WriteQueue> writer, std::unique_ptr<ReadPool> readers);
+  SqliteRepository(std::shared_ptr<AuditChain> chain, std::unique_ptr<WriteQueue> writer,
+                   std::unique_ptr<ReadPool> readers);
 
-  Result<core::Store> InsertStore(const core::Store& store,
-                                  const std::optional<IdempotencyRecord>& idempotency) override;
   Result<core::Store> GetStore(std::string_view id) override;
   Result<StorePage> ListStores(const StoreQuery& query) override;
-  Result<core::Store> UpdateStore(const core::Store& updated, std::int64_t expected_version) override;
   Result<std::int64_t> CountStores() override;
-
-  Status InsertPrincipalWithToken(const Principal& principal, const TokenRecord& token) override;
-  Result<std::optional<Principal>> FindPrincipalByTokenHash(std::string_view token_hash, std::int64_t now_ms) override;
   Result<std::int64_t> CountPrincipals() override;
-
   Result<std::optional<IdempotencyRecord>> FindIdempotency(std::string_view principal_id,
                                                            std::string_view key) override;
+
+  Result<WriteResult> Apply(const WriteBatch& batch) override;
+  Status AppendAudit(const core::AuditEntry& entry, bool wait) override;
+  Result<AuditPage> ListAudit(const AuditQuery& query) override;
+  Result<std::vector<core::AuditCheckpoint>> ListCheckpoints(std::int64_t after_seq, int limit) override;
+
+  Result<std::optional<TokenRecord>> FindTokenByHash(std::string_view token_hash) override;
+  Result<std::vector<TokenRecord>> ListTokens(const std::optional<std::string>& principal_id) override;
+  Result<std::optional<TokenRecord>> GetToken(std::string_view token_id) override;
+
+  Result<ChangeRequest> GetChange(std::string_view id) override;
+  Result<std::vector<ChangeRequest>> ListChanges(const std::optional<std::string>& status, int limit) override;
 
   Status Ping() override;
 
@@ -37,8 +44,12 @@ class SqliteRepository final : public Repository {
 
  private:
   Result<std::int64_t> Count(const char* sql, std::string_view what);
+  Result<std::optional<TokenRecord>> FindToken(const char* sql, std::string_view key, std::string_view what);
 
-  // Declared so that readers close before the writer (which checkpoints the WAL last).
+  // The chain is shared with the writer (its observer) and touched only on the writer
+  // thread. Declared so that readers close before the writer, which writes the final
+  // checkpoint and checkpoints the WAL last.
+  std::shared_ptr<AuditChain> chain_;
   std::unique_ptr<WriteQueue> writer_;
   std::unique_ptr<ReadPool> readers_;
 };

@@ -28,8 +28,8 @@ Status RunGuarded(const WriteQueue::Mutation& mutation, Connection& conn) {
 
 }  // namespace
 
-WriteQueue::WriteQueue(Connection conn, WriteQueueOptions options)
-    : conn_(std::move(conn)), options_(options), writer_([this] { WriterLoop(); }) {}
+WriteQueue::WriteQueue(Connection conn, WriteQueueOptions options, std::shared_ptr<WriteObserver> observer)
+    : conn_(std::move(conn)), options_(options), observer_(std::move(observer)), writer_([this] { WriterLoop(); }) {}
 
 WriteQueue::~WriteQueue() {
   {
@@ -64,11 +64,25 @@ void WriteQueue::WriterLoop() {
   const std::size_t limit =
       options_.group_commit ? static_cast<std::size_t>(std::max(1, options_.max_batch)) : std::size_t{1};
   std::vector<Pending> batch;
+  const bool ticks = observer_ != nullptr && options_.idle_tick.count() > 0;
   for (;;) {
     {
       std::unique_lock lock(mu_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping and drained
+      auto ready = [this] { return stopping_ || !queue_.empty(); };
+      if (ticks) {
+        if (!wake_.wait_for(lock, options_.idle_tick, ready)) {
+          lock.unlock();
+          observer_->OnIdle(conn_);
+          continue;
+        }
+      } else {
+        wake_.wait(lock, ready);
+      }
+      if (queue_.empty()) {  // stopping and drained
+        lock.unlock();
+        if (observer_) observer_->OnClose(conn_);
+        return;
+      }
       const std::size_t take = std::min(limit, queue_.size());
       for (std::size_t i = 0; i < take; ++i) {
         batch.push_back(std::move(queue_.front()));
@@ -83,6 +97,7 @@ void WriteQueue::WriterLoop() {
 void WriteQueue::CommitBatch(std::vector<Pending>& batch) {
   auto fail_all = [&](const Error& cause) {
     if (!conn_.autocommit()) (void)conn_.Exec(kSqlRollback, "roll back write batch");
+    if (observer_) observer_->OnBatchRolledBack();
     {
       std::lock_guard lock(mu_);
       ++stats_.failed_batches;
@@ -91,6 +106,7 @@ void WriteQueue::CommitBatch(std::vector<Pending>& batch) {
     for (Pending& pending : batch) pending.done.set_value(error);
   };
 
+  if (observer_) observer_->OnBatchBegin();
   if (auto st = conn_.Exec(kSqlBeginImmediate, "begin write batch"); !st.ok()) return fail_all(st.error());
 
   std::vector<Status> results;
@@ -110,6 +126,10 @@ void WriteQueue::CommitBatch(std::vector<Pending>& batch) {
     results.push_back(std::move(result));
   }
 
+  if (observer_) {
+    observer_->BeforeCommit(conn_);
+    if (conn_.autocommit()) return fail_all(Error::Internal("transaction ended early"));
+  }
   if (auto st = conn_.Exec(kSqlCommit, "commit write batch"); !st.ok()) return fail_all(st.error());
 
   {

@@ -5,11 +5,13 @@
 // after COMMIT returned. Submit() is thread-safe; mutations run on the writer thread only.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -22,6 +24,27 @@ namespace storeplane::db {
 struct WriteQueueOptions {
   bool group_commit = true;  // false: one transaction per mutation
   int max_batch = 512;       // most mutations in one transaction (>= 1)
+  // With an observer: how long the writer sleeps while idle before calling OnIdle().
+  // Zero: never (the writer sleeps until work arrives).
+  std::chrono::milliseconds idle_tick{0};
+};
+
+// State that lives on the writer thread alongside its transactions (the audit chain head).
+// Every call comes from the writer thread, in this order per batch: OnBatchBegin() before
+// BEGIN, then either BeforeCommit() and (if COMMIT succeeded) nothing more, or
+// OnBatchRolledBack() when the batch did not commit. OnIdle() and OnClose() run outside
+// any transaction; the observer may open and commit its own there.
+class WriteObserver {
+ public:
+  virtual ~WriteObserver() = default;
+  virtual void OnBatchBegin() {}
+  // Inside the batch's transaction, after every mutation; may write. An error here is the
+  // observer's to handle: it must leave the transaction open and usable.
+  virtual void BeforeCommit(Connection&) {}
+  virtual void OnBatchRolledBack() {}
+  virtual void OnIdle(Connection&) {}
+  // After the last batch, when the queue is closing.
+  virtual void OnClose(Connection&) {}
 };
 
 // Counters since construction; read with WriteQueue::stats().
@@ -39,7 +62,7 @@ class WriteQueue {
   // open or end transactions itself. Exceptions are caught and become kInternal.
   using Mutation = std::function<Status(Connection&)>;
 
-  WriteQueue(Connection conn, WriteQueueOptions options);
+  WriteQueue(Connection conn, WriteQueueOptions options, std::shared_ptr<WriteObserver> observer = nullptr);
   // Drains everything already submitted, commits it, then joins the writer thread.
   ~WriteQueue();
   WriteQueue(const WriteQueue&) = delete;
@@ -65,6 +88,7 @@ class WriteQueue {
 
   Connection conn_;  // used only by the writer thread
   const WriteQueueOptions options_;
+  const std::shared_ptr<WriteObserver> observer_;  // called only by the writer thread
 
   mutable std::mutex mu_;
   std::condition_variable wake_;

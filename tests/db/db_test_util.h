@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/store.h"
@@ -50,6 +51,43 @@ inline core::Store MakeStore(std::string id, std::string environment = "producti
   return store;
 }
 
+// An audit entry for a test write; `n` varies the request id.
+inline core::AuditEntry TestAudit(std::string action, std::string target, int n = 0) {
+  core::AuditEntry entry;
+  entry.time_ms = 1'700'000'000'000 + n;
+  entry.principal = "alice";
+  entry.source = "127.0.0.1";
+  entry.action = std::move(action);
+  entry.target = std::move(target);
+  entry.request_id = "req-" + std::to_string(n);
+  entry.decision = "allow";
+  entry.rule = "test";
+  entry.outcome = "ok";
+  return entry;
+}
+
+// Registers a store the only way there is: one audited batch.
+inline Result<core::Store> InsertStoreAudited(Repository& repo, const core::Store& store,
+                                              std::optional<IdempotencyRecord> idempotency = std::nullopt) {
+  WriteBatch batch;
+  batch.effects.push_back(InsertStoreEffect{store});
+  batch.audit.push_back(TestAudit("store.register", "store/" + store.id));
+  batch.idempotency = std::move(idempotency);
+  auto applied = repo.Apply(batch);
+  if (!applied.ok()) return applied.error();
+  return applied->stores.at(0);
+}
+
+inline Result<core::Store> UpdateStoreAudited(Repository& repo, const core::Store& updated,
+                                              std::int64_t expected_version) {
+  WriteBatch batch;
+  batch.effects.push_back(UpdateStoreEffect{updated, expected_version});
+  batch.audit.push_back(TestAudit("store.label", "store/" + updated.id));
+  auto applied = repo.Apply(batch);
+  if (!applied.ok()) return applied.error();
+  return applied->stores.at(0);
+}
+
 // A repository on db.sqlite in a fresh temporary directory.
 class RepositoryTest : public ::testing::Test {
  protected:
@@ -71,7 +109,7 @@ class RepositoryTest : public ::testing::Test {
   WriteQueueStats Stats() const { return dynamic_cast<const SqliteRepository&>(*repo_).write_queue_stats(); }
 
   void Insert(const core::Store& store) {
-    auto inserted = repo_->InsertStore(store, std::nullopt);
+    auto inserted = InsertStoreAudited(*repo_, store);
     ASSERT_TRUE(inserted.ok()) << inserted.error().message;
   }
 

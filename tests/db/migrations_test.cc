@@ -18,20 +18,68 @@ TEST_F(MigrationsTest, FreshDatabaseIsMigratedToTheLatestVersion) {
   EXPECT_EQ(QueryIntRaw(options_.path, "SELECT COUNT(*) FROM schema_migrations"),
             static_cast<long long>(AllMigrations().size()));
   EXPECT_GT(QueryIntRaw(options_.path, "SELECT MIN(applied_at) FROM schema_migrations"), 1'600'000'000'000LL);
-  for (const char* table : {"stores", "principals", "tokens", "idempotency_keys"}) {
+  for (const char* table :
+       {"stores", "principals", "tokens", "idempotency_keys", "audit_log", "audit_checkpoints", "change_requests"}) {
     EXPECT_EQ(
         QueryIntRaw(options_.path,
                     std::string("SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='") + table + "'"),
         1)
         << table;
   }
-  for (const char* index : {"stores_by_environment", "stores_by_state", "stores_by_isolation_mode"}) {
+  for (const char* index : {"stores_by_environment", "stores_by_state", "stores_by_isolation_mode", "tokens_by_id",
+                            "audit_log_by_principal", "audit_log_by_action", "audit_log_by_target"}) {
     EXPECT_EQ(
         QueryIntRaw(options_.path,
                     std::string("SELECT COUNT(*) FROM sqlite_master WHERE type='index' AND name='") + index + "'"),
         1)
         << index;
   }
+}
+
+TEST_F(MigrationsTest, AuditTablesAreGuardedByTriggers) {
+  for (const char* trigger :
+       {"audit_log_no_update", "audit_log_no_delete", "audit_log_insert_in_order", "audit_checkpoints_no_update",
+        "audit_checkpoints_no_delete", "audit_checkpoints_insert_in_order"}) {
+    EXPECT_EQ(
+        QueryIntRaw(options_.path,
+                    std::string("SELECT COUNT(*) FROM sqlite_master WHERE type='trigger' AND name='") + trigger + "'"),
+        1)
+        << trigger;
+  }
+}
+
+TEST(MigrationsUpgradeTest, VersionOneTokensGetAnIdAndStayUsable) {
+  testing::TempDir dir;
+  const std::string path = (dir.path() / "v1.sqlite").string();
+  {
+    auto conn = Connection::Open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 5000);
+    ASSERT_TRUE(conn.ok());
+    const std::string v1 = std::string(
+                               "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY NOT NULL, "
+                               "applied_at INTEGER NOT NULL);") +
+                           AllMigrations()[0].sql +
+                           "INSERT INTO schema_migrations VALUES (1, 0);"
+                           "INSERT INTO principals VALUES ('admin', 'Admin', 'operator', '[\"admin\"]', 1);"
+                           "INSERT INTO tokens VALUES ('hash-1', 'admin', 'bootstrap', 1, NULL);"
+                           "INSERT INTO tokens VALUES ('hash-2', 'admin', 'second', 2, NULL);";
+    ASSERT_TRUE(conn->Exec(v1.c_str(), "create a version 1 database").ok());
+  }
+  SqliteOptions options;
+  options.path = path;
+  auto opened = OpenSqliteRepository(options);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  auto tokens = (*opened)->ListTokens(std::nullopt);
+  ASSERT_TRUE(tokens.ok());
+  ASSERT_EQ(tokens->size(), 2u);
+  EXPECT_EQ((*tokens)[0].token_hash, "hash-1");
+  EXPECT_EQ((*tokens)[0].id.rfind("tok_", 0), 0u);
+  EXPECT_EQ((*tokens)[0].id.size(), 36u);
+  EXPECT_NE((*tokens)[0].id, (*tokens)[1].id);
+  EXPECT_FALSE((*tokens)[0].revoked_at_ms.has_value());
+  auto found = (*opened)->FindTokenByHash("hash-2");
+  ASSERT_TRUE(found.ok());
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->principal_id, "admin");
 }
 
 TEST_F(MigrationsTest, DatabaseIsInWalMode) {

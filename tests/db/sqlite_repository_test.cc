@@ -15,8 +15,11 @@ namespace {
 
 using core::IsolationMode;
 using core::StoreState;
+using testing::InsertStoreAudited;
 using testing::MakeStore;
 using testing::RepositoryTest;
+using testing::TestAudit;
+using testing::UpdateStoreAudited;
 
 using SqliteRepositoryTest = RepositoryTest;
 
@@ -86,7 +89,7 @@ TEST_F(SqliteRepositoryTest, InsertThenGetReturnsEveryField) {
   core::Store store = MakeStore("shop-one", "staging", IsolationMode::kDedicated,
                                 {{"tier", "gold"}, {"region", "eu"}, {"example.com/team", "web"}});
   store.desired_release = "2024.06.1";
-  auto inserted = repo_->InsertStore(store, std::nullopt);
+  auto inserted = InsertStoreAudited(*repo_, store);
   ASSERT_TRUE(inserted.ok()) << inserted.error().message;
   ExpectSameStore(*inserted, store);
 
@@ -109,7 +112,7 @@ TEST_F(SqliteRepositoryTest, UpdateReplacesTheRowAndBumpsTheVersion) {
   changed.desired_release = "r2";
   changed.current_release = "r2";
   changed.last_known_good_release = "r1";
-  auto updated = repo_->UpdateStore(changed, 1);
+  auto updated = UpdateStoreAudited(*repo_, changed, 1);
   ASSERT_TRUE(updated.ok()) << updated.error().message;
   ExpectSameStore(*updated, changed);
 
@@ -121,7 +124,7 @@ TEST_F(SqliteRepositoryTest, UpdateReplacesTheRowAndBumpsTheVersion) {
   core::Store cleared = NextVersion(changed);
   cleared.desired_release.reset();
   cleared.current_release.reset();
-  ASSERT_TRUE(repo_->UpdateStore(cleared, 2).ok());
+  ASSERT_TRUE(UpdateStoreAudited(*repo_, cleared, 2).ok());
   got = repo_->GetStore("shop");
   ASSERT_TRUE(got.ok());
   ExpectSameStore(*got, cleared);
@@ -154,7 +157,7 @@ TEST_F(SqliteRepositoryTest, PingSucceedsOnAnOpenDatabase) { EXPECT_TRUE(repo_->
 
 TEST_F(SqliteRepositoryTest, InsertOfATakenIdIsAlreadyExists) {
   Insert(MakeStore("taken"));
-  auto again = repo_->InsertStore(MakeStore("taken", "staging"), std::nullopt);
+  auto again = InsertStoreAudited(*repo_, MakeStore("taken", "staging"));
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.error().code, ErrorCode::kAlreadyExists);
   EXPECT_EQ(again.error().message, "store id 'taken' is already taken");
@@ -169,9 +172,9 @@ TEST_F(SqliteRepositoryTest, IdOfADecommissionedStoreIsNeverReused) {
   Insert(store);
   core::Store tombstone = NextVersion(store);
   tombstone.state = StoreState::kDecommissioned;
-  ASSERT_TRUE(repo_->UpdateStore(tombstone, 1).ok());
+  ASSERT_TRUE(UpdateStoreAudited(*repo_, tombstone, 1).ok());
 
-  auto again = repo_->InsertStore(MakeStore("gone"), std::nullopt);
+  auto again = InsertStoreAudited(*repo_, MakeStore("gone"));
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.error().code, ErrorCode::kAlreadyExists);
   auto got = repo_->GetStore("gone");
@@ -311,7 +314,7 @@ class ListStoresPagingTest : public RepositoryTest {
     for (int t = 0; t < 8; ++t) {
       threads.emplace_back([this, t] {
         for (std::size_t i = t; i < pending_.size(); i += 8) {
-          auto inserted = repo_->InsertStore(pending_[i], std::nullopt);
+          auto inserted = InsertStoreAudited(*repo_, pending_[i]);
           EXPECT_TRUE(inserted.ok());
         }
       });
@@ -365,17 +368,67 @@ TEST_F(ListStoresPagingTest, SelectorMatchingNothingReturnsAnEmptyLastPage) {
   EXPECT_TRUE(page->next_after_id.empty());
 }
 
+TEST_F(ListStoresPagingTest, VisiblePredicateFiltersAndPagesOverVisibleStoresOnly) {
+  // Object scope: only production stores are visible; the selector still applies.
+  StoreQuery query;
+  query.visible = [](const core::Store& store) { return store.environment == "production"; };
+  query.limit = 7;
+  int pages = 0;
+  EXPECT_EQ(ListAllPages(*repo_, query, &pages), production_);
+  EXPECT_EQ(pages, static_cast<int>((production_.size() + 6) / 7));
+
+  query.selector = Selector("rare=yes");
+  query.limit = 2;
+  std::vector<std::string> want;
+  std::set<std::string> production(production_.begin(), production_.end());
+  for (const auto& id : rare_) {
+    if (production.count(id) != 0) want.push_back(id);
+  }
+  ASSERT_GT(want.size(), 2u);
+  EXPECT_EQ(ListAllPages(*repo_, query), want);
+}
+
+TEST_F(ListStoresTest, InvisibleStoresDoNotCountTowardsLimitOrCursor) {
+  StoreQuery query;
+  query.visible = [](const core::Store& store) { return store.id != "b-prod" && store.id != "d-dev"; };
+  query.limit = 2;
+  auto page = repo_->ListStores(query);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(Ids(*page), (std::vector<std::string>{"a-prod", "c-stage"}));
+  EXPECT_EQ(page->next_after_id, "c-stage");
+  query.after_id = page->next_after_id;
+  page = repo_->ListStores(query);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(Ids(*page), (std::vector<std::string>{"e-prod"}));
+  EXPECT_EQ(page->next_after_id, "");
+
+  // Exactly `limit` visible stores: no next page although invisible rows follow.
+  query = {};
+  query.visible = [](const core::Store& store) { return store.id <= "b-prod"; };
+  query.limit = 2;
+  page = repo_->ListStores(query);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(Ids(*page), (std::vector<std::string>{"a-prod", "b-prod"}));
+  EXPECT_EQ(page->next_after_id, "");
+
+  query.visible = [](const core::Store&) { return false; };
+  page = repo_->ListStores(query);
+  ASSERT_TRUE(page.ok());
+  EXPECT_TRUE(page->items.empty());
+  EXPECT_EQ(page->next_after_id, "");
+}
+
 // ---- stores: update errors ----
 
 TEST_F(SqliteRepositoryTest, UpdateWithAStaleVersionIsPreconditionFailed) {
   core::Store store = MakeStore("shop");
   Insert(store);
   core::Store v2 = NextVersion(store);
-  ASSERT_TRUE(repo_->UpdateStore(v2, 1).ok());
+  ASSERT_TRUE(UpdateStoreAudited(*repo_, v2, 1).ok());
 
   core::Store stale = NextVersion(store);  // built from version 1 again
   stale.name = "lost update";
-  auto result = repo_->UpdateStore(stale, 1);
+  auto result = UpdateStoreAudited(*repo_, stale, 1);
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.error().code, ErrorCode::kPreconditionFailed);
   EXPECT_EQ(result.error().message, "store 'shop' has version 2, not 1");
@@ -386,7 +439,7 @@ TEST_F(SqliteRepositoryTest, UpdateWithAStaleVersionIsPreconditionFailed) {
 }
 
 TEST_F(SqliteRepositoryTest, UpdateOfAnUnknownIdIsNotFound) {
-  auto result = repo_->UpdateStore(NextVersion(MakeStore("ghost")), 1);
+  auto result = UpdateStoreAudited(*repo_, NextVersion(MakeStore("ghost")), 1);
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.error().code, ErrorCode::kNotFound);
 }
@@ -401,7 +454,7 @@ TEST_F(SqliteRepositoryTest, GetOfAnUnknownIdIsNotFound) {
 TEST_F(SqliteRepositoryTest, UpdateThatDoesNotAdvanceTheVersionByOneIsRefused) {
   core::Store store = MakeStore("shop");
   Insert(store);
-  auto result = repo_->UpdateStore(store, 1);  // version still 1
+  auto result = UpdateStoreAudited(*repo_, store, 1);  // version still 1
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.error().code, ErrorCode::kInternal);
 }
@@ -425,13 +478,14 @@ Principal MakePrincipal(std::string id) {
   principal.id = std::move(id);
   principal.name = "Operator " + principal.id;
   principal.kind = "operator";
-  principal.roles = {"stores.read", "stores.write"};
+  principal.roles = {"operator"};
   principal.created_at_ms = 1000;
   return principal;
 }
 
-TokenRecord MakeToken(std::string hash, std::optional<std::int64_t> expires_at_ms = std::nullopt) {
+TokenRecord MakeToken(std::string id, std::string hash, std::optional<std::int64_t> expires_at_ms = std::nullopt) {
   TokenRecord token;
+  token.id = std::move(id);
   token.token_hash = std::move(hash);
   token.description = "laptop";
   token.created_at_ms = 1000;
@@ -439,56 +493,234 @@ TokenRecord MakeToken(std::string hash, std::optional<std::int64_t> expires_at_m
   return token;
 }
 
-TEST_F(SqliteRepositoryTest, TokenLookupFindsThePrincipal) {
-  Principal alice = MakePrincipal("alice");
-  ASSERT_TRUE(repo_->InsertPrincipalWithToken(alice, MakeToken("hash-a")).ok());
-  auto found = repo_->FindPrincipalByTokenHash("hash-a", 5000);
+Status CreateToken(Repository& repo, const Principal& principal, const TokenRecord& token) {
+  WriteBatch batch;
+  batch.effects.push_back(InsertTokenEffect{principal, token});
+  batch.audit.push_back(TestAudit("token.create", "token/" + token.id));
+  auto applied = repo.Apply(batch);
+  return applied.ok() ? Status::Ok() : Status(applied.error());
+}
+
+Status RevokeToken(Repository& repo, const std::string& token_id, std::int64_t at_ms) {
+  WriteBatch batch;
+  batch.effects.push_back(RevokeTokenEffect{token_id, at_ms});
+  batch.audit.push_back(TestAudit("token.revoke", "token/" + token_id));
+  auto applied = repo.Apply(batch);
+  return applied.ok() ? Status::Ok() : Status(applied.error());
+}
+
+TEST_F(SqliteRepositoryTest, TokenLookupByHashAndById) {
+  ASSERT_TRUE(CreateToken(*repo_, MakePrincipal("alice"), MakeToken("tok_a", "hash-a", 99'000)).ok());
+  auto found = repo_->FindTokenByHash("hash-a");
   ASSERT_TRUE(found.ok()) << found.error().message;
   ASSERT_TRUE(found->has_value());
-  EXPECT_EQ((*found)->id, "alice");
-  EXPECT_EQ((*found)->name, alice.name);
-  EXPECT_EQ((*found)->kind, "operator");
-  EXPECT_EQ((*found)->roles, alice.roles);
-  EXPECT_EQ((*found)->created_at_ms, 1000);
+  const TokenRecord& token = **found;
+  EXPECT_EQ(token.id, "tok_a");
+  EXPECT_EQ(token.token_hash, "hash-a");
+  EXPECT_EQ(token.principal_id, "alice");
+  EXPECT_EQ(token.description, "laptop");
+  EXPECT_EQ(token.created_at_ms, 1000);
+  EXPECT_EQ(token.expires_at_ms, 99'000);
+  EXPECT_FALSE(token.revoked_at_ms.has_value());
 
-  auto unknown = repo_->FindPrincipalByTokenHash("hash-b", 5000);
+  auto by_id = repo_->GetToken("tok_a");
+  ASSERT_TRUE(by_id.ok());
+  ASSERT_TRUE(by_id->has_value());
+  EXPECT_EQ((*by_id)->token_hash, "hash-a");
+
+  auto unknown = repo_->FindTokenByHash("hash-b");
   ASSERT_TRUE(unknown.ok());
   EXPECT_FALSE(unknown->has_value());
+  auto unknown_id = repo_->GetToken("tok_none");
+  ASSERT_TRUE(unknown_id.ok());
+  EXPECT_FALSE(unknown_id->has_value());
 
   auto count = repo_->CountPrincipals();
   ASSERT_TRUE(count.ok());
   EXPECT_EQ(*count, 1);
 }
 
-TEST_F(SqliteRepositoryTest, ExpiredTokensAreIgnored) {
-  ASSERT_TRUE(repo_->InsertPrincipalWithToken(MakePrincipal("svc"), MakeToken("hash-e", 10'000)).ok());
-  auto before = repo_->FindPrincipalByTokenHash("hash-e", 9'999);
-  ASSERT_TRUE(before.ok());
-  EXPECT_TRUE(before->has_value());
-  auto at = repo_->FindPrincipalByTokenHash("hash-e", 10'000);
-  ASSERT_TRUE(at.ok());
-  EXPECT_FALSE(at->has_value());
-  auto after = repo_->FindPrincipalByTokenHash("hash-e", 20'000);
-  ASSERT_TRUE(after.ok());
-  EXPECT_FALSE(after->has_value());
+TEST_F(SqliteRepositoryTest, SecondTokenUpsertsThePrincipal) {
+  ASSERT_TRUE(CreateToken(*repo_, MakePrincipal("alice"), MakeToken("tok_1", "hash-1")).ok());
+  Principal renamed = MakePrincipal("alice");
+  renamed.name = "Alice Renamed";
+  ASSERT_TRUE(CreateToken(*repo_, renamed, MakeToken("tok_2", "hash-2")).ok());
+  ASSERT_TRUE(CreateToken(*repo_, MakePrincipal("ci"), MakeToken("tok_3", "hash-3")).ok());
+  auto count = repo_->CountPrincipals();
+  ASSERT_TRUE(count.ok());
+  EXPECT_EQ(*count, 2);
+  EXPECT_EQ(testing::QueryIntRaw(options_.path, "SELECT COUNT(*) FROM principals WHERE name = 'Alice Renamed'"), 1);
+
+  auto alice = repo_->ListTokens(std::string("alice"));
+  ASSERT_TRUE(alice.ok());
+  ASSERT_EQ(alice->size(), 2u);
+  EXPECT_EQ((*alice)[0].id, "tok_1");
+  EXPECT_EQ((*alice)[1].id, "tok_2");
+  auto all = repo_->ListTokens(std::nullopt);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 3u);
 }
 
-TEST_F(SqliteRepositoryTest, PrincipalAndTokenAreInsertedAtomically) {
-  ASSERT_TRUE(repo_->InsertPrincipalWithToken(MakePrincipal("alice"), MakeToken("hash-a")).ok());
-  // The token hash is taken, so bob must not be created either.
-  Status st = repo_->InsertPrincipalWithToken(MakePrincipal("bob"), MakeToken("hash-a"));
+TEST_F(SqliteRepositoryTest, TakenTokenHashOrIdIsAlreadyExistsAndChangesNothing) {
+  ASSERT_TRUE(CreateToken(*repo_, MakePrincipal("alice"), MakeToken("tok_a", "hash-a")).ok());
+  Status st = CreateToken(*repo_, MakePrincipal("bob"), MakeToken("tok_b", "hash-a"));
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, ErrorCode::kAlreadyExists);
+  st = CreateToken(*repo_, MakePrincipal("bob"), MakeToken("tok_a", "hash-b"));
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kAlreadyExists);
+  // bob's principal row went with the failed batches.
   auto count = repo_->CountPrincipals();
   ASSERT_TRUE(count.ok());
   EXPECT_EQ(*count, 1);
+}
 
-  st = repo_->InsertPrincipalWithToken(MakePrincipal("alice"), MakeToken("hash-other"));
+TEST_F(SqliteRepositoryTest, TokenOfAnotherPrincipalOrWithoutIdIsRefused) {
+  TokenRecord token = MakeToken("tok_a", "hash-a");
+  token.principal_id = "bob";
+  Status st = CreateToken(*repo_, MakePrincipal("alice"), token);
   ASSERT_FALSE(st.ok());
-  EXPECT_EQ(st.error().code, ErrorCode::kAlreadyExists);
-  auto other = repo_->FindPrincipalByTokenHash("hash-other", 0);
-  ASSERT_TRUE(other.ok());
-  EXPECT_FALSE(other->has_value());
+  EXPECT_EQ(st.error().code, ErrorCode::kInternal);
+  st = CreateToken(*repo_, MakePrincipal("alice"), MakeToken("", "hash-a"));
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kInternal);
+}
+
+TEST_F(SqliteRepositoryTest, RevokedTokensAreStillFoundWithTheirRevocationTime) {
+  ASSERT_TRUE(CreateToken(*repo_, MakePrincipal("alice"), MakeToken("tok_a", "hash-a")).ok());
+  ASSERT_TRUE(RevokeToken(*repo_, "tok_a", 5000).ok());
+  auto found = repo_->FindTokenByHash("hash-a");
+  ASSERT_TRUE(found.ok());
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->revoked_at_ms, 5000);
+
+  Status again = RevokeToken(*repo_, "tok_a", 6000);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(again.error().message, "token 'tok_a' is already revoked");
+  found = repo_->FindTokenByHash("hash-a");
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ((*found)->revoked_at_ms, 5000);  // the first revocation stands
+
+  Status unknown = RevokeToken(*repo_, "tok_none", 6000);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code, ErrorCode::kNotFound);
+}
+
+// ---- change requests ----
+
+ChangeRequest MakeChange(std::string id, std::int64_t created_at_ms) {
+  ChangeRequest change;
+  change.id = std::move(id);
+  change.action = "deploy.request";
+  change.target = "store/shop";
+  change.environment = "production";
+  change.requester = "alice";
+  change.request_body = R"({"release":"r2"})";
+  change.approval_rule = "prod-two-person";
+  change.approvals_needed = 2;
+  change.status = "pending";
+  change.created_at_ms = created_at_ms;
+  change.expires_at_ms = created_at_ms + 3'600'000;
+  return change;
+}
+
+Result<WriteResult> ApplyChange(Repository& repo, Effect effect) {
+  WriteBatch batch;
+  batch.effects.push_back(std::move(effect));
+  batch.audit.push_back(TestAudit("change.approve", "change/x"));
+  return repo.Apply(batch);
+}
+
+void ExpectSameChange(const ChangeRequest& got, const ChangeRequest& want) {
+  EXPECT_EQ(got.id, want.id);
+  EXPECT_EQ(got.action, want.action);
+  EXPECT_EQ(got.target, want.target);
+  EXPECT_EQ(got.environment, want.environment);
+  EXPECT_EQ(got.requester, want.requester);
+  EXPECT_EQ(got.request_body, want.request_body);
+  EXPECT_EQ(got.approval_rule, want.approval_rule);
+  EXPECT_EQ(got.approvals_needed, want.approvals_needed);
+  EXPECT_EQ(got.approvers, want.approvers);
+  EXPECT_EQ(got.status, want.status);
+  EXPECT_EQ(got.outcome, want.outcome);
+  EXPECT_EQ(got.created_at_ms, want.created_at_ms);
+  EXPECT_EQ(got.expires_at_ms, want.expires_at_ms);
+  EXPECT_EQ(got.version, want.version);
+}
+
+TEST_F(SqliteRepositoryTest, ChangeRequestRoundTripAndVersionedUpdate) {
+  ChangeRequest change = MakeChange("chg_1", 10'000);
+  auto inserted = ApplyChange(*repo_, InsertChangeEffect{change});
+  ASSERT_TRUE(inserted.ok()) << inserted.error().message;
+  ASSERT_EQ(inserted->changes.size(), 1u);
+  ExpectSameChange(inserted->changes[0], change);
+  auto got = repo_->GetChange("chg_1");
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  ExpectSameChange(*got, change);
+
+  ChangeRequest approved = change;
+  approved.approvers = {"bob", "carol"};
+  approved.status = "executed";
+  approved.outcome = "deployed r2";
+  approved.version = 2;
+  auto updated = ApplyChange(*repo_, UpdateChangeEffect{approved, 1});
+  ASSERT_TRUE(updated.ok()) << updated.error().message;
+  got = repo_->GetChange("chg_1");
+  ASSERT_TRUE(got.ok());
+  ExpectSameChange(*got, approved);
+
+  // A second approver working from version 1 loses.
+  ChangeRequest stale = change;
+  stale.approvers = {"dave"};
+  stale.version = 2;
+  auto lost = ApplyChange(*repo_, UpdateChangeEffect{stale, 1});
+  ASSERT_FALSE(lost.ok());
+  EXPECT_EQ(lost.error().code, ErrorCode::kPreconditionFailed);
+  EXPECT_EQ(lost.error().message, "change request 'chg_1' has version 2, not 1");
+
+  ChangeRequest ghost = MakeChange("chg_ghost", 1);
+  ghost.version = 2;
+  auto missing = ApplyChange(*repo_, UpdateChangeEffect{ghost, 1});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+
+  auto not_advancing = ApplyChange(*repo_, UpdateChangeEffect{approved, 2});
+  ASSERT_FALSE(not_advancing.ok());
+  EXPECT_EQ(not_advancing.error().code, ErrorCode::kInternal);
+
+  auto duplicate = ApplyChange(*repo_, InsertChangeEffect{MakeChange("chg_1", 1)});
+  ASSERT_FALSE(duplicate.ok());
+  EXPECT_EQ(duplicate.error().code, ErrorCode::kAlreadyExists);
+
+  auto unknown = repo_->GetChange("chg_none");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(SqliteRepositoryTest, ListChangesNewestFirstFilteredByStatus) {
+  for (int i = 1; i <= 4; ++i) {
+    ChangeRequest change = MakeChange("chg_" + std::to_string(i), i * 1000);
+    if (i % 2 == 0) change.status = "rejected";
+    ASSERT_TRUE(ApplyChange(*repo_, InsertChangeEffect{change}).ok());
+  }
+  auto all = repo_->ListChanges(std::nullopt, 10);
+  ASSERT_TRUE(all.ok());
+  std::vector<std::string> ids;
+  for (const auto& change : *all) ids.push_back(change.id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"chg_4", "chg_3", "chg_2", "chg_1"}));
+
+  auto pending = repo_->ListChanges(std::string("pending"), 10);
+  ASSERT_TRUE(pending.ok());
+  ids.clear();
+  for (const auto& change : *pending) ids.push_back(change.id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"chg_3", "chg_1"}));
+
+  auto limited = repo_->ListChanges(std::nullopt, 1);
+  ASSERT_TRUE(limited.ok());
+  ASSERT_EQ(limited->size(), 1u);
+  EXPECT_EQ(limited->front().id, "chg_4");
+  EXPECT_FALSE(repo_->ListChanges(std::nullopt, 0).ok());
 }
 
 // ---- idempotency ----
@@ -506,7 +738,7 @@ IdempotencyRecord MakeIdempotency(std::string key) {
 }
 
 TEST_F(SqliteRepositoryTest, IdempotencyRecordIsStoredWithTheStore) {
-  auto inserted = repo_->InsertStore(MakeStore("shop"), MakeIdempotency("key-1"));
+  auto inserted = InsertStoreAudited(*repo_, MakeStore("shop"), MakeIdempotency("key-1"));
   ASSERT_TRUE(inserted.ok()) << inserted.error().message;
   auto found = repo_->FindIdempotency("alice", "key-1");
   ASSERT_TRUE(found.ok());
@@ -528,7 +760,7 @@ TEST_F(SqliteRepositoryTest, IdempotencyRecordIsStoredWithTheStore) {
 
 TEST_F(SqliteRepositoryTest, FailedStoreInsertLeavesNoIdempotencyRecord) {
   Insert(MakeStore("shop"));
-  auto again = repo_->InsertStore(MakeStore("shop"), MakeIdempotency("key-2"));
+  auto again = InsertStoreAudited(*repo_, MakeStore("shop"), MakeIdempotency("key-2"));
   ASSERT_FALSE(again.ok());
   auto found = repo_->FindIdempotency("alice", "key-2");
   ASSERT_TRUE(found.ok());
@@ -536,8 +768,8 @@ TEST_F(SqliteRepositoryTest, FailedStoreInsertLeavesNoIdempotencyRecord) {
 }
 
 TEST_F(SqliteRepositoryTest, ReusedIdempotencyKeyLeavesNoStore) {
-  ASSERT_TRUE(repo_->InsertStore(MakeStore("first"), MakeIdempotency("key-3")).ok());
-  auto second = repo_->InsertStore(MakeStore("second"), MakeIdempotency("key-3"));
+  ASSERT_TRUE(InsertStoreAudited(*repo_, MakeStore("first"), MakeIdempotency("key-3")).ok());
+  auto second = InsertStoreAudited(*repo_, MakeStore("second"), MakeIdempotency("key-3"));
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.error().code, ErrorCode::kConflict);
   auto got = repo_->GetStore("second");

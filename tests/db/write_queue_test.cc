@@ -16,6 +16,7 @@
 namespace storeplane::db {
 namespace {
 
+using testing::InsertStoreAudited;
 using testing::MakeStore;
 using testing::QueryIntRaw;
 using testing::RepositoryTest;
@@ -226,7 +227,7 @@ std::vector<std::string> InsertConcurrently(Repository& repo, int threads, int p
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([&, t] {
       for (int i = 0; i < per_thread; ++i) {
-        auto inserted = repo.InsertStore(MakeStore(ids[static_cast<std::size_t>(t * per_thread + i)]), std::nullopt);
+        auto inserted = InsertStoreAudited(repo, MakeStore(ids[static_cast<std::size_t>(t * per_thread + i)]));
         if (!inserted.ok()) ++failures;
       }
     });
@@ -282,7 +283,7 @@ TEST_F(GroupCommitTest, ConcurrentDuplicatesFailAloneAndExactlyOneWins) {
   for (int t = 0; t < kThreads; ++t) {
     workers.emplace_back([&] {
       for (int i = 0; i < kIds; ++i) {
-        auto inserted = repo_->InsertStore(MakeStore("dup-" + std::to_string(i)), std::nullopt);
+        auto inserted = InsertStoreAudited(*repo_, MakeStore("dup-" + std::to_string(i)));
         if (inserted.ok()) {
           ++won;
         } else if (inserted.error().code == ErrorCode::kAlreadyExists) {
