@@ -10,7 +10,7 @@ namespace {
 
 constexpr std::size_t kMaxNameLength = 63;
 constexpr int kMaxApprovals = 10;
-constexpr std::int64_t kMinExpiryMs = 60LL * 1000;
+constexpr std::int64_t kMinExpiryMs = 1000;  // short expiries are for tests and drills
 constexpr std::int64_t kMaxExpiryMs = 30LL * 24 * 3600 * 1000;
 
 std::string Quote(std::string_view text) { return "'" + std::string(text) + "'"; }
@@ -244,7 +244,7 @@ Status ValidateApprovalRule(const ApprovalRule& rule, const EnvironmentSet& envi
     return Error::Invalid("approvals must be between 1 and " + std::to_string(kMaxApprovals));
   }
   if (rule.expires_after_ms < kMinExpiryMs || rule.expires_after_ms > kMaxExpiryMs) {
-    return Error::Invalid("expires_after must be between 1 minute and 30 days");
+    return Error::Invalid("expires_after must be between 1 second and 30 days");
   }
   if (rule.approver_role.empty()) return Error::Invalid("approver_role is required");
   return Status::Ok();

@@ -78,15 +78,4 @@ std::optional<std::string> BearerToken(std::string_view header) {
   return std::string(token);
 }
 
-Result<db::Principal> Authenticate(db::Repository& repo, std::string_view authorization_header, std::int64_t now_ms) {
-  const auto token = BearerToken(authorization_header);
-  if (!token) {
-    return Error{ErrorCode::kUnauthenticated, "a bearer token is required (Authorization: Bearer <token>)", {}};
-  }
-  auto found = repo.FindPrincipalByTokenHash(Sha256Hex(*token), now_ms);
-  if (!found.ok()) return found.error();
-  if (!found.value()) return Error{ErrorCode::kUnauthenticated, "the bearer token is not valid", {}};
-  return std::move(*found.value());
-}
-
 }  // namespace storeplane::server

@@ -7,7 +7,6 @@
 #include <string_view>
 
 #include "core/result.h"
-#include "db/repository.h"
 
 namespace storeplane::server {
 
@@ -20,8 +19,5 @@ std::string RandomHex(std::size_t bytes);
 
 // Extracts the token from an "Authorization: Bearer <token>" header value.
 std::optional<std::string> BearerToken(std::string_view authorization_header);
-
-// Resolves the principal for a request's Authorization header, or kUnauthenticated.
-Result<db::Principal> Authenticate(db::Repository& repo, std::string_view authorization_header, std::int64_t now_ms);
 
 }  // namespace storeplane::server

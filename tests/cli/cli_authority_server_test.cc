@@ -140,7 +140,8 @@ TEST_F(CliAuthorityServerTest, TokensAreShownOnceAndRevokedOnTheNextRequest) {
   ASSERT_EQ(list.exit_code, 0) << list;
   EXPECT_EQ(list.out.find(token), std::string::npos) << "token text listed";
   std::string id;
-  for (const auto& item : json::parse(list.out).at("items").as_array()) {
+  const json::value listed = json::parse(list.out);
+  for (const auto& item : listed.at("items").as_array()) {
     EXPECT_EQ(item.at("principal"), "alice");
     EXPECT_FALSE(item.as_object().contains("token"));
     if (item.at("description") == "laptop") id = std::string(item.at("id").as_string());
@@ -254,7 +255,8 @@ TEST_F(CliAuthorityServerTest, TheAuditTrailListsExportsAndVerifies) {
   ASSERT_EQ(mine.exit_code, 0) << mine;
   bool saw_register = false;
   bool saw_denial = false;
-  for (const auto& record : json::parse(mine.out).at("items").as_array()) {
+  const json::value mine_json = json::parse(mine.out);
+  for (const auto& record : mine_json.at("items").as_array()) {
     EXPECT_EQ(record.at("principal"), "alice");
     if (record.at("action") == "store.register" && record.at("target") == "store/audit-one") saw_register = true;
     if (record.at("decision") == "deny") saw_denial = true;

@@ -255,7 +255,7 @@ ServerProcess* CliServerTest::server_ = nullptr;
 bool CliServerTest::started_ = false;
 
 TEST_F(CliServerTest, RegisterThenGetAsTableJsonAndYaml) {
-  CliRun reg = Cli({"stores", "register", "reg-one", "--environment", "production", "--isolation-mode", "dedicated",
+  CliRun reg = Cli({"stores", "register", "reg-one", "--environment", "development", "--isolation-mode", "dedicated",
                     "--name", "Shop One", "-l", "tier=gold", "--label", "region=eu"});
   ASSERT_EQ(reg.exit_code, 0) << reg;
   EXPECT_EQ(reg.out, "store reg-one registered\n");
@@ -265,7 +265,7 @@ TEST_F(CliServerTest, RegisterThenGetAsTableJsonAndYaml) {
   ASSERT_TRUE(store.is_object());
   EXPECT_EQ(store.at("id"), "reg-one");
   EXPECT_EQ(store.at("name"), "Shop One");
-  EXPECT_EQ(store.at("environment"), "production");
+  EXPECT_EQ(store.at("environment"), "development");
   EXPECT_EQ(store.at("isolation_mode"), "dedicated");
   EXPECT_EQ(store.at("state"), "registered");
   EXPECT_EQ(store.at("labels"), json::parse(R"({"tier":"gold","region":"eu"})"));
@@ -364,7 +364,7 @@ TEST_F(CliServerTest, WhoamiShowsThePrincipal) {
 }
 
 TEST_F(CliServerTest, ListFiltersBySelectorEnvironmentIsolationAndState) {
-  Register("flt-a", "production", "shared", {"suite=filters", "tier=gold"});
+  Register("flt-a", "development", "shared", {"suite=filters", "tier=gold"});
   Register("flt-b", "staging", "dedicated", {"suite=filters", "tier=silver"});
   Register("flt-c", "staging", "isolated", {"suite=filters", "tier=gold", "legacy=yes"});
 

@@ -338,8 +338,8 @@ TEST(AuthorityValidateTest, RefusesBadApprovalRules) {
   }
   {
     Policy p = SamplePolicy();
-    p.approvals[0].expires_after_ms = 1000;
-    ExpectInvalid(p, "between 1 minute and 30 days");
+    p.approvals[0].expires_after_ms = 999;
+    ExpectInvalid(p, "between 1 second and 30 days");
   }
   {
     Policy p = SamplePolicy();

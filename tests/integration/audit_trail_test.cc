@@ -18,14 +18,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Run {
+struct CommandRun {
   int exit_code = -1;
   std::string output;  // stdout and stderr together
 };
 
 // Runs a command line through /bin/sh (test-controlled strings only), capturing output.
-Run Shell(const std::string& command) {
-  Run run;
+CommandRun Shell(const std::string& command) {
+  CommandRun run;
   const auto out_path = fs::temp_directory_path() / ("storeplane-shell-" + std::to_string(::getpid()) + ".out");
   const auto full = command + " >" + out_path.string() + " 2>&1";
   const int status = std::system(full.c_str());
@@ -81,7 +81,7 @@ class AuditTrail : public ServerTest {
     return pub;
   }
 
-  Run Verify(const std::string& public_key) {
+  CommandRun Verify(const std::string& public_key) {
     return Shell(std::string(STOREPLANE_CLI_BIN) + " audit verify --server " + server_->url() + " --token-file " +
                  token_file_ + " --public-key " + public_key);
   }
@@ -203,7 +203,7 @@ TEST_F(AuditTrail, NoTokenOrSecretIsLeftInTheDatabaseLogsOrResponses) {
     EXPECT_EQ(logs.find(secret), std::string::npos) << "token in the logs";
     EXPECT_EQ(responses.find(secret), std::string::npos) << "token in a response";
   }
-  for (const std::string needle : {aws_like, std::string("hunter2hunter2"), std::string("Bearer ")}) {
+  for (const std::string& needle : {aws_like, std::string("hunter2hunter2"), std::string("Bearer ")}) {
     EXPECT_EQ(files.find(needle), std::string::npos) << needle << " in the data directory";
     EXPECT_EQ(logs.find(needle), std::string::npos) << needle << " in the logs";
   }

@@ -28,7 +28,8 @@ roles:
       - actions: [store.read, change.read, principal.whoami, change.approve, change.reject]
   web-staging-viewer:
     allow:
-      - actions: [store.read, principal.whoami]
+      - actions: [principal.whoami]
+      - actions: [store.read]
         environments: [staging]
         selector: team=web
   web-operator:
@@ -101,7 +102,8 @@ class Authority : public ServerTest {
     std::vector<boost::json::object> out;
     auto resp = Call("GET", "/v1/audit?limit=1000" + query);
     EXPECT_EQ(resp.status, 200) << resp.body;
-    for (const auto& item : Json(resp)["items"].as_array()) out.push_back(item.as_object());
+    const auto body = Json(resp);
+    for (const auto& item : body.at("items").as_array()) out.push_back(item.as_object());
     return out;
   }
 

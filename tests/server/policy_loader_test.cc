@@ -213,8 +213,8 @@ TEST(PolicyLoaderTest, MalformedFilesNameLineAndProblem) {
            "principals: {}\napprovals:\n  - actions: [deploy.request]\n    approver_role: r\n    expires_after: 1w\n",
        "policy.yaml:10: expires_after must be a positive whole number with a unit"},
       {head +
-           "principals: {}\napprovals:\n  - actions: [deploy.request]\n    approver_role: r\n    expires_after: 10s\n",
-       "policy.yaml:8: expires_after must be between 1 minute and 30 days"},
+           "principals: {}\napprovals:\n  - actions: [deploy.request]\n    approver_role: r\n    expires_after: 31d\n",
+       "policy.yaml:8: expires_after must be between 1 second and 30 days"},
       {head + "principals: {}\napprovals:\n  - actions: [token.create]\n    approver_role: r\n",
        "policy.yaml:8: 'token.create' is a global action; approvals apply to store-scoped actions only"},
       {head + "principals: {}\napprovals:\n  - actions: [deploy.request]\n    environments: [prod]\n    approver_role: "

@@ -73,11 +73,10 @@ Result<Response> ListCheckpoints(RequestContext& ctx) {
     if (!n.ok()) return n.error();
     limit = *n;
   }
-  // One more than asked tells whether another page exists.
-  auto checkpoints = ctx.services.repo.ListCheckpoints(after, static_cast<int>(limit) + 1);
+  auto checkpoints = ctx.services.repo.ListCheckpoints(after, static_cast<int>(limit));
   if (!checkpoints.ok()) return checkpoints.error();
-  const bool more = checkpoints->size() > static_cast<std::size_t>(limit);
-  if (more) checkpoints->pop_back();
+  // A full page may have a successor; the next (possibly empty) page tells.
+  const bool more = checkpoints->size() == static_cast<std::size_t>(limit);
   json::array items;
   for (const auto& c : *checkpoints) items.emplace_back(CheckpointJson(c));
   json::object body{{"items", std::move(items)}};
