@@ -116,6 +116,7 @@ BEGIN SELECT RAISE(ABORT, 'audit_checkpoints is append-only'); END;
 
 ALTER TABLE tokens ADD COLUMN id TEXT;
 ALTER TABLE tokens ADD COLUMN revoked_at_ms INTEGER;
+ALTER TABLE tokens ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
 UPDATE tokens SET id = 'tok_' || lower(hex(randomblob(16))) WHERE id IS NULL;
 CREATE UNIQUE INDEX tokens_by_id ON tokens (id);
 

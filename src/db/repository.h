@@ -56,6 +56,9 @@ struct TokenRecord {
   std::optional<std::int64_t> expires_at_ms;
   std::string id;  // public handle, "tok_" + hex; never derived from the token text
   std::optional<std::int64_t> revoked_at_ms;
+  // The principal whose request created this token ("system" for the bootstrap token).
+  // A token never approves a change requested by its creator (separation of duties).
+  std::string created_by;
 };
 
 // A change request waiting for approvals (two-person rule).

@@ -59,9 +59,9 @@ constexpr const char* kUpsertPrincipal =
     "ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind";
 
 #define STOREPLANE_TOKEN_COLUMNS \
-  "id, token_hash, principal_id, description, created_at_ms, expires_at_ms, revoked_at_ms"
+  "id, token_hash, principal_id, description, created_at_ms, expires_at_ms, revoked_at_ms, created_by"
 constexpr const char* kInsertToken =
-    "INSERT INTO tokens (" STOREPLANE_TOKEN_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)";
+    "INSERT INTO tokens (" STOREPLANE_TOKEN_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)";
 constexpr const char* kRevokeToken = "UPDATE tokens SET revoked_at_ms = ?2 WHERE id = ?1 AND revoked_at_ms IS NULL";
 constexpr const char* kSelectTokenRevokedAt = "SELECT revoked_at_ms FROM tokens WHERE id = ?1";
 constexpr const char* kSelectTokenByHash = "SELECT " STOREPLANE_TOKEN_COLUMNS " FROM tokens WHERE token_hash = ?1";
@@ -250,14 +250,15 @@ class ReadTransaction {
   Connection& conn_;
 };
 
-// Binds a token's columns as ?1..?6 in STOREPLANE_TOKEN_COLUMNS order (revoked_at_ms apart).
+// Binds a token's columns as ?1..?7 in STOREPLANE_TOKEN_COLUMNS order (revoked_at_ms apart).
 void BindToken(Statement& stmt, const TokenRecord& token) {
   stmt.Bind(1, std::string_view(token.id))
       .Bind(2, std::string_view(token.token_hash))
       .Bind(3, std::string_view(token.principal_id))
       .Bind(4, std::string_view(token.description))
       .Bind(5, token.created_at_ms)
-      .Bind(6, token.expires_at_ms);
+      .Bind(6, token.expires_at_ms)
+      .Bind(7, std::string_view(token.created_by));
 }
 
 TokenRecord DecodeToken(const Statement& stmt) {
@@ -269,6 +270,7 @@ TokenRecord DecodeToken(const Statement& stmt) {
   token.created_at_ms = stmt.ColumnInt64(4);
   token.expires_at_ms = stmt.ColumnOptionalInt64(5);
   token.revoked_at_ms = stmt.ColumnOptionalInt64(6);
+  token.created_by = stmt.ColumnText(7);
   return token;
 }
 

@@ -65,6 +65,7 @@ json::object TokenJson(const db::TokenRecord& t) {
   return json::object{{"id", t.id},
                       {"principal", t.principal_id},
                       {"description", t.description},
+                      {"created_by", t.created_by},
                       {"created_at", core::FormatRfc3339Millis(t.created_at_ms)},
                       {"expires_at", OptionalTime(t.expires_at_ms)},
                       {"revoked_at", OptionalTime(t.revoked_at_ms)}};

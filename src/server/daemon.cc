@@ -98,6 +98,7 @@ Status Bootstrap(db::Repository& repo, const Config& config, std::int64_t now_ms
   record.principal_id = admin.id;
   record.description = "bootstrap admin token";
   record.created_at_ms = now_ms;
+  record.created_by = "system";
   db::WriteBatch batch;
   batch.effects.emplace_back(db::InsertTokenEffect{admin, record});
   batch.audit.push_back(SystemEntry(now_ms, "token.create", "token/" + record.id, "ok",

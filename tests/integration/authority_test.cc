@@ -152,6 +152,18 @@ TEST_F(Authority, SelfApprovalIsRefusedEvenWithASecondToken) {
   ExpectProblem(Call("GET", "/v1/stores/self-shop"), 404, "not-found");
 }
 
+TEST_F(Authority, ATokenCreatedByTheRequesterCannotApproveItsChange) {
+  // admin holds token.create: every approver token here was created by admin, so none of
+  // them may approve admin's own change.
+  auto resp = Register("sod-shop", "production");
+  ASSERT_EQ(resp.status, 202) << resp.body;
+  const std::string change(Json(resp)["id"].as_string());
+  auto refused = Approve("bob", change);
+  ExpectProblem(refused, 403, "forbidden");
+  EXPECT_NE(refused.body.find("created by the change's requester"), std::string::npos) << refused.body;
+  EXPECT_EQ(Json(Call("GET", "/v1/changes/" + change))["status"].as_string(), "pending");
+}
+
 TEST_F(Authority, ConcurrentApprovalsExecuteExactlyOnce) {
   for (int round = 0; round < 5; ++round) {
     const auto id = "race-" + std::to_string(round);

@@ -119,6 +119,15 @@ Result<Response> ApproveChange(RequestContext& ctx) {
                       : "principal '" + approver + "' is not allowed to perform change.approve on this change",
                  {}};
   }
+  // Separation of duties also across tokens: a token that the requester created for
+  // someone else cannot approve the requester's change.
+  auto token = ctx.services.repo.GetToken(ctx.caller->token_id);
+  if (!token.ok()) return token.error();
+  if (!*token || (*token)->created_by == change.requester) {
+    ctx.decision = core::Decision{false, "separation-of-duties", "token created by the requester", nullptr};
+    return Error{
+        ErrorCode::kPermissionDenied, "change.approve refused: this token was created by the change's requester", {}};
+  }
   if (change.status != "pending") {
     return Error{ErrorCode::kConflict, "change '" + change.id + "' is " + change.status + ", not pending", {}};
   }

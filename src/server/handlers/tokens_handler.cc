@@ -50,6 +50,7 @@ Result<Response> CreateToken(RequestContext& ctx) {
   record.description = description->value_or("");
   record.created_at_ms = ctx.now_ms;
   record.expires_at_ms = expires_at;
+  record.created_by = ctx.caller->principal_id;
   db::WriteBatch batch;
   batch.effects.emplace_back(
       db::InsertTokenEffect{db::Principal{*principal, *principal, named->second.kind, {}, ctx.now_ms}, record});
