@@ -207,6 +207,13 @@ int RunDaemon(Config config) {
 
   log::Info("policy loaded", {{"source", config.policy_file.empty() ? "built-in default" : config.policy_file},
                               {"sha256", policy->source_hash}});
+  // The policy in force from now on is on the record, like every later reload.
+  if (auto s = (*repo)->AppendAudit(
+          SystemEntry(now, "policy.reload", "policy", "ok", {{"sha256", policy->source_hash}, {"reason", "start"}}),
+          true);
+      !s.ok()) {
+    log::Error("cannot audit the policy loaded at start", {{"detail", s.error().message}});
+  }
   PolicyHolder holder(std::make_shared<const core::Policy>(std::move(*policy)));
   std::atomic<int> reload_failures{0};
   // SIGHUP: a valid file is swapped in atomically; an invalid one is refused and the old
@@ -218,14 +225,15 @@ int RunDaemon(Config config) {
       const auto hash = loaded->source_hash;
       holder.Set(std::make_shared<const core::Policy>(std::move(*loaded)));
       log::Info("policy reloaded", {{"sha256", hash}});
-      auto s = (*repo)->AppendAudit(SystemEntry(now_ms, "policy.reload", "policy", "ok", {{"sha256", hash}}), true);
+      auto s = (*repo)->AppendAudit(
+          SystemEntry(now_ms, "policy.reload", "policy", "ok", {{"sha256", hash}, {"reason", "sighup"}}), true);
       if (!s.ok()) log::Error("cannot audit the policy reload", {{"detail", s.error().message}});
     } else {
       const int failures = ++reload_failures;
       log::Error("policy reload refused; the previous policy stays",
                  {{"detail", loaded.error().message}, {"reload_failures", failures}});
       auto entry = SystemEntry(now_ms, "policy.reload", "policy", "error:invalid",
-                               {{"reload_failures", std::to_string(failures)}});
+                               {{"reload_failures", std::to_string(failures)}, {"reason", "sighup"}});
       entry.decision = "deny";
       auto s = (*repo)->AppendAudit(entry, true);
       if (!s.ok()) log::Error("cannot audit the refused policy reload", {{"detail", s.error().message}});
