@@ -1,0 +1,44 @@
+// Every route of the operator API maps to exactly one action of the catalog: a /v1 route
+// without one, or with a name the catalog does not hold, fails here (and the server
+// refuses to start with it). Only the health endpoints are unauthenticated.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+
+#include "core/authority.h"
+#include "server/api.h"
+
+namespace storeplane::server {
+namespace {
+
+TEST(RouteActions, EveryApiRouteNamesOneCatalogAction) {
+  std::set<std::string> seen;
+  for (const auto& route : ApiRouteTable()) {
+    const std::string key = std::string(route.method) + " " + std::string(route.path_template);
+    EXPECT_TRUE(seen.insert(key).second) << "route listed twice: " << key;
+    if (route.path_template.rfind("/v1/", 0) == 0) {
+      ASSERT_FALSE(route.action.empty()) << key << " has no action";
+      EXPECT_NE(core::FindAction(route.action), nullptr)
+          << key << " names '" << route.action << "', not in the catalog";
+    } else {
+      EXPECT_TRUE(route.path_template == "/healthz" || route.path_template == "/readyz") << key;
+      EXPECT_TRUE(route.action.empty()) << key;
+    }
+  }
+}
+
+TEST(RouteActions, ReadsAndWritesAreDifferentActions) {
+  for (const auto& route : ApiRouteTable()) {
+    if (route.action.empty()) continue;
+    const std::string action(route.action);
+    if (route.method == "GET") {
+      EXPECT_TRUE(action.ends_with(".read") || action == "audit.export" || action == "principal.whoami") << action;
+    } else {
+      EXPECT_FALSE(action.ends_with(".read")) << route.method << " " << route.path_template;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace storeplane::server
