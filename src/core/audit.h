@@ -18,14 +18,14 @@ namespace storeplane::core {
 // What the caller knows about an action; the storage layer assigns seq and the hashes.
 struct AuditEntry {
   std::int64_t time_ms = 0;
-  std::string principal;   // principal id, or "" when unauthenticated, "system" for the server
-  std::string source;      // peer address, or "internal"
-  std::string action;      // catalog name, or the attempted route when no action matched
-  std::string target;      // "store/<id>", "change/<id>", "token/<id>", "policy", ""
+  std::string principal;  // principal id, or "" when unauthenticated, "system" for the server
+  std::string source;     // peer address, or "internal"
+  std::string action;     // catalog name, or the attempted route when no action matched
+  std::string target;     // "store/<id>", "change/<id>", "token/<id>", "policy", ""
   std::string request_id;
-  std::string decision;    // "allow" | "deny"
-  std::string rule;        // the deciding rule id
-  std::string outcome;     // "ok" | "denied" | "pending_approval" | "error:<code>"
+  std::string decision;                       // "allow" | "deny"
+  std::string rule;                           // the deciding rule id
+  std::string outcome;                        // "ok" | "denied" | "pending_approval" | "error:<code>"
   std::map<std::string, std::string> params;  // whitelisted parameters only, never secrets
 };
 
@@ -36,8 +36,7 @@ struct AuditRecord {
   std::string hash;       // hex SHA-256(prev_hash bytes || CanonicalEncoding)
 };
 
-inline constexpr std::string_view kGenesisHash =
-    "0000000000000000000000000000000000000000000000000000000000000000";
+inline constexpr std::string_view kGenesisHash = "0000000000000000000000000000000000000000000000000000000000000000";
 
 // Length-prefixed, field-ordered encoding of seq and every entry field (params sorted by
 // key); the same record always gives the same bytes.
