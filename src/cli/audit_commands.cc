@@ -99,31 +99,12 @@ struct ListArgs {
 };
 
 int RunList(CliState& state, const ListArgs& args) {
-  return WithSession(state, [&](ApiSession& session) {
-    json::array items;
-    auto collected = CollectPages(
-        state, session,
-        [&](const std::string& cursor) {
-          AuditFilters filters = args.filters;
-          if (!cursor.empty()) filters.after = cursor;
-          return AuditListPath(filters);
-        },
-        args.all, items);
-    if (auto* failure = std::get_if<Failure>(&collected)) return failure->exit_code;
-    const json::value next_cursor = std::get<json::value>(collected);
-    json::object listing;
-    listing["items"] = items;
-    listing["next_cursor"] = next_cursor;
-    Print(state, FormatOf(session), listing, [&] {
-      if (items.empty()) return std::string("No audit records found.\n");
-      return AuditTable(items);
-    });
-    if (FormatOf(session) == OutputFormat::kTable && next_cursor.is_string()) {
-      *state.err << "storeplane: more records: use --all, or --after " << OneLine(next_cursor.as_string())
-                 << " for the next page\n";
-    }
-    return static_cast<int>(kExitOk);
-  });
+  return RunPagedListing(state, {[&](const std::string& cursor) {
+                                   AuditFilters filters = args.filters;
+                                   if (!cursor.empty()) filters.after = cursor;
+                                   return AuditListPath(filters);
+                                 },
+                                 args.all, "records", "--after", "No audit records found.\n", AuditTable});
 }
 
 // --- audit export ---------------------------------------------------------------------

@@ -124,6 +124,24 @@ std::variant<json::value, Failure> CollectPages(const CliState& state, ApiSessio
   }
 }
 
+int RunPagedListing(CliState& state, const PagedListing& listing) {
+  return WithSession(state, [&](ApiSession& session) {
+    json::array items;
+    auto collected = CollectPages(state, session, listing.path_for, listing.all, items);
+    if (auto* failure = std::get_if<Failure>(&collected)) return failure->exit_code;
+    const json::value next_cursor = std::get<json::value>(collected);
+    json::object out;
+    out["items"] = items;
+    out["next_cursor"] = next_cursor;
+    Print(state, FormatOf(session), out, [&] { return items.empty() ? listing.empty_text : listing.table(items); });
+    if (FormatOf(session) == OutputFormat::kTable && next_cursor.is_string()) {
+      *state.err << "storeplane: more " << listing.noun << ": use --all, or " << listing.cursor_flag << " "
+                 << OneLine(next_cursor.as_string()) << " for the next page\n";
+    }
+    return static_cast<int>(kExitOk);
+  });
+}
+
 int WithSession(CliState& state, const std::function<int(ApiSession&)>& body) {
   auto config = ResolveConfig(state.flags, state.env);
   if (!config) {

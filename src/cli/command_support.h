@@ -82,6 +82,19 @@ std::variant<boost::json::value, Failure> CollectPages(const CliState& state, Ap
                                                        const std::function<std::string(const std::string&)>& path_for,
                                                        bool all, boost::json::array& items);
 
+// A listing command end to end: collects pages (see CollectPages), prints
+// {"items","next_cursor"} as JSON/YAML or `table(items)` (or `empty_text`), and in table
+// mode names the flag that fetches the next page. Returns the exit code.
+struct PagedListing {
+  std::function<std::string(const std::string&)> path_for;
+  bool all = false;
+  std::string noun;         // "stores", "records": "storeplane: more <noun>: ..."
+  std::string cursor_flag;  // "--cursor", "--after"
+  std::string empty_text;   // "No stores found.\n"
+  std::function<std::string(const boost::json::array&)> table;
+};
+int RunPagedListing(CliState& state, const PagedListing& listing);
+
 // Resolves the configuration and runs `body` with a session; configuration errors exit 2.
 int WithSession(CliState& state, const std::function<int(ApiSession&)>& body);
 

@@ -41,27 +41,10 @@ struct ListArgs {
 };
 
 int RunList(CliState& state, const ListArgs& args) {
-  return WithSession(state, [&](ApiSession& session) {
-    json::array items;
-    auto collected = CollectPages(
-        state, session,
-        [&](const std::string& cursor) { return StoresListPath(args.filters, cursor.empty() ? args.cursor : cursor); },
-        args.all, items);
-    if (auto* failure = std::get_if<Failure>(&collected)) return failure->exit_code;
-    const json::value next_cursor = std::get<json::value>(collected);
-    json::object listing;
-    listing["items"] = items;
-    listing["next_cursor"] = next_cursor;
-    Print(state, FormatOf(session), listing, [&] {
-      if (items.empty()) return std::string("No stores found.\n");
-      return StoresTable(items);
-    });
-    if (FormatOf(session) == OutputFormat::kTable && next_cursor.is_string()) {
-      *state.err << "storeplane: more stores: use --all, or --cursor " << OneLine(next_cursor.as_string())
-                 << " for the next page\n";
-    }
-    return static_cast<int>(kExitOk);
-  });
+  return RunPagedListing(state, {[&](const std::string& cursor) {
+                                   return StoresListPath(args.filters, cursor.empty() ? args.cursor : cursor);
+                                 },
+                                 args.all, "stores", "--cursor", "No stores found.\n", StoresTable});
 }
 
 // --- stores get -----------------------------------------------------------------------
