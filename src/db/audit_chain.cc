@@ -118,7 +118,8 @@ Result<std::vector<std::int64_t>> AuditChain::Append(Connection& conn, const std
       // A constraint here means the stored trail and the head disagree (another writer on
       // the same file, or a hand edit): never a client's mistake.
       Error error = st.error();
-      if (error.code != ErrorCode::kUnavailable) error = Error::Internal("the audit trail could not be extended");
+      if (error.code != ErrorCode::kUnavailable)
+        error = Error::Internal("the audit record could not be written, so nothing was changed");
       return error;
     }
     seqs.push_back(record.seq);
