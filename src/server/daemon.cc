@@ -224,19 +224,19 @@ int RunDaemon(Config config) {
     if (loaded.ok()) {
       const auto hash = loaded->source_hash;
       holder.Set(std::make_shared<const core::Policy>(std::move(*loaded)));
-      log::Info("policy reloaded", {{"sha256", hash}});
       auto s = (*repo)->AppendAudit(
           SystemEntry(now_ms, "policy.reload", "policy", "ok", {{"sha256", hash}, {"reason", "sighup"}}), true);
       if (!s.ok()) log::Error("cannot audit the policy reload", {{"detail", s.error().message}});
+      log::Info("policy reloaded", {{"sha256", hash}});
     } else {
       const int failures = ++reload_failures;
-      log::Error("policy reload refused; the previous policy stays",
-                 {{"detail", loaded.error().message}, {"reload_failures", failures}});
       auto entry = SystemEntry(now_ms, "policy.reload", "policy", "error:invalid",
                                {{"reload_failures", std::to_string(failures)}, {"reason", "sighup"}});
       entry.decision = "deny";
       auto s = (*repo)->AppendAudit(entry, true);
       if (!s.ok()) log::Error("cannot audit the refused policy reload", {{"detail", s.error().message}});
+      log::Error("policy reload refused; the previous policy stays",
+                 {{"detail", loaded.error().message}, {"reload_failures", failures}});
     }
   };
 
