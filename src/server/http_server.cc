@@ -1,5 +1,6 @@
 #include "server/http_server.h"
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <list>
@@ -221,6 +222,28 @@ http::response<http::string_body> ToBeast(Response&& r, unsigned version, bool k
 
 }  // namespace
 
+namespace {
+
+// After answering a request that was refused before its body was read (413, 431, a
+// malformed message), the client may still be sending. Closing at once would make the
+// kernel reset the connection, and the client would see "broken pipe" instead of the
+// answer. So read and discard what is still coming, up to a cap and a short deadline,
+// and only then close ("lingering close").
+template <typename Stream>
+asio::awaitable<void> DiscardUnreadInput(Stream& stream, beast::tcp_stream& lowest) {
+  constexpr std::size_t kMaxDiscardBytes = 64U << 20;
+  lowest.expires_after(2s);
+  std::array<char, 16384> sink{};
+  std::size_t discarded = 0;
+  while (discarded < kMaxDiscardBytes) {
+    auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), asio::as_tuple(asio::use_awaitable));
+    if (ec || n == 0) break;
+    discarded += n;
+  }
+}
+
+}  // namespace
+
 template <typename Stream>
 asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, tcp::socket::lowest_layer_type& socket,
                                               std::string remote) {
@@ -297,7 +320,9 @@ asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, tcp::socket::lowes
                 {{"request_id", request_id}, {"status", resp.status}, {"remote", remote}, {"error", rec.message()}});
       auto msg = ToBeast(std::move(resp), 11, false);
       lowest.expires_after(std::chrono::milliseconds(limits.read_timeout_ms));
-      co_await http::async_write(stream, msg, asio::as_tuple(asio::use_awaitable));
+      auto [wec, wn] = co_await http::async_write(stream, msg, asio::as_tuple(asio::use_awaitable));
+      (void)wn;
+      if (!wec) co_await DiscardUnreadInput(stream, lowest);
       co_return;
     }
 
