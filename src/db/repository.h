@@ -103,6 +103,68 @@ struct IdempotencyRecord {
   std::int64_t created_at_ms = 0;
 };
 
+// A one-time enrollment token for a store's agent, stored only as the hex SHA-256 of its text.
+struct EnrollmentToken {
+  std::string id;  // "enr_" + hex, public handle
+  std::string token_hash;
+  std::string store_id;
+  std::string created_by;  // principal id
+  std::int64_t created_at_ms = 0;
+  std::int64_t expires_at_ms = 0;
+  std::optional<std::int64_t> used_at_ms;  // set once, when an agent enrolls with it
+};
+
+// A store's enrolled agent: at most one per store. Enrolling again (with a new token)
+// replaces the credential and the agent id. The telemetry fields hold the last values
+// written by WriteTelemetry (the server keeps the live ones in memory).
+struct AgentRecord {
+  std::string store_id;
+  std::string id;               // "agt_" + hex, new at each enrollment
+  std::string credential_hash;  // hex SHA-256 of the agent's credential
+  std::int64_t enrolled_at_ms = 0;
+  std::optional<std::int64_t> rotated_at_ms;
+  std::optional<std::int64_t> revoked_at_ms;  // a revoked agent authenticates no more
+  // Telemetry.
+  std::string agent_version;
+  std::optional<std::int64_t> last_seen_ms;
+  std::string availability = "never_seen";  // core::Availability text
+  std::string health = "unknown";           // core::Health text
+  std::optional<std::string> release;
+  std::optional<std::string> reported_isolation;  // core::IsolationMode text
+  std::vector<std::string> allowed_operations;    // operation names
+  std::string checks_json = "[]";                 // protocol::ChecksToJson
+};
+
+// One operation request to a store's agent.
+struct OperationRecord {
+  std::string id;  // "op_" + hex
+  std::string store_id;
+  std::string name;                // core::OperationName text
+  std::string params_json = "{}";  // protocol::ParamsToJson
+  std::string state = "queued";    // core::OperationState text
+  std::string code;                // failure code, "" otherwise
+  std::string result_json;         // protocol::ResultToJson on success, "" otherwise
+  std::string requested_by;        // principal id
+  std::string request_id;
+  std::int64_t created_at_ms = 0;
+  std::int64_t expires_at_ms = 0;  // still queued or unfinished then -> expired
+  int timeout_s = 60;
+  std::optional<std::int64_t> delivered_at_ms;
+  std::string delivered_session;  // the agent session it was last handed to
+  int delivery_count = 0;
+  std::optional<std::int64_t> finished_at_ms;
+  std::int64_t version = 1;  // optimistic concurrency
+};
+
+// The last success of one operation, check or pipeline kind on one store.
+struct LastSuccess {
+  std::string store_id;
+  std::string kind;  // "operation" | "check" | "pipeline"
+  std::string name;  // e.g. "cache.flush", "disk", "deploy"
+  std::int64_t at_ms = 0;
+  std::string ref;  // operation id, run id, or "" for checks
+};
+
 // ---- Typed effects, applied atomically with their audit records ------------------------
 struct InsertStoreEffect {
   core::Store store;
@@ -127,8 +189,45 @@ struct UpdateChangeEffect {
   ChangeRequest updated;
   std::int64_t expected_version;
 };
+struct InsertEnrollmentTokenEffect {
+  EnrollmentToken token;
+};
+// Marks the token used (kConflict when it already is, kNotFound when unknown) and inserts or
+// replaces the store's agent row with `agent` (its telemetry reset to never_seen).
+struct EnrollAgentEffect {
+  std::string enrollment_token_id;
+  std::int64_t used_at_ms = 0;
+  AgentRecord agent;
+};
+// Replaces the credential of the store's agent, when its id is still `agent_id` (else
+// kPreconditionFailed; kNotFound without an agent).
+struct RotateAgentCredentialEffect {
+  std::string store_id;
+  std::string agent_id;
+  std::string credential_hash;
+  std::int64_t rotated_at_ms = 0;
+};
+// kNotFound without an agent, kConflict when already revoked.
+struct RevokeAgentEffect {
+  std::string store_id;
+  std::int64_t revoked_at_ms = 0;
+};
+struct InsertOperationEffect {
+  OperationRecord operation;
+};
+// kPreconditionFailed when the stored version is not expected_version; `updated.version`
+// must be expected_version + 1.
+struct UpdateOperationEffect {
+  OperationRecord updated;
+  std::int64_t expected_version;
+};
+struct UpsertLastSuccessEffect {
+  LastSuccess success;
+};
 using Effect = std::variant<InsertStoreEffect, UpdateStoreEffect, InsertTokenEffect, RevokeTokenEffect,
-                            InsertChangeEffect, UpdateChangeEffect>;
+                            InsertChangeEffect, UpdateChangeEffect, InsertEnrollmentTokenEffect, EnrollAgentEffect,
+                            RotateAgentCredentialEffect, RevokeAgentEffect, InsertOperationEffect,
+                            UpdateOperationEffect, UpsertLastSuccessEffect>;
 
 // One transaction: every effect in order, the idempotency record, and the audit entries
 // (sealed into the hash chain in order). All or nothing. A batch with effects but no audit
@@ -144,6 +243,7 @@ struct WriteBatch {
 struct WriteResult {
   std::vector<core::Store> stores;
   std::vector<ChangeRequest> changes;
+  std::vector<OperationRecord> operations;  // inserted or updated, in effect order
   std::vector<std::int64_t> audit_seqs;
 };
 
@@ -186,6 +286,52 @@ class Repository {
   virtual Result<ChangeRequest> GetChange(std::string_view id) = 0;
   // Newest first; `status` filters when set.
   virtual Result<std::vector<ChangeRequest>> ListChanges(const std::optional<std::string>& status, int limit) = 0;
+
+  // ---- Agents and operations ----------------------------------------------------------
+  virtual Result<std::optional<EnrollmentToken>> FindEnrollmentTokenByHash(std::string_view token_hash) = 0;
+  virtual Result<std::optional<AgentRecord>> GetAgent(std::string_view store_id) = 0;
+  // Every agent row (revoked ones included), ordered by store id: the server loads them
+  // into memory at start.
+  virtual Result<std::vector<AgentRecord>> ListAgents() = 0;
+
+  virtual Result<OperationRecord> GetOperation(std::string_view id) = 0;  // kNotFound
+  // A store's operations, newest first; `before_id` is a cursor (operations created before
+  // that one). limit 1..1000.
+  virtual Result<std::vector<OperationRecord>> ListOperations(std::string_view store_id, std::string_view before_id,
+                                                              int limit) = 0;
+  // Every operation still queued or delivered, of every store, oldest first.
+  virtual Result<std::vector<OperationRecord>> ListOpenOperations() = 0;
+  // A store's last successes, ordered by kind then name.
+  virtual Result<std::vector<LastSuccess>> ListLastSuccesses(std::string_view store_id) = 0;
+
+  // Observations, not changes of authority, so no audit record: agents' telemetry (the row
+  // must exist with the same agent id, else that entry is skipped), successes of checks,
+  // and deliveries (an operation still queued or delivered becomes delivered to
+  // `session`, delivery_count + 1, version + 1; a final one is left alone). One
+  // transaction, group-committed like Apply.
+  struct AgentTelemetry {
+    std::string store_id;
+    std::string agent_id;
+    std::string agent_version;
+    std::optional<std::int64_t> last_seen_ms;
+    std::string availability;
+    std::string health;
+    std::optional<std::string> release;
+    std::optional<std::string> reported_isolation;
+    std::vector<std::string> allowed_operations;
+    std::string checks_json;
+  };
+  struct Delivery {
+    std::string operation_id;
+    std::string session;
+    std::int64_t delivered_at_ms = 0;
+  };
+  struct TelemetryBatch {
+    std::vector<AgentTelemetry> agents;
+    std::vector<LastSuccess> successes;
+    std::vector<Delivery> deliveries;
+  };
+  virtual Status WriteTelemetry(const TelemetryBatch& batch) = 0;
 
   // Cheap liveness check of the database, for /readyz.
   virtual Status Ping() = 0;
