@@ -140,9 +140,78 @@ CREATE INDEX change_requests_by_created_at ON change_requests (created_at_ms, id
 CREATE INDEX change_requests_by_status ON change_requests (status, created_at_ms, id);
 )sql";
 
+// v3: agents and operations. One enrollment token enrolls one agent (used_at_ms is set
+// once); a store has at most one agent row, replaced at each enrollment. Operations are
+// ordered by seq (insertion order), which is also the cursor of a store's listing; the
+// partial index keeps the open (queued or delivered) ones cheap to find. last_successes
+// keeps the latest success of each operation, check or pipeline per store.
+constexpr const char* kSchemaV3 = R"sql(
+CREATE TABLE enrollment_tokens (
+  id TEXT PRIMARY KEY NOT NULL,
+  token_hash TEXT NOT NULL UNIQUE,
+  store_id TEXT NOT NULL REFERENCES stores (id),
+  created_by TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  expires_at_ms INTEGER NOT NULL,
+  used_at_ms INTEGER
+) WITHOUT ROWID;
+CREATE INDEX enrollment_tokens_by_store ON enrollment_tokens (store_id, created_at_ms);
+
+CREATE TABLE agents (
+  store_id TEXT PRIMARY KEY NOT NULL REFERENCES stores (id),
+  id TEXT NOT NULL UNIQUE,
+  credential_hash TEXT NOT NULL,
+  enrolled_at_ms INTEGER NOT NULL,
+  rotated_at_ms INTEGER,
+  revoked_at_ms INTEGER,
+  agent_version TEXT NOT NULL DEFAULT '',
+  last_seen_ms INTEGER,
+  availability TEXT NOT NULL DEFAULT 'never_seen'
+    CHECK (availability IN ('online', 'stale', 'offline', 'never_seen')),
+  health TEXT NOT NULL DEFAULT 'unknown' CHECK (health IN ('healthy', 'degraded', 'unhealthy', 'unknown')),
+  release TEXT,
+  reported_isolation TEXT,
+  allowed_operations_json TEXT NOT NULL DEFAULT '[]',
+  checks_json TEXT NOT NULL DEFAULT '[]'
+) WITHOUT ROWID;
+
+CREATE TABLE operations (
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  store_id TEXT NOT NULL REFERENCES stores (id),
+  name TEXT NOT NULL,
+  params_json TEXT NOT NULL DEFAULT '{}',
+  state TEXT NOT NULL CHECK (state IN ('queued', 'delivered', 'succeeded', 'failed', 'expired')),
+  code TEXT NOT NULL DEFAULT '',
+  result_json TEXT NOT NULL DEFAULT '',
+  requested_by TEXT NOT NULL,
+  request_id TEXT NOT NULL DEFAULT '',
+  created_at_ms INTEGER NOT NULL,
+  expires_at_ms INTEGER NOT NULL,
+  timeout_s INTEGER NOT NULL,
+  delivered_at_ms INTEGER,
+  delivered_session TEXT NOT NULL DEFAULT '',
+  delivery_count INTEGER NOT NULL DEFAULT 0,
+  finished_at_ms INTEGER,
+  version INTEGER NOT NULL
+);
+CREATE INDEX operations_by_store ON operations (store_id, seq);
+CREATE INDEX operations_open ON operations (state, seq) WHERE state IN ('queued', 'delivered');
+
+CREATE TABLE last_successes (
+  store_id TEXT NOT NULL REFERENCES stores (id),
+  kind TEXT NOT NULL CHECK (kind IN ('operation', 'check', 'pipeline')),
+  name TEXT NOT NULL,
+  at_ms INTEGER NOT NULL,
+  ref TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (store_id, kind, name)
+) WITHOUT ROWID;
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, "stores, principals, tokens, idempotency keys", kSchemaV1},
     Migration{2, "append-only audit trail and checkpoints, token ids and revocation, change requests", kSchemaV2},
+    Migration{3, "enrollment tokens, agents, operations, last successes", kSchemaV3},
 };
 
 Result<int> ReadVersion(Connection& conn) {

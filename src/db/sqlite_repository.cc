@@ -16,6 +16,51 @@
 
 namespace storeplane::db {
 
+namespace sqlite_detail {
+
+std::string Quoted(std::string_view text) {
+  std::string out = "'";
+  out += text;
+  out += "'";
+  return out;
+}
+
+Error Unreadable(std::string_view what, std::string_view id) {
+  return Error::Internal("stored " + std::string(what) + " " + Quoted(id) + " is unreadable");
+}
+
+Status CheckLimit(int limit) {
+  if (limit < 1 || limit > 1000) return Error::Invalid("limit must be between 1 and 1000", "limit");
+  return Status::Ok();
+}
+
+std::string EncodeStrings(const std::vector<std::string>& strings) {
+  boost::json::array array;
+  for (const auto& text : strings) array.emplace_back(text);
+  return boost::json::serialize(array);
+}
+
+std::optional<std::vector<std::string>> DecodeStrings(const std::string& json) {
+  boost::system::error_code ec;
+  boost::json::value value = boost::json::parse(json, ec);
+  if (ec || !value.is_array()) return std::nullopt;
+  std::vector<std::string> strings;
+  for (const auto& v : value.get_array()) {
+    if (!v.is_string()) return std::nullopt;
+    strings.emplace_back(v.get_string());
+  }
+  return strings;
+}
+
+}  // namespace sqlite_detail
+
+using sqlite_detail::CheckLimit;
+using sqlite_detail::DecodeStrings;
+using sqlite_detail::EncodeStrings;
+using sqlite_detail::Guarded;
+using sqlite_detail::Quoted;
+using sqlite_detail::Unreadable;
+
 namespace {
 
 // ---- SQL ----
@@ -127,29 +172,6 @@ constexpr int kSelectorChunkRows = 256;
 
 // ---- helpers ----
 
-// Runs fn, turning any escaping exception into kInternal: nothing crosses the interface.
-template <typename F>
-auto Guarded(F&& fn) -> decltype(fn()) {
-  try {
-    return fn();
-  } catch (const std::exception&) {
-    return Error::Internal("storage failed unexpectedly");
-  } catch (...) {
-    return Error::Internal("storage failed unexpectedly");
-  }
-}
-
-std::string Quoted(std::string_view text) {
-  std::string out = "'";
-  out += text;
-  out += "'";
-  return out;
-}
-
-Error Unreadable(std::string_view what, std::string_view id) {
-  return Error::Internal("stored " + std::string(what) + " " + Quoted(id) + " is unreadable");
-}
-
 std::string EncodeLabels(const core::Labels& labels) {
   boost::json::object object;
   for (const auto& [key, value] : labels) object[key] = value;
@@ -166,24 +188,6 @@ std::optional<core::Labels> DecodeLabels(const std::string& json) {
     labels.emplace(std::string(key), std::string(v.get_string()));
   }
   return labels;
-}
-
-std::string EncodeRoles(const std::vector<std::string>& roles) {
-  boost::json::array array;
-  for (const auto& role : roles) array.emplace_back(role);
-  return boost::json::serialize(array);
-}
-
-std::optional<std::vector<std::string>> DecodeStrings(const std::string& json) {
-  boost::system::error_code ec;
-  boost::json::value value = boost::json::parse(json, ec);
-  if (ec || !value.is_array()) return std::nullopt;
-  std::vector<std::string> strings;
-  for (const auto& v : value.get_array()) {
-    if (!v.is_string()) return std::nullopt;
-    strings.emplace_back(v.get_string());
-  }
-  return strings;
 }
 
 // Binds every column of a store as ?1..?12 in STOREPLANE_STORE_COLUMNS order.
@@ -284,7 +288,7 @@ void BindChange(Statement& stmt, const ChangeRequest& change) {
       .Bind(6, std::string_view(change.request_body))
       .Bind(7, std::string_view(change.approval_rule))
       .Bind(8, static_cast<std::int64_t>(change.approvals_needed))
-      .Bind(9, std::string_view(EncodeRoles(change.approvers)))
+      .Bind(9, std::string_view(EncodeStrings(change.approvers)))
       .Bind(10, std::string_view(change.status))
       .Bind(11, std::string_view(change.outcome))
       .Bind(12, change.created_at_ms)
@@ -331,11 +335,6 @@ Result<core::AuditRecord> DecodeAuditRecord(const Statement& stmt) {
   record.prev_hash = stmt.ColumnText(11);
   record.hash = stmt.ColumnText(12);
   return record;
-}
-
-Status CheckLimit(int limit) {
-  if (limit < 1 || limit > 1000) return Error::Invalid("limit must be between 1 and 1000", "limit");
-  return Status::Ok();
 }
 
 // ---- effects: each runs on the writer connection, inside the batch's savepoint ----
@@ -416,7 +415,7 @@ struct EffectRunner {
     upsert->Bind(1, std::string_view(principal.id))
         .Bind(2, std::string_view(principal.name))
         .Bind(3, std::string_view(principal.kind))
-        .Bind(4, std::string_view(EncodeRoles(principal.roles)))
+        .Bind(4, std::string_view(EncodeStrings(principal.roles)))
         .Bind(5, principal.created_at_ms);
     SP_RETURN_IF_ERROR(upsert->Run("record principal"));
 
@@ -475,6 +474,29 @@ struct EffectRunner {
     result.changes.push_back(updated);
     return Status::Ok();
   }
+
+  // Agents and operations (sqlite_agents.cc).
+  Status operator()(const InsertEnrollmentTokenEffect& effect) {
+    return sqlite_detail::InsertEnrollmentToken(conn, effect);
+  }
+  Status operator()(const EnrollAgentEffect& effect) { return sqlite_detail::EnrollAgent(conn, effect); }
+  Status operator()(const RotateAgentCredentialEffect& effect) {
+    return sqlite_detail::RotateAgentCredential(conn, effect);
+  }
+  Status operator()(const RevokeAgentEffect& effect) { return sqlite_detail::RevokeAgent(conn, effect); }
+  Status operator()(const InsertOperationEffect& effect) {
+    auto stored = sqlite_detail::InsertOperation(conn, effect);
+    if (!stored.ok()) return stored.error();
+    result.operations.push_back(std::move(*stored));
+    return Status::Ok();
+  }
+  Status operator()(const UpdateOperationEffect& effect) {
+    auto stored = sqlite_detail::UpdateOperation(conn, effect);
+    if (!stored.ok()) return stored.error();
+    result.operations.push_back(std::move(*stored));
+    return Status::Ok();
+  }
+  Status operator()(const UpsertLastSuccessEffect& effect) { return sqlite_detail::UpsertLastSuccess(conn, effect); }
 };
 
 // Programming errors in a batch, refused before it reaches the writer.
@@ -499,6 +521,8 @@ Status CheckBatch(const WriteBatch& batch) {
       if (!token->token.principal_id.empty() && token->token.principal_id != token->principal.id) {
         return Error::Internal("a token must belong to the principal inserted with it");
       }
+    } else {
+      SP_RETURN_IF_ERROR(sqlite_detail::CheckAgentEffect(effect));
     }
   }
   return Status::Ok();

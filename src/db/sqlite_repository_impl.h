@@ -3,7 +3,12 @@
 // the Repository interface. Thread-safe: writes go to the WriteQueue, reads to the ReadPool.
 #pragma once
 
+#include <exception>
 #include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "db/audit_chain.h"
 #include "db/repository.h"
@@ -37,6 +42,17 @@ class SqliteRepository final : public Repository {
   Result<ChangeRequest> GetChange(std::string_view id) override;
   Result<std::vector<ChangeRequest>> ListChanges(const std::optional<std::string>& status, int limit) override;
 
+  // Agents and operations: defined in sqlite_agents.cc.
+  Result<std::optional<EnrollmentToken>> FindEnrollmentTokenByHash(std::string_view token_hash) override;
+  Result<std::optional<AgentRecord>> GetAgent(std::string_view store_id) override;
+  Result<std::vector<AgentRecord>> ListAgents() override;
+  Result<OperationRecord> GetOperation(std::string_view id) override;
+  Result<std::vector<OperationRecord>> ListOperations(std::string_view store_id, std::string_view before_id,
+                                                      int limit) override;
+  Result<std::vector<OperationRecord>> ListOpenOperations() override;
+  Result<std::vector<LastSuccess>> ListLastSuccesses(std::string_view store_id) override;
+  Status WriteTelemetry(const TelemetryBatch& batch) override;
+
   Status Ping() override;
 
   // Group-commit counters of the writer thread (for tests and benchmarks).
@@ -53,5 +69,45 @@ class SqliteRepository final : public Repository {
   std::unique_ptr<WriteQueue> writer_;
   std::unique_ptr<ReadPool> readers_;
 };
+
+namespace sqlite_detail {
+
+// Runs fn, turning any escaping exception into kInternal: nothing crosses the interface.
+template <typename F>
+auto Guarded(F&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const std::exception&) {
+    return Error::Internal("storage failed unexpectedly");
+  } catch (...) {
+    return Error::Internal("storage failed unexpectedly");
+  }
+}
+
+std::string Quoted(std::string_view text);
+Error Unreadable(std::string_view what, std::string_view id);
+Status CheckLimit(int limit);  // 1..1000, else kInvalidArgument
+// A list of strings <-> a JSON array of strings.
+std::string EncodeStrings(const std::vector<std::string>& strings);
+std::optional<std::vector<std::string>> DecodeStrings(const std::string& json);
+
+// ---- Agent and operation effects (sqlite_agents.cc) ----------------------------------
+// Each runs on the writer connection inside the batch's savepoint; errors as documented
+// on the effects in repository.h. A store that does not exist is kNotFound.
+
+// Programming errors in one of these effects (kInternal), checked before the batch is
+// queued; Ok for every other kind of effect.
+Status CheckAgentEffect(const Effect& effect);
+
+Status InsertEnrollmentToken(Connection& conn, const InsertEnrollmentTokenEffect& effect);
+Status EnrollAgent(Connection& conn, const EnrollAgentEffect& effect);
+Status RotateAgentCredential(Connection& conn, const RotateAgentCredentialEffect& effect);
+Status RevokeAgent(Connection& conn, const RevokeAgentEffect& effect);
+// These two return the row as stored.
+Result<OperationRecord> InsertOperation(Connection& conn, const InsertOperationEffect& effect);
+Result<OperationRecord> UpdateOperation(Connection& conn, const UpdateOperationEffect& effect);
+Status UpsertLastSuccess(Connection& conn, const UpsertLastSuccessEffect& effect);
+
+}  // namespace sqlite_detail
 
 }  // namespace storeplane::db
