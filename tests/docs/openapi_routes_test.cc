@@ -1,7 +1,10 @@
 // Keeps docs/openapi.yaml honest: its (method, path) pairs must be exactly the server's
-// route table (server/api.h), every /v1 operation must require the bearer scheme, name
-// its action and declare its errors (403 naming that action included) as RFC 9457
-// problems, and the unauthenticated probes must say so.
+// route table (server/api.h), and each route is documented as its RouteAudience says:
+// every operator (/v1) operation must require the bearer scheme, name its action and
+// declare its errors (403 naming that action included) as RFC 9457 problems; every agent
+// channel (/agent/v1) operation must require the agent credential scheme (enrollment,
+// authenticated by the token in its body, declares no security), name no action and
+// declare problem errors; and the unauthenticated probes must say so.
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
@@ -24,9 +27,14 @@ namespace {
 
 constexpr std::string_view kProblemMediaType = "application/problem+json";
 constexpr std::string_view kBearerScheme = "bearerAuth";
+constexpr std::string_view kAgentScheme = "agentCredential";
+// The one agent route without a credential: the enrollment token in its body authenticates.
+constexpr std::string_view kEnrollPath = "/agent/v1/enroll";
 constexpr std::string_view kHttpMethods[] = {"get", "put", "post", "delete", "options", "head", "patch", "trace"};
 
 using MethodAndPath = std::pair<std::string, std::string>;
+using storeplane::server::RouteAudience;
+using storeplane::server::RouteSpec;
 
 std::string Upper(std::string_view text) {
   std::string out(text);
@@ -46,6 +54,14 @@ struct Operation {
   std::string path;
   YAML::Node node;
 };
+
+bool IsErrorStatusKey(std::string_view key) {
+  return key == "default" || (!key.empty() && (key[0] == '4' || key[0] == '5'));
+}
+
+bool DeclaresEmptySecurity(const YAML::Node& security) {
+  return security && security.IsSequence() && security.size() == 0;
+}
 
 class OpenApiRoutesTest : public ::testing::Test {
  protected:
@@ -88,6 +104,23 @@ class OpenApiRoutesTest : public ::testing::Test {
     return routes;
   }
 
+  // The route table's entry for a documented operation, or nullptr when it is not served.
+  static const RouteSpec* RouteOf(const Operation& op) {
+    for (const auto& route : storeplane::server::ApiRouteTable()) {
+      if (route.method == op.method && route.path_template == op.path) return &route;
+    }
+    return nullptr;
+  }
+
+  // The audience of a documented operation: the route table's, or, for a route that is
+  // only documented (DocumentsExactlyTheServerRoutes reports it), the one its path implies.
+  static RouteAudience AudienceOf(const Operation& op) {
+    if (const RouteSpec* route = RouteOf(op)) return route->audience;
+    if (op.path.rfind("/v1/", 0) == 0) return RouteAudience::kOperator;
+    if (op.path.rfind("/agent/", 0) == 0) return RouteAudience::kAgent;
+    return RouteAudience::kPublic;
+  }
+
   // Follows local references ("#/components/responses/NotFound"); other nodes are
   // returned as they are. An unresolvable reference gives an undefined node.
   static YAML::Node Resolve(const YAML::Node& original) {
@@ -118,6 +151,26 @@ class OpenApiRoutesTest : public ::testing::Test {
     return Spec()["security"];
   }
 
+  // Every error response (4xx, 5xx, default) of `op` is a problem document, and at least one
+  // is a 4xx or default one.
+  static void ExpectProblemErrors(const Operation& op) {
+    const std::string where = op.method + " " + op.path;
+    const YAML::Node responses = op.node["responses"];
+    ASSERT_TRUE(responses && responses.IsMap()) << where << " has no responses";
+    bool has_client_or_default_problem = false;
+    for (const auto& entry : responses) {
+      const std::string status = entry.first.as<std::string>();
+      if (!IsErrorStatusKey(status)) continue;
+      const YAML::Node response = Resolve(entry.second);  // const: lookups never insert
+      ASSERT_TRUE(response.IsMap()) << where << " " << status << ": unresolvable response";
+      const bool is_problem = response["content"] && response["content"][std::string(kProblemMediaType)];
+      EXPECT_TRUE(is_problem) << where << " " << status << " is not " << kProblemMediaType;
+      if (is_problem && (status == "default" || status[0] == '4')) has_client_or_default_problem = true;
+    }
+    EXPECT_TRUE(has_client_or_default_problem)
+        << where << " declares neither a 4xx nor a default " << kProblemMediaType << " response";
+  }
+
  private:
   // Another handle on the same node (yaml-cpp's operator= would copy into the target).
   static YAML::Node Clone(const YAML::Node& node) {
@@ -142,10 +195,6 @@ class OpenApiRoutesTest : public ::testing::Test {
   static inline YAML::Node* spec_ = nullptr;
 };
 
-bool IsErrorStatusKey(std::string_view key) {
-  return key == "default" || (!key.empty() && (key[0] == '4' || key[0] == '5'));
-}
-
 TEST_F(OpenApiRoutesTest, IsOpenApi31) {
   ASSERT_TRUE(Spec()["openapi"]);
   EXPECT_EQ(Spec()["openapi"].as<std::string>().rfind("3.1.", 0), 0u)
@@ -157,6 +206,31 @@ TEST_F(OpenApiRoutesTest, RouteTableHasNoDuplicates) {
   for (const auto& route : storeplane::server::ApiRouteTable()) {
     MethodAndPath key{std::string(route.method), std::string(route.path_template)};
     EXPECT_TRUE(seen.insert(key).second) << "route listed twice: " << Describe(key);
+  }
+}
+
+// The audience of each route matches its path and its action: operator routes live under
+// /v1/ and name an action, agent routes live under /agent/v1/ and name none (the handler
+// authenticates the agent), public routes are outside both and name none.
+TEST_F(OpenApiRoutesTest, RouteAudiencesMatchPathsAndActions) {
+  for (const auto& route : storeplane::server::ApiRouteTable()) {
+    const std::string where = std::string(route.method) + " " + std::string(route.path_template);
+    const bool under_v1 = route.path_template.rfind("/v1/", 0) == 0;
+    const bool under_agent = route.path_template.rfind("/agent/v1/", 0) == 0;
+    switch (route.audience) {
+      case RouteAudience::kOperator:
+        EXPECT_TRUE(under_v1) << where << " is an operator route outside /v1/";
+        EXPECT_FALSE(route.action.empty()) << where << " is an operator route without an action";
+        break;
+      case RouteAudience::kAgent:
+        EXPECT_TRUE(under_agent) << where << " is an agent route outside /agent/v1/";
+        EXPECT_TRUE(route.action.empty()) << where << " is an agent route with an action";
+        break;
+      case RouteAudience::kPublic:
+        EXPECT_FALSE(under_v1 || under_agent) << where << " is a public route under an authenticated prefix";
+        EXPECT_TRUE(route.action.empty()) << where << " is a public route with an action";
+        break;
+    }
   }
 }
 
@@ -179,10 +253,18 @@ TEST_F(OpenApiRoutesTest, BearerSchemeIsHttpBearer) {
   EXPECT_EQ(Upper(scheme["scheme"].as<std::string>("")), "BEARER");
 }
 
+TEST_F(OpenApiRoutesTest, AgentSchemeIsHttpBearer) {
+  const YAML::Node scheme = Spec()["components"]["securitySchemes"][std::string(kAgentScheme)];
+  ASSERT_TRUE(scheme) << "components.securitySchemes." << kAgentScheme << " is missing";
+  EXPECT_EQ(scheme["type"].as<std::string>(""), "http");
+  EXPECT_EQ(Upper(scheme["scheme"].as<std::string>("")), "BEARER");
+}
+
+// Operator routes (/v1) take bearer tokens only: an agent credential gets 401 there.
 TEST_F(OpenApiRoutesTest, EveryV1OperationRequiresBearerAuth) {
   int checked = 0;
   for (const Operation& op : Operations()) {
-    if (op.path.rfind("/v1/", 0) != 0) continue;
+    if (AudienceOf(op) != RouteAudience::kOperator) continue;
     ++checked;
     const std::string where = op.method + " " + op.path;
     const YAML::Node security = EffectiveSecurity(op);
@@ -193,21 +275,49 @@ TEST_F(OpenApiRoutesTest, EveryV1OperationRequiresBearerAuth) {
       EXPECT_TRUE(requirement.IsMap() && requirement.size() > 0)
           << where << " has an empty security requirement (authentication optional)";
       if (requirement[std::string(kBearerScheme)]) has_bearer = true;
+      EXPECT_FALSE(requirement[std::string(kAgentScheme)]) << where << " accepts " << kAgentScheme;
     }
     EXPECT_TRUE(has_bearer) << where << " does not require " << kBearerScheme;
   }
   EXPECT_GT(checked, 0);
 }
 
+// Agent routes (/agent/v1) take the agent credential only (operator tokens get 401 there),
+// except enrollment, which the one-time token in its body authenticates.
+TEST_F(OpenApiRoutesTest, EveryAgentOperationRequiresTheAgentCredential) {
+  int checked = 0;
+  for (const Operation& op : Operations()) {
+    if (AudienceOf(op) != RouteAudience::kAgent || op.path == kEnrollPath) continue;
+    ++checked;
+    const std::string where = op.method + " " + op.path;
+    const YAML::Node security = EffectiveSecurity(op);
+    ASSERT_TRUE(security && security.IsSequence() && security.size() > 0) << where << " declares no security";
+    bool has_agent = false;
+    for (const auto& requirement : security) {
+      EXPECT_TRUE(requirement.IsMap() && requirement.size() > 0)
+          << where << " has an empty security requirement (authentication optional)";
+      if (requirement[std::string(kAgentScheme)]) has_agent = true;
+      EXPECT_FALSE(requirement[std::string(kBearerScheme)]) << where << " accepts operator " << kBearerScheme;
+    }
+    EXPECT_TRUE(has_agent) << where << " does not require " << kAgentScheme;
+  }
+  EXPECT_GT(checked, 0);
+}
+
+// Public routes and enrollment need no credentials on the server and say so; every other
+// route is authenticated and must not be documented as open.
 TEST_F(OpenApiRoutesTest, UnauthenticatedRoutesDeclareEmptySecurity) {
   std::set<MethodAndPath> open_routes;
   for (const auto& route : storeplane::server::ApiRouteTable()) {
-    if (route.action.empty()) open_routes.emplace(std::string(route.method), std::string(route.path_template));
+    if (route.audience == RouteAudience::kPublic ||
+        (route.audience == RouteAudience::kAgent && route.path_template == kEnrollPath)) {
+      open_routes.emplace(std::string(route.method), std::string(route.path_template));
+    }
   }
+  EXPECT_TRUE(open_routes.count({"POST", std::string(kEnrollPath)})) << kEnrollPath << " is not an agent route";
   for (const Operation& op : Operations()) {
     const std::string where = op.method + " " + op.path;
-    const YAML::Node security = EffectiveSecurity(op);
-    const bool declared_open = security && security.IsSequence() && security.size() == 0;
+    const bool declared_open = DeclaresEmptySecurity(EffectiveSecurity(op));
     if (open_routes.count({op.method, op.path})) {
       EXPECT_TRUE(declared_open) << where << " needs no credentials on the server; declare `security: []`";
     } else {
@@ -217,37 +327,47 @@ TEST_F(OpenApiRoutesTest, UnauthenticatedRoutesDeclareEmptySecurity) {
 }
 
 TEST_F(OpenApiRoutesTest, EveryV1OperationDeclaresProblemErrors) {
+  int checked = 0;
   for (const Operation& op : Operations()) {
-    if (op.path.rfind("/v1/", 0) != 0) continue;
-    const std::string where = op.method + " " + op.path;
-    const YAML::Node responses = op.node["responses"];
-    ASSERT_TRUE(responses && responses.IsMap()) << where << " has no responses";
-    bool has_client_or_default_problem = false;
-    for (const auto& entry : responses) {
-      const std::string status = entry.first.as<std::string>();
-      if (!IsErrorStatusKey(status)) continue;
-      const YAML::Node response = Resolve(entry.second);  // const: lookups never insert
-      ASSERT_TRUE(response.IsMap()) << where << " " << status << ": unresolvable response";
-      const bool is_problem = response["content"] && response["content"][std::string(kProblemMediaType)];
-      EXPECT_TRUE(is_problem) << where << " " << status << " is not " << kProblemMediaType;
-      if (is_problem && (status == "default" || status[0] == '4')) has_client_or_default_problem = true;
-    }
-    EXPECT_TRUE(has_client_or_default_problem)
-        << where << " declares neither a 4xx nor a default " << kProblemMediaType << " response";
+    if (AudienceOf(op) != RouteAudience::kOperator) continue;
+    ++checked;
+    ExpectProblemErrors(op);
+  }
+  EXPECT_GT(checked, 0);
+}
+
+TEST_F(OpenApiRoutesTest, EveryAgentOperationDeclaresProblemErrors) {
+  int checked = 0;
+  for (const Operation& op : Operations()) {
+    if (AudienceOf(op) != RouteAudience::kAgent) continue;
+    ++checked;
+    ExpectProblemErrors(op);
+  }
+  EXPECT_GT(checked, 0);
+}
+
+// Only operator routes are decided by the policy; agent and public routes name no action.
+TEST_F(OpenApiRoutesTest, AgentAndPublicOperationsNameNoAction) {
+  for (const Operation& op : Operations()) {
+    if (AudienceOf(op) == RouteAudience::kOperator) continue;
+    EXPECT_FALSE(op.node["x-storeplane-action"]) << op.method << " " << op.path << " names an action";
   }
 }
 
 // Every /v1 operation names its catalog action in `x-storeplane-action`, exactly the
 // route table's, and documents 403 as a forbidden problem whose example details all name
-// that action (the server's 403 detail does).
+// that action (the server's 403 detail does). For a family such as "operation.run.*" the
+// handler decides the concrete action from the request, so the detail names one member of
+// the family ("operation.run.cache.flush").
 TEST_F(OpenApiRoutesTest, EveryV1OperationNamesItsActionAndItsForbidden) {
   std::map<MethodAndPath, std::string> actions;
   for (const auto& route : storeplane::server::ApiRouteTable()) {
+    if (route.audience != RouteAudience::kOperator) continue;
     actions[{std::string(route.method), std::string(route.path_template)}] = std::string(route.action);
   }
   int checked = 0;
   for (const Operation& op : Operations()) {
-    if (op.path.rfind("/v1/", 0) != 0) continue;
+    if (AudienceOf(op) != RouteAudience::kOperator) continue;
     const std::string where = op.method + " " + op.path;
     const auto found = actions.find({op.method, op.path});
     if (found == actions.end()) continue;  // DocumentsExactlyTheServerRoutes reports it
@@ -265,11 +385,20 @@ TEST_F(OpenApiRoutesTest, EveryV1OperationNamesItsActionAndItsForbidden) {
     if (media["example"]) examples.push_back(media["example"]);
     for (const auto& named : media["examples"]) examples.push_back(named.second["value"]);
     ASSERT_FALSE(examples.empty()) << where << " 403 has no example";
+    const bool family = !action.empty() && action.back() == '*';
+    const std::string named = family ? action.substr(0, action.size() - 1) : action;  // "operation.run."
     for (const YAML::Node& example : examples) {
       EXPECT_EQ(example["type"].as<std::string>(""), "urn:storeplane:problem:forbidden") << where;
       EXPECT_EQ(example["status"].as<int>(0), 403) << where;
-      EXPECT_NE(example["detail"].as<std::string>("").find(action), std::string::npos)
-          << where << " 403 example detail does not name " << action;
+      const std::string detail = example["detail"].as<std::string>("");
+      const std::size_t at = detail.find(named);
+      EXPECT_NE(at, std::string::npos) << where << " 403 example detail does not name " << action;
+      if (family && at != std::string::npos) {
+        // A concrete member: the family prefix followed by a name, never the wildcard.
+        const std::size_t rest = at + named.size();
+        EXPECT_TRUE(rest < detail.size() && std::isalnum(static_cast<unsigned char>(detail[rest])))
+            << where << " 403 example detail names no member of " << action << ": " << detail;
+      }
     }
   }
   EXPECT_GT(checked, 0);
