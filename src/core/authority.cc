@@ -118,9 +118,12 @@ const std::vector<ActionInfo>& ActionCatalog() {
       {"operation.run.maintenance.disable", true, "ask the store's agent to disable maintenance mode"},
       {"operation.run.cache.flush", true, "ask the store's agent to flush the application cache"},
       {"operation.run.indexer.status", true, "ask the store's agent for indexer status"},
-      {"operation.run.db.status", true,
-       "ask the store's agent whether its database is reachable (no queries, no data)"},
+      {"operation.run.db.status", true, "ask the store's agent whether the Magento schema is up to date (nothing more)"},
       {"operation.run.release.report", true, "ask the store's agent which release it runs"},
+      {"operation.read", true, "see a store's operations, their states and closed results"},
+      {"agent.read", true, "see a store's agent: availability, health, version, allow-list"},
+      {"agent.enroll", true, "create a one-time enrollment token for a store's agent"},
+      {"agent.revoke", true, "revoke a store's agent credential; it can no longer connect"},
       {"change.read", false, "list and read pending and past change requests"},
       {"change.approve", true, "approve a change request (decided against the change's target store)"},
       {"change.reject", true, "reject a change request (decided against the change's target store)"},
@@ -132,6 +135,10 @@ const std::vector<ActionInfo>& ActionCatalog() {
       {"token.revoke", false, "revoke a token"},
       {"principal.whoami", false, "see one's own principal id, kind and roles"},
       {"policy.reload", false, "reload the policy file (server-initiated on SIGHUP; never granted)"},
+      {"agent.enrolled", false, "an agent exchanged its enrollment token for a credential (agent-initiated; never granted)"},
+      {"agent.credential.rotate", false, "an agent replaced its own credential (agent-initiated; never granted)"},
+      {"operation.report", false, "an agent reported an operation's outcome (agent-initiated; never granted)"},
+      {"operation.expire", false, "the server expired an unfinished operation (server-initiated; never granted)"},
   };
   return kCatalog;
 }
@@ -143,7 +150,10 @@ const ActionInfo* FindAction(std::string_view name) {
   return nullptr;
 }
 
-bool IsSystemAction(std::string_view action) { return action == "policy.reload"; }
+bool IsSystemAction(std::string_view action) {
+  return action == "policy.reload" || action == "agent.enrolled" || action == "agent.credential.rotate" ||
+         action == "operation.report" || action == "operation.expire";
+}
 
 bool ActionMatches(std::string_view pattern, std::string_view action) {
   if (IsSystemAction(action)) return false;

@@ -1,1 +1,459 @@
-// placeholder
+#include "server/agent_hub.h"
+
+#include <algorithm>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <chrono>
+
+#include "server/auth.h"
+#include "server/handler_support.h"
+#include "server/logging.h"
+
+namespace storeplane::server {
+
+struct AgentHub::Live {
+  db::AgentRecord record;  // telemetry fields are the live values
+  core::StoreState store_state = core::StoreState::kRegistered;
+  core::IsolationMode recorded_isolation = core::IsolationMode::kShared;
+  std::vector<core::CheckResult> checks;
+  core::Availability availability = core::Availability::kNeverSeen;
+  core::HealthAssessment health;
+  std::map<std::string, std::int64_t> check_successes;  // check name -> last pass
+  std::set<std::string> unsaved_successes;              // names passed since the last flush
+  bool dirty = false;                                   // telemetry not written yet
+};
+
+namespace {
+
+std::vector<core::CheckResult> ChecksFromText(const std::string& text) {
+  boost::system::error_code ec;
+  auto value = boost::json::parse(text, ec);
+  if (ec) return {};
+  auto checks = protocol::ChecksFromJson(value);
+  return checks.ok() ? std::move(checks.value()) : std::vector<core::CheckResult>{};
+}
+
+core::HealthAssessment Assess(const core::Availability availability, const core::StoreState state,
+                              const core::IsolationMode recorded, const std::optional<std::string>& reported,
+                              const std::vector<core::CheckResult>& checks) {
+  core::HealthInput input;
+  input.availability = availability;
+  input.state = state;
+  input.recorded_isolation = recorded;
+  if (reported) input.reported_isolation = core::ParseIsolationMode(*reported);
+  input.checks = checks;
+  return core::AssessHealth(input);
+}
+
+// When an unfinished operation expires: its queue deadline, or for a delivered one the
+// later of that and delivery + timeout + grace (the agent may still be running it).
+std::int64_t DeadlineOf(const db::OperationRecord& op, std::int64_t grace_ms) {
+  if (!op.delivered_at_ms) return op.expires_at_ms;
+  return std::max(op.expires_at_ms, *op.delivered_at_ms + static_cast<std::int64_t>(op.timeout_s) * 1000 + grace_ms);
+}
+
+}  // namespace
+
+AgentHub::AgentHub(db::Repository& repo, AgentHubOptions options, Clock now_ms)
+    : repo_(repo), options_(options), now_ms_(std::move(now_ms)) {}
+
+AgentHub::~AgentHub() { Stop(); }
+
+Status AgentHub::Load() {
+  auto agents = repo_.ListAgents();
+  if (!agents.ok()) return agents.error();
+  auto open = repo_.ListOpenOperations();
+  if (!open.ok()) return open.error();
+  const auto now = now_ms_();
+  std::lock_guard lock(mu_);
+  for (auto& record : *agents) {
+    auto live = std::make_unique<Live>();
+    auto store = repo_.GetStore(record.store_id);
+    if (!store.ok()) return store.error();
+    live->store_state = store->state;
+    live->recorded_isolation = store->isolation_mode;
+    live->checks = ChecksFromText(record.checks_json);
+    live->record = std::move(record);
+    AssessLocked(*live, now);
+    if (!live->record.revoked_at_ms) credentials_[live->record.credential_hash] = live->record.store_id;
+    agents_[live->record.store_id] = std::move(live);
+  }
+  for (auto& op : *open) open_ops_[op.id] = std::move(op);
+  return Status::Ok();
+}
+
+void AgentHub::Start() {
+  std::lock_guard lock(sweeper_mu_);
+  if (sweeper_.joinable() || stopping_) return;
+  sweeper_ = std::thread([this] { SweeperMain(); });
+}
+
+void AgentHub::Stop() {
+  {
+    std::lock_guard lock(sweeper_mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  sweeper_cv_.notify_all();
+  if (sweeper_.joinable()) sweeper_.join();
+  SweepOnce(true);
+  std::vector<std::shared_ptr<Wakeup>> wake;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [store, list] : waiters_) {
+      for (auto& w : list) {
+        if (auto p = w.lock()) wake.push_back(std::move(p));
+      }
+    }
+    waiters_.clear();
+  }
+  for (auto& w : wake) w->Fire();
+}
+
+void AgentHub::SweeperMain() {
+  const auto period = std::chrono::milliseconds(core::SweepPeriodMs(options_.heartbeat_interval_ms));
+  auto last_flush = std::chrono::steady_clock::now();
+  std::unique_lock lock(sweeper_mu_);
+  while (!stopping_) {
+    sweeper_cv_.wait_for(lock, period, [this] { return stopping_; });
+    if (stopping_) break;
+    lock.unlock();
+    const auto now = std::chrono::steady_clock::now();
+    const bool flush_all = now - last_flush >= std::chrono::milliseconds(options_.flush_interval_ms);
+    if (flush_all) last_flush = now;
+    SweepOnce(flush_all);
+    lock.lock();
+  }
+}
+
+std::optional<AgentIdentity> AgentHub::Authenticate(std::string_view credential) const {
+  const auto hash = Sha256Hex(credential);
+  std::lock_guard lock(mu_);
+  auto it = credentials_.find(hash);
+  if (it == credentials_.end()) return std::nullopt;
+  auto live = agents_.find(it->second);
+  if (live == agents_.end() || live->second->record.revoked_at_ms) return std::nullopt;
+  return AgentIdentity{live->second->record.store_id, live->second->record.id};
+}
+
+bool AgentHub::AllowRate(const std::string& store_id) {
+  const auto now = now_ms_();
+  std::lock_guard lock(mu_);
+  auto [it, inserted] = buckets_.try_emplace(store_id, Bucket{options_.agent_burst, now});
+  auto& b = it->second;
+  if (!inserted) {
+    const double refill = static_cast<double>(std::max<std::int64_t>(0, now - b.last_ms)) / 1000.0 * options_.agent_rps;
+    b.tokens = std::min(options_.agent_burst, b.tokens + refill);
+    b.last_ms = now;
+  }
+  if (b.tokens < 1.0) return false;
+  b.tokens -= 1.0;
+  return true;
+}
+
+void AgentHub::AssessLocked(Live& live, std::int64_t now_ms) {
+  live.availability = core::AvailabilityAt(live.record.last_seen_ms, now_ms, options_.heartbeat_interval_ms);
+  live.health =
+      Assess(live.availability, live.store_state, live.recorded_isolation, live.record.reported_isolation, live.checks);
+  live.record.availability = std::string(core::ToString(live.availability));
+  live.record.health = std::string(core::ToString(live.health.health));
+}
+
+db::Repository::AgentTelemetry AgentHub::TelemetryLocked(const Live& live) const {
+  db::Repository::AgentTelemetry t;
+  t.store_id = live.record.store_id;
+  t.agent_id = live.record.id;
+  t.agent_version = live.record.agent_version;
+  t.last_seen_ms = live.record.last_seen_ms;
+  t.availability = live.record.availability;
+  t.health = live.record.health;
+  t.release = live.record.release;
+  t.reported_isolation = live.record.reported_isolation;
+  t.allowed_operations = live.record.allowed_operations;
+  t.checks_json = boost::json::serialize(protocol::ChecksToJson(live.checks));
+  return t;
+}
+
+protocol::HeartbeatAck AgentHub::RecordHeartbeat(const AgentIdentity& agent, const protocol::Heartbeat& heartbeat) {
+  const auto now = now_ms_();
+  std::optional<db::Repository::AgentTelemetry> changed;
+  {
+    std::lock_guard lock(mu_);
+    auto it = agents_.find(agent.store_id);
+    if (it != agents_.end() && it->second->record.id == agent.agent_id) {
+      Live& live = *it->second;
+      const auto before_availability = live.availability;
+      const auto before_health = live.health;
+      live.record.last_seen_ms = now;
+      live.record.agent_version = heartbeat.agent_version;
+      live.record.release = heartbeat.release;
+      live.record.reported_isolation = heartbeat.isolation_mode
+                                           ? std::optional<std::string>(core::ToString(*heartbeat.isolation_mode))
+                                           : std::nullopt;
+      live.record.allowed_operations.clear();
+      for (auto name : heartbeat.allowed_operations) live.record.allowed_operations.emplace_back(core::ToString(name));
+      live.checks = heartbeat.checks;
+      for (const auto& check : heartbeat.checks) {
+        if (check.status != core::CheckStatus::kPass) continue;
+        const std::string name(core::ToString(check.name));
+        live.check_successes[name] = now;
+        live.unsaved_successes.insert(name);
+      }
+      AssessLocked(live, now);
+      live.dirty = true;
+      if (live.availability != before_availability || live.health != before_health) {
+        changed = TelemetryLocked(live);
+        live.dirty = false;
+      }
+    }
+  }
+  if (changed) {
+    // A change of availability or health is on disk before the agent hears back.
+    db::Repository::TelemetryBatch batch;
+    batch.agents.push_back(std::move(*changed));
+    if (auto s = repo_.WriteTelemetry(batch); !s.ok()) {
+      log::Error("cannot write agent telemetry", {{"store", agent.store_id}, {"detail", s.error().message}});
+      std::lock_guard lock(mu_);
+      if (auto it = agents_.find(agent.store_id); it != agents_.end()) it->second->dirty = true;
+    }
+  }
+  protocol::HeartbeatAck ack;
+  ack.heartbeat_interval_s = static_cast<int>(options_.heartbeat_interval_ms / 1000);
+  ack.server_time_ms = now;
+  return ack;
+}
+
+std::shared_ptr<Wakeup> AgentHub::Subscribe(const std::string& store_id) {
+  auto wakeup = std::make_shared<Wakeup>();
+  std::lock_guard lock(mu_);
+  auto& list = waiters_[store_id];
+  std::erase_if(list, [](const std::weak_ptr<Wakeup>& w) { return w.expired(); });
+  list.push_back(wakeup);
+  return wakeup;
+}
+
+Result<std::vector<db::OperationRecord>> AgentHub::TakeDeliverable(const AgentIdentity& agent,
+                                                                   const std::string& session) {
+  const auto now = now_ms_();
+  std::vector<db::OperationRecord> taken;
+  std::vector<db::OperationRecord> before;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, op] : open_ops_) {
+      if (op.store_id != agent.store_id || now >= DeadlineOf(op, options_.finish_grace_ms)) continue;
+      const bool queued = op.state == "queued";
+      const bool redeliver =
+          op.state == "delivered" &&
+          (op.delivered_session != session || now - op.delivered_at_ms.value_or(0) >= options_.redeliver_after_ms);
+      if (!queued && !redeliver) continue;
+      before.push_back(op);
+      // Claimed in memory at once, so that a concurrent poll does not take it too.
+      op.state = "delivered";
+      op.delivered_at_ms = now;
+      op.delivered_session = session;
+      op.delivery_count += 1;
+      op.version += 1;
+      taken.push_back(op);
+    }
+  }
+  if (taken.empty()) return taken;
+  db::Repository::TelemetryBatch batch;
+  for (const auto& op : taken) batch.deliveries.push_back({op.id, session, now});
+  if (auto s = repo_.WriteTelemetry(batch); !s.ok()) {
+    std::lock_guard lock(mu_);
+    for (auto& op : before) {
+      if (auto it = open_ops_.find(op.id); it != open_ops_.end()) it->second = op;
+    }
+    return s.error();
+  }
+  std::sort(taken.begin(), taken.end(), [](const auto& a, const auto& b) {
+    return a.created_at_ms != b.created_at_ms ? a.created_at_ms < b.created_at_ms : a.id < b.id;
+  });
+  return taken;
+}
+
+void AgentHub::OnEnrolled(const db::AgentRecord& agent, const core::Store& store) {
+  std::lock_guard lock(mu_);
+  if (auto old = agents_.find(agent.store_id); old != agents_.end())
+    credentials_.erase(old->second->record.credential_hash);
+  auto live = std::make_unique<Live>();
+  live->record = agent;
+  live->store_state = store.state;
+  live->recorded_isolation = store.isolation_mode;
+  AssessLocked(*live, now_ms_());
+  credentials_[agent.credential_hash] = agent.store_id;
+  agents_[agent.store_id] = std::move(live);
+}
+
+void AgentHub::OnRotated(const std::string& store_id, const std::string& credential_hash, std::int64_t at_ms) {
+  std::lock_guard lock(mu_);
+  auto it = agents_.find(store_id);
+  if (it == agents_.end()) return;
+  credentials_.erase(it->second->record.credential_hash);
+  it->second->record.credential_hash = credential_hash;
+  it->second->record.rotated_at_ms = at_ms;
+  credentials_[credential_hash] = store_id;
+}
+
+void AgentHub::OnRevoked(const std::string& store_id, std::int64_t at_ms) {
+  std::lock_guard lock(mu_);
+  auto it = agents_.find(store_id);
+  if (it == agents_.end()) return;
+  credentials_.erase(it->second->record.credential_hash);
+  it->second->record.revoked_at_ms = at_ms;
+}
+
+void AgentHub::OnStoreChanged(const core::Store& store) {
+  std::lock_guard lock(mu_);
+  auto it = agents_.find(store.id);
+  if (it == agents_.end()) return;
+  it->second->store_state = store.state;
+  it->second->recorded_isolation = store.isolation_mode;
+  AssessLocked(*it->second, now_ms_());
+}
+
+void AgentHub::OnOperationQueued(const db::OperationRecord& operation) {
+  std::vector<std::shared_ptr<Wakeup>> wake;
+  {
+    std::lock_guard lock(mu_);
+    open_ops_[operation.id] = operation;
+    auto it = waiters_.find(operation.store_id);
+    if (it != waiters_.end()) {
+      for (auto& w : it->second) {
+        if (auto p = w.lock()) wake.push_back(std::move(p));
+      }
+      waiters_.erase(it);
+    }
+  }
+  for (auto& w : wake) w->Fire();
+}
+
+void AgentHub::OnOperationFinished(const db::OperationRecord& operation) {
+  std::lock_guard lock(mu_);
+  open_ops_.erase(operation.id);
+}
+
+AgentView AgentHub::ViewLocked(const Live& live) const {
+  AgentView view;
+  view.record = live.record;
+  view.checks = live.checks;
+  view.store_state = live.store_state;
+  view.recorded_isolation = live.recorded_isolation;
+  view.check_successes = live.check_successes;
+  view.availability = core::AvailabilityAt(live.record.last_seen_ms, now_ms_(), options_.heartbeat_interval_ms);
+  view.health =
+      Assess(view.availability, live.store_state, live.recorded_isolation, live.record.reported_isolation, live.checks);
+  view.record.availability = std::string(core::ToString(view.availability));
+  view.record.health = std::string(core::ToString(view.health.health));
+  return view;
+}
+
+std::optional<AgentView> AgentHub::View(const std::string& store_id) const {
+  std::lock_guard lock(mu_);
+  auto it = agents_.find(store_id);
+  if (it == agents_.end()) return std::nullopt;
+  return ViewLocked(*it->second);
+}
+
+std::vector<AgentView> AgentHub::ViewAll() const {
+  std::lock_guard lock(mu_);
+  std::vector<AgentView> views;
+  views.reserve(agents_.size());
+  for (const auto& [store, live] : agents_) views.push_back(ViewLocked(*live));
+  return views;
+}
+
+std::optional<db::OperationRecord> AgentHub::OpenOperation(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  auto it = open_ops_.find(id);
+  if (it == open_ops_.end()) return std::nullopt;
+  return it->second;
+}
+
+void AgentHub::SweepOnce(bool flush_all) {
+  const auto now = now_ms_();
+  db::Repository::TelemetryBatch batch;
+  std::vector<std::string> written;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [store, live] : agents_) {
+      if (live->record.revoked_at_ms) continue;
+      const auto before_availability = live->availability;
+      const auto before_health = live->health;
+      AssessLocked(*live, now);
+      const bool changed = live->availability != before_availability || live->health != before_health;
+      if (changed) {
+        log::Info("agent availability",
+                  {{"store", store}, {"availability", live->record.availability}, {"health", live->record.health}});
+      }
+      if (changed || (flush_all && live->dirty)) {
+        batch.agents.push_back(TelemetryLocked(*live));
+        live->dirty = false;
+        written.push_back(store);
+      }
+      if (flush_all) {
+        for (const auto& name : live->unsaved_successes) {
+          batch.successes.push_back(db::LastSuccess{store, "check", name, live->check_successes[name], ""});
+        }
+        live->unsaved_successes.clear();
+      }
+    }
+  }
+  if (!batch.agents.empty() || !batch.successes.empty()) {
+    if (auto s = repo_.WriteTelemetry(batch); !s.ok()) {
+      log::Error("cannot write agent telemetry", {{"agents", batch.agents.size()}, {"detail", s.error().message}});
+      std::lock_guard lock(mu_);
+      for (const auto& store : written) {
+        if (auto it = agents_.find(store); it != agents_.end()) it->second->dirty = true;
+      }
+      for (const auto& success : batch.successes) {
+        if (auto it = agents_.find(success.store_id); it != agents_.end()) {
+          it->second->unsaved_successes.insert(success.name);
+        }
+      }
+    }
+  }
+  ExpireDue(now);
+}
+
+void AgentHub::ExpireDue(std::int64_t now_ms) {
+  std::vector<db::OperationRecord> due;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, op] : open_ops_) {
+      if (now_ms >= DeadlineOf(op, options_.finish_grace_ms)) due.push_back(op);
+    }
+  }
+  for (const auto& op : due) {
+    db::OperationRecord updated = op;
+    updated.state = std::string(core::ToString(core::OperationState::kExpired));
+    updated.code = "expired";
+    updated.finished_at_ms = now_ms;
+    updated.version = op.version + 1;
+    db::WriteBatch batch;
+    batch.effects.emplace_back(db::UpdateOperationEffect{updated, op.version});
+    batch.audit.push_back(SystemAuditEntry(now_ms, "operation.expire", "store/" + op.store_id, "ok",
+                                           {{"operation", op.id}, {"name", op.name}, {"was", op.state}}));
+    auto written = repo_.Apply(batch);
+    if (written.ok()) {
+      log::Info("operation expired", {{"operation", op.id}, {"store", op.store_id}, {"name", op.name}});
+      OnOperationFinished(updated);
+      continue;
+    }
+    // Someone else moved it (the agent reported, or a delivery): take the stored state.
+    auto stored = repo_.GetOperation(op.id);
+    std::lock_guard lock(mu_);
+    if (!stored.ok()) {
+      log::Error("cannot expire operation", {{"operation", op.id}, {"detail", written.error().message}});
+      continue;
+    }
+    const auto state = core::ParseOperationState(stored->state);
+    if (!state || core::IsFinal(*state)) {
+      open_ops_.erase(op.id);
+    } else {
+      open_ops_[op.id] = *stored;
+    }
+  }
+}
+
+}  // namespace storeplane::server

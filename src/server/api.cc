@@ -4,8 +4,8 @@ namespace storeplane::server {
 
 const std::vector<RouteSpec>& ApiRouteTable() {
   static const std::vector<RouteSpec> kRoutes = {
-      {"GET", "/healthz", ""},
-      {"GET", "/readyz", ""},
+      {"GET", "/healthz", "", RouteAudience::kPublic},
+      {"GET", "/readyz", "", RouteAudience::kPublic},
       {"GET", "/v1/stores", "store.read"},
       {"POST", "/v1/stores", "store.register"},
       {"GET", "/v1/stores/{id}", "store.read"},
@@ -23,6 +23,19 @@ const std::vector<RouteSpec>& ApiRouteTable() {
       {"GET", "/v1/audit/checkpoints", "audit.read"},
       {"GET", "/v1/audit/public-key", "audit.read"},
       {"GET", "/v1/audit/export", "audit.export"},
+      {"GET", "/v1/agents", "agent.read"},
+      {"GET", "/v1/stores/{id}/agent", "agent.read"},
+      {"DELETE", "/v1/stores/{id}/agent", "agent.revoke"},
+      {"POST", "/v1/stores/{id}/enrollment-tokens", "agent.enroll"},
+      {"GET", "/v1/stores/{id}/health", "store.read"},
+      {"POST", "/v1/stores/{id}/operations", "operation.run.*"},
+      {"GET", "/v1/stores/{id}/operations", "operation.read"},
+      {"GET", "/v1/stores/{id}/operations/{op}", "operation.read"},
+      {"POST", "/agent/v1/enroll", "", RouteAudience::kAgent},
+      {"POST", "/agent/v1/heartbeat", "", RouteAudience::kAgent},
+      {"GET", "/agent/v1/operations", "", RouteAudience::kAgent},
+      {"POST", "/agent/v1/operations/{id}/result", "", RouteAudience::kAgent},
+      {"POST", "/agent/v1/credential/rotate", "", RouteAudience::kAgent},
   };
   return kRoutes;
 }

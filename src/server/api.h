@@ -8,10 +8,17 @@
 
 namespace storeplane::server {
 
+// Who may call a route: operators and service accounts with bearer tokens (/v1), agents
+// with their credential (/agent/v1; the handler authenticates them), or anyone (health).
+enum class RouteAudience { kOperator, kAgent, kPublic };
+
 struct RouteSpec {
   std::string_view method;         // "GET", "POST", "PATCH", ...
   std::string_view path_template;  // OpenAPI style: "/v1/stores/{id}"
-  std::string_view action;         // authority action, e.g. "store.read"; "" = unauthenticated
+  // Authority action, e.g. "store.read"; a family such as "operation.run.*" when the
+  // handler decides the concrete action from the request; "" for agent and public routes.
+  std::string_view action;
+  RouteAudience audience = RouteAudience::kOperator;
 };
 
 // Every route the server answers, in a stable order.

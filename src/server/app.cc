@@ -76,12 +76,16 @@ App::App(Services services) : services_(std::move(services)), router_(ApiRouteTa
   RegisterChangeHandlers(by_route);
   RegisterAuditHandlers(by_route);
   RegisterAuthzHandlers(by_route);
+  RegisterAgentChannelHandlers(by_route);
+  RegisterAgentHandlers(by_route);
+  RegisterOperationHandlers(by_route);
+  RegisterStoreHealthHandlers(by_route);
   for (const auto& route : ApiRouteTable()) {
     auto it = by_route.find(RouteKey(route.method, route.path_template));
     if (it == by_route.end()) {
       throw std::logic_error("route without a handler: " + RouteKey(route.method, route.path_template));
     }
-    if (!route.action.empty() && core::FindAction(route.action) == nullptr) {
+    if (!route.action.empty() && !route.action.ends_with(".*") && core::FindAction(route.action) == nullptr) {
       throw std::logic_error("route with an action outside the catalog: " + std::string(route.action));
     }
     handlers_[&route] = std::move(it->second);
@@ -149,7 +153,9 @@ Result<Response> App::Dispatch(const Request& request, const std::string& reques
     return resp;
   }
   const RouteSpec& route = *match.route;
-  if (route.action.empty()) {
+  // Public routes, and the agent channel, whose handlers authenticate agent credentials
+  // themselves: operator tokens mean nothing there.
+  if (route.audience != RouteAudience::kOperator) {
     ctx.emplace(RequestContext{request, match.params, nullptr, request_id, now_ms, services_, policy, route.action});
     return handlers_.at(&route)(*ctx);
   }
@@ -162,7 +168,8 @@ Result<Response> App::Dispatch(const Request& request, const std::string& reques
   }
   ctx.emplace(RequestContext{request, match.params, &caller, request_id, now_ms, services_, policy, route.action});
   const auto* info = core::FindAction(route.action);
-  if (info == nullptr || !info->store_scoped) {
+  const bool family = route.action.ends_with(".*");  // the handler decides the concrete action
+  if (!family && (info == nullptr || !info->store_scoped)) {
     if (!ctx->Authorize(route.action, std::nullopt).allowed) return Forbidden(caller.principal_id, route.action);
   }
   auto result = handlers_.at(&route)(*ctx);

@@ -47,12 +47,15 @@ class PolicyHolder {
   std::shared_ptr<const core::Policy> policy_;
 };
 
+class AgentHub;
+
 struct Services {
   db::Repository& repo;
   const Config& config;
   PolicyHolder& policy;
   std::string audit_public_key_pem;  // served at /v1/audit/public-key
   Clock now_ms = SystemNowMs;
+  AgentHub* agents = nullptr;  // the agents' live state; set by the daemon
 };
 
 // The authenticated caller: the token's principal and its roles from the policy.
@@ -132,6 +135,10 @@ void RegisterTokenHandlers(std::map<std::string, Handler>& by_route);
 void RegisterChangeHandlers(std::map<std::string, Handler>& by_route);
 void RegisterAuditHandlers(std::map<std::string, Handler>& by_route);
 void RegisterAuthzHandlers(std::map<std::string, Handler>& by_route);
+void RegisterAgentChannelHandlers(std::map<std::string, Handler>& by_route);
+void RegisterAgentHandlers(std::map<std::string, Handler>& by_route);
+void RegisterOperationHandlers(std::map<std::string, Handler>& by_route);
+void RegisterStoreHealthHandlers(std::map<std::string, Handler>& by_route);
 
 // "METHOD path_template", the key handlers register under.
 std::string RouteKey(std::string_view method, std::string_view path_template);

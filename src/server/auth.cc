@@ -28,11 +28,13 @@ void FillRandom(unsigned char* data, std::size_t n) {
 
 }  // namespace
 
-std::string GenerateToken() {
+std::string GenerateToken() { return GenerateSecret("spt_"); }
+
+std::string GenerateSecret(std::string_view prefix) {
   std::array<unsigned char, 32> raw{};
   FillRandom(raw.data(), raw.size());
   static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out = "spt_";
+  std::string out(prefix);
   unsigned int buffer = 0;
   int bits = 0;
   for (unsigned char byte : raw) {

@@ -10,8 +10,10 @@
 
 namespace storeplane::server {
 
-// A new random token text.
+// A new random operator token text: "spt_" + 43 base64url characters.
 std::string GenerateToken();
+// The same shape with another prefix: "spe_" enrollment tokens, "spa_" agent credentials.
+std::string GenerateSecret(std::string_view prefix);
 // Hex SHA-256 of `text`.
 std::string Sha256Hex(std::string_view text);
 // Hex of `bytes` random bytes (request ids and the like).

@@ -97,7 +97,7 @@ Status MergeYamlFile(const std::string& path, Config& config) {
   if (root.IsNull()) return Status::Ok();
   SP_RETURN_IF_ERROR(CheckKeys(path, root,
                                {"listen", "data_dir", "environments", "tls", "limits", "storage", "admin_token_file",
-                                "log_level", "worker_threads", "policy_file", "audit"},
+                                "log_level", "worker_threads", "policy_file", "audit", "agents"},
                                "the top level"));
   SP_RETURN_IF_ERROR(ReadIf(path, root, "listen", config.listen));
   SP_RETURN_IF_ERROR(ReadIf(path, root, "data_dir", config.data_dir));
@@ -112,6 +112,14 @@ Status MergeYamlFile(const std::string& path, Config& config) {
     SP_RETURN_IF_ERROR(ReadIf(path, audit, "checkpoint_every_records", config.audit.checkpoint_every_records));
     SP_RETURN_IF_ERROR(ReadIf(path, audit, "checkpoint_every_ms", config.audit.checkpoint_every_ms));
     SP_RETURN_IF_ERROR(ReadIf(path, audit, "record_reads", config.audit.record_reads));
+  }
+  if (auto agents = root["agents"]) {
+    SP_RETURN_IF_ERROR(
+        CheckKeys(path, agents, {"heartbeat_interval_s", "flush_interval_ms", "rps", "burst"}, "agents"));
+    SP_RETURN_IF_ERROR(ReadIf(path, agents, "heartbeat_interval_s", config.agents.heartbeat_interval_s));
+    SP_RETURN_IF_ERROR(ReadIf(path, agents, "flush_interval_ms", config.agents.flush_interval_ms));
+    SP_RETURN_IF_ERROR(ReadIf(path, agents, "rps", config.agents.rps));
+    SP_RETURN_IF_ERROR(ReadIf(path, agents, "burst", config.agents.burst));
   }
   if (auto n = root["environments"]) {
     std::vector<std::string> envs;
@@ -169,6 +177,9 @@ Status MergeEnvironment(const std::map<std::string, std::string>& env, Config& c
   if (auto v = get("STOREPLANE_GROUP_COMMIT")) {
     SP_RETURN_IF_ERROR(ParseBool("STOREPLANE_GROUP_COMMIT", *v, config.storage.group_commit));
   }
+  if (auto v = get("STOREPLANE_AGENTS_HEARTBEAT_INTERVAL_S")) {
+    SP_RETURN_IF_ERROR(ParseNumber("STOREPLANE_AGENTS_HEARTBEAT_INTERVAL_S", *v, config.agents.heartbeat_interval_s));
+  }
   if (auto v = get("STOREPLANE_WORKER_THREADS")) {
     SP_RETURN_IF_ERROR(ParseNumber("STOREPLANE_WORKER_THREADS", *v, config.worker_threads));
   }
@@ -211,6 +222,13 @@ Status Validate(const Config& config) {
   if (config.worker_threads < 1) return Error::Invalid("thread counts must be >= 1");
   if (config.audit.checkpoint_every_records < 1 || config.audit.checkpoint_every_ms < 1) {
     return Error::Invalid("audit checkpoint intervals must be positive");
+  }
+  const auto& a = config.agents;
+  if (a.heartbeat_interval_s < 1 || a.heartbeat_interval_s > 3600) {
+    return Error::Invalid("agents.heartbeat_interval_s must be from 1 to 3600");
+  }
+  if (a.flush_interval_ms < 10 || a.rps <= 0 || a.burst < 1) {
+    return Error::Invalid("agents.flush_interval_ms must be >= 10 and agent rate limits positive");
   }
   static const std::set<std::string> kLevels{"trace", "debug", "info", "warn", "error"};
   if (!kLevels.contains(config.log_level)) return Error::Invalid("log_level must be trace|debug|info|warn|error");

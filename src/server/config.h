@@ -46,6 +46,13 @@ struct AuditConfig {
   bool record_reads = true;  // allowed reads are audited too (queued, not awaited)
 };
 
+struct AgentsConfig {
+  int heartbeat_interval_s = 10;  // sent to agents; loss is detected within 3 intervals
+  int flush_interval_ms = 5'000;  // heartbeat telemetry is written in batches this often
+  double rps = 20;                // per-agent sustained requests/s
+  double burst = 40;              // per-agent burst
+};
+
 struct Config {
   std::string listen = "127.0.0.1:8750";  // host:port; port 0 picks a free port
   std::string data_dir;                   // required unless --dev
@@ -56,6 +63,7 @@ struct Config {
   std::string admin_token_file;  // bootstrap admin token: read if present, else written
   std::string policy_file;       // authority policy (YAML); empty = the built-in default
   AuditConfig audit;
+  AgentsConfig agents;
   std::string log_level = "info";
   // One I/O thread runs every connection; blocking work (database) runs on the workers.
   int worker_threads = 16;

@@ -13,8 +13,10 @@
 #include "core/audit.h"
 #include "core/store.h"
 #include "db/sqlite_repository.h"
+#include "server/agent_hub.h"
 #include "server/app.h"
 #include "server/auth.h"
+#include "server/handler_support.h"
 #include "server/http_server.h"
 #include "server/logging.h"
 #include "server/policy_loader.h"
@@ -58,21 +60,6 @@ Status WriteTokenFile(const std::string& path, const std::string& token) {
   return Status::Ok();
 }
 
-core::AuditEntry SystemEntry(std::int64_t now_ms, std::string action, std::string target, std::string outcome,
-                             std::map<std::string, std::string> params) {
-  core::AuditEntry e;
-  e.time_ms = now_ms;
-  e.principal = "system";
-  e.source = "internal";
-  e.action = std::move(action);
-  e.target = std::move(target);
-  e.decision = "allow";
-  e.rule = "system";
-  e.outcome = std::move(outcome);
-  e.params = std::move(params);
-  return e;
-}
-
 // On a database with no principals, creates the bootstrap admin. Its token comes from
 // admin_token_file when that file exists; otherwise it is generated (and written to the
 // file when one is configured) and printed once on stdout.
@@ -101,8 +88,8 @@ Status Bootstrap(db::Repository& repo, const Config& config, std::int64_t now_ms
   record.created_by = "system";
   db::WriteBatch batch;
   batch.effects.emplace_back(db::InsertTokenEffect{admin, record});
-  batch.audit.push_back(SystemEntry(now_ms, "token.create", "token/" + record.id, "ok",
-                                    {{"principal", admin.id}, {"reason", "bootstrap"}}));
+  batch.audit.push_back(SystemAuditEntry(now_ms, "token.create", "token/" + record.id, "ok",
+                                         {{"principal", admin.id}, {"reason", "bootstrap"}}));
   auto written = repo.Apply(batch);
   if (!written.ok()) return written.error();
   log::Info("bootstrap admin created", {{"principal", admin.id},
@@ -120,7 +107,7 @@ Status SeedDemoStore(db::Repository& repo, const Config& config, std::int64_t no
   if (repo.GetStore(store->id).ok()) return Status::Ok();
   db::WriteBatch batch;
   batch.effects.emplace_back(db::InsertStoreEffect{*store});
-  batch.audit.push_back(SystemEntry(now_ms, "store.register", "store/demo", "ok", {{"reason", "dev demo store"}}));
+  batch.audit.push_back(SystemAuditEntry(now_ms, "store.register", "store/demo", "ok", {{"reason", "dev demo store"}}));
   auto written = repo.Apply(batch);
   if (!written.ok() && written.error().code != ErrorCode::kAlreadyExists) return written.error();
   return Status::Ok();
@@ -208,9 +195,9 @@ int RunDaemon(Config config) {
   log::Info("policy loaded", {{"source", config.policy_file.empty() ? "built-in default" : config.policy_file},
                               {"sha256", policy->source_hash}});
   // The policy in force from now on is on the record, like every later reload.
-  if (auto s = (*repo)->AppendAudit(
-          SystemEntry(now, "policy.reload", "policy", "ok", {{"sha256", policy->source_hash}, {"reason", "start"}}),
-          true);
+  if (auto s = (*repo)->AppendAudit(SystemAuditEntry(now, "policy.reload", "policy", "ok",
+                                                     {{"sha256", policy->source_hash}, {"reason", "start"}}),
+                                    true);
       !s.ok()) {
     log::Error("cannot audit the policy loaded at start", {{"detail", s.error().message}});
   }
@@ -225,13 +212,13 @@ int RunDaemon(Config config) {
       const auto hash = loaded->source_hash;
       holder.Set(std::make_shared<const core::Policy>(std::move(*loaded)));
       auto s = (*repo)->AppendAudit(
-          SystemEntry(now_ms, "policy.reload", "policy", "ok", {{"sha256", hash}, {"reason", "sighup"}}), true);
+          SystemAuditEntry(now_ms, "policy.reload", "policy", "ok", {{"sha256", hash}, {"reason", "sighup"}}), true);
       if (!s.ok()) log::Error("cannot audit the policy reload", {{"detail", s.error().message}});
       log::Info("policy reloaded", {{"sha256", hash}});
     } else {
       const int failures = ++reload_failures;
-      auto entry = SystemEntry(now_ms, "policy.reload", "policy", "error:invalid",
-                               {{"reload_failures", std::to_string(failures)}, {"reason", "sighup"}});
+      auto entry = SystemAuditEntry(now_ms, "policy.reload", "policy", "error:invalid",
+                                    {{"reload_failures", std::to_string(failures)}, {"reason", "sighup"}});
       entry.decision = "deny";
       auto s = (*repo)->AppendAudit(entry, true);
       if (!s.ok()) log::Error("cannot audit the refused policy reload", {{"detail", s.error().message}});
@@ -242,7 +229,17 @@ int RunDaemon(Config config) {
 
   int code = 0;
   {
-    App app(Services{**repo, config, holder, *public_key});
+    AgentHubOptions hub_options;
+    hub_options.heartbeat_interval_ms = static_cast<std::int64_t>(config.agents.heartbeat_interval_s) * 1000;
+    hub_options.flush_interval_ms = config.agents.flush_interval_ms;
+    hub_options.agent_rps = config.agents.rps;
+    hub_options.agent_burst = config.agents.burst;
+    AgentHub hub(**repo, hub_options, SystemNowMs);
+    if (auto s = hub.Load(); !s.ok()) return Fail("cannot load the agents", s.error());
+    hub.Start();
+    Services services{**repo, config, holder, *public_key};
+    services.agents = &hub;
+    App app(services);
     HttpServer server(config, app);
     if (auto s = server.Listen(); !s.ok()) return Fail("cannot start the server", s.error());
     server.Run(

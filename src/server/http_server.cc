@@ -1,5 +1,6 @@
 #include "server/http_server.h"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -26,6 +27,7 @@ namespace {
 // A connection's entry in the registry, so that shutdown can close idle ones.
 struct Connection {
   std::function<void()> close;  // cancels the connection's pending read
+  std::function<void()> wake;   // ends a deferred answer's wait (long-poll), when one is pending
   bool idle = true;             // waiting for the next request
 };
 
@@ -124,6 +126,7 @@ asio::awaitable<void> HttpServer::Impl::Drain() {
       std::lock_guard lock(connections_mu);
       for (auto& c : connections) {
         if (c.idle) c.close();
+        if (c.wake) c.wake();
       }
     }
     if (in_flight.load() == 0 || std::chrono::steady_clock::now() >= deadline) break;
@@ -344,6 +347,38 @@ asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, tcp::socket::lowes
           asio::use_awaitable);
     }
     in_flight.fetch_sub(1);
+
+    // A deferred answer (an agent's long-poll) waits here on the I/O thread, holding no
+    // worker and not counting as in flight, until its wake-up fires, its time is up or the
+    // server drains; then the handler runs again and decides.
+    while (response.wait) {
+      auto timer = std::make_shared<asio::steady_timer>(stream.get_executor());
+      timer->expires_after(std::chrono::milliseconds(std::max<std::int64_t>(0, response.wait_ms)));
+      std::weak_ptr<asio::steady_timer> weak = timer;
+      auto cancel = [weak, executor = stream.get_executor()] {
+        asio::post(executor, [weak] {
+          if (auto t = weak.lock()) t->cancel();
+        });
+      };
+      response.wait->OnFire(cancel);
+      {
+        std::lock_guard lock(connections_mu);
+        self->wake = cancel;
+      }
+      if (stopping) cancel();
+      auto [tec] = co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+      {
+        std::lock_guard lock(connections_mu);
+        self->wake = nullptr;
+      }
+      request.wait_expired = !tec || stopping;
+      in_flight.fetch_add(1);
+      response = co_await asio::co_spawn(
+          workers, [this, &request]() -> asio::awaitable<Response> { co_return app.Handle(request); },
+          asio::use_awaitable);
+      in_flight.fetch_sub(1);
+      if (request.wait_expired) response.wait.reset();  // never wait twice past the deadline
+    }
 
     auto out = ToBeast(std::move(response), version, keep_alive && !stopping);
     const bool close = !out.keep_alive();

@@ -389,25 +389,25 @@ version: 1
 
 roles:
   viewer:
-    description: Sees stores and change requests; changes nothing.
+    description: Sees stores, their agents, operations and change requests; changes nothing.
     allow:
-      - actions: [store.read, change.read, principal.whoami]
+      - actions: [store.read, agent.read, operation.read, change.read, principal.whoami]
 
   operator:
     description: >-
       Runs the store lifecycle and the allow-listed agent operations. Outside production
       it acts alone; in production its lifecycle changes wait for an approver.
     allow:
-      - actions: [store.read, change.read, principal.whoami]
+      - actions: [store.read, agent.read, operation.read, change.read, principal.whoami]
       - actions: [store.register, store.label, store.provision, store.decommission, isolation.migrate]
-      - actions: [operation.run.*]
+      - actions: [operation.run.*, agent.enroll, agent.revoke]
 
   deployer:
     description: >-
       Requests deploys and rollbacks (approved by an approver in production) and checks
       their result.
     allow:
-      - actions: [store.read, change.read, principal.whoami]
+      - actions: [store.read, agent.read, operation.read, change.read, principal.whoami]
       - actions: [deploy.request, rollback.request]
       - actions: [operation.run.health.probe, operation.run.release.report]
 
@@ -415,7 +415,7 @@ roles:
     description: >-
       Approves or rejects change requests made by someone else; requests nothing itself.
     allow:
-      - actions: [store.read, change.read, principal.whoami]
+      - actions: [store.read, agent.read, operation.read, change.read, principal.whoami]
       - actions: [change.approve, change.reject]
 
   auditor:
@@ -425,10 +425,11 @@ roles:
 
   security-admin:
     description: >-
-      Manages tokens, reads the audit trail and explains decisions. Whoever holds it never
-      deploys, rolls back or decides on change requests, whatever other roles it holds.
+      Manages tokens and agent credentials, reads the audit trail and explains decisions.
+      Whoever holds it never deploys, rolls back or decides on change requests, whatever
+      other roles it holds.
     allow:
-      - actions: [token.*, audit.read, authz.explain, principal.whoami]
+      - actions: [token.*, agent.read, agent.enroll, agent.revoke, audit.read, authz.explain, principal.whoami]
     deny:
       - actions: [deploy.request, rollback.request, change.approve, change.reject]
 

@@ -91,6 +91,10 @@ TEST(AuthorityCatalogTest, HoldsExactlyTheDocumentedActionsWithTheirScope) {
       {"operation.run.indexer.status", true},
       {"operation.run.db.status", true},
       {"operation.run.release.report", true},
+      {"operation.read", true},
+      {"agent.read", true},
+      {"agent.enroll", true},
+      {"agent.revoke", true},
       {"change.read", false},
       {"change.approve", true},
       {"change.reject", true},
@@ -102,6 +106,10 @@ TEST(AuthorityCatalogTest, HoldsExactlyTheDocumentedActionsWithTheirScope) {
       {"token.revoke", false},
       {"principal.whoami", false},
       {"policy.reload", false},
+      {"agent.enrolled", false},
+      {"agent.credential.rotate", false},
+      {"operation.report", false},
+      {"operation.expire", false},
   };
   const std::vector<ActionInfo>& catalog = ActionCatalog();
   ASSERT_EQ(catalog.size(), expected.size());
@@ -120,10 +128,14 @@ TEST(AuthorityCatalogTest, FindActionIsExact) {
   }
 }
 
-TEST(AuthorityCatalogTest, OnlyPolicyReloadIsASystemAction) {
+TEST(AuthorityCatalogTest, OnlyServerAndAgentInitiatedActionsAreSystemActions) {
+  const std::set<std::string_view> system = {"policy.reload", "agent.enrolled", "agent.credential.rotate",
+                                             "operation.report", "operation.expire"};
   for (const ActionInfo& info : ActionCatalog()) {
-    EXPECT_EQ(IsSystemAction(info.name), info.name == "policy.reload") << info.name;
+    EXPECT_EQ(IsSystemAction(info.name), system.contains(info.name)) << info.name;
   }
+  EXPECT_FALSE(ActionMatches("agent.*", "agent.enrolled"));
+  EXPECT_FALSE(ActionMatches("operation.*", "operation.report"));
 }
 
 // --- patterns -------------------------------------------------------------------------

@@ -30,12 +30,16 @@ const std::map<std::string, Row>& ExpectedTable() {
       {"viewer",
        {
            {"store.read", "AAA"},
+           {"agent.read", "AAA"},
+           {"operation.read", "AAA"},
            {"change.read", "AAA"},
            {"principal.whoami", "AAA"},
        }},
       {"operator",
        {
            {"store.read", "AAA"},
+           {"agent.read", "AAA"},
+           {"operation.read", "AAA"},
            {"change.read", "AAA"},
            {"principal.whoami", "AAA"},
            {"store.register", "aAA"},
@@ -50,10 +54,14 @@ const std::map<std::string, Row>& ExpectedTable() {
            {"operation.run.indexer.status", "AAA"},
            {"operation.run.db.status", "AAA"},
            {"operation.run.release.report", "AAA"},
+           {"agent.enroll", "AAA"},
+           {"agent.revoke", "AAA"},
        }},
       {"deployer",
        {
            {"store.read", "AAA"},
+           {"agent.read", "AAA"},
+           {"operation.read", "AAA"},
            {"change.read", "AAA"},
            {"principal.whoami", "AAA"},
            {"deploy.request", "aAA"},
@@ -64,6 +72,8 @@ const std::map<std::string, Row>& ExpectedTable() {
       {"approver",
        {
            {"store.read", "AAA"},
+           {"agent.read", "AAA"},
+           {"operation.read", "AAA"},
            {"change.read", "AAA"},
            {"principal.whoami", "AAA"},
            {"change.approve", "AAA"},
@@ -80,6 +90,9 @@ const std::map<std::string, Row>& ExpectedTable() {
            {"token.create", "AAA"},
            {"token.read", "AAA"},
            {"token.revoke", "AAA"},
+           {"agent.read", "AAA"},
+           {"agent.enroll", "AAA"},
+           {"agent.revoke", "AAA"},
            {"audit.read", "AAA"},
            {"authz.explain", "AAA"},
            {"principal.whoami", "AAA"},
@@ -141,7 +154,7 @@ TEST(DefaultPolicyTest, TableCoversExactlyTheDefaultRolesAndNamesOnlyCatalogActi
   }
 }
 
-// The generated test: 6 roles x 26 actions x 3 environments, each against the table.
+// The generated test: 6 roles x 34 actions x 3 environments, each against the table.
 TEST(DefaultPolicyTest, EveryRoleActionAndEnvironmentMatchesTheTable) {
   const core::Policy policy = PolicyWithOneRolePrincipals();
   int checked = 0;
@@ -170,7 +183,7 @@ TEST(DefaultPolicyTest, EveryRoleActionAndEnvironmentMatchesTheTable) {
       }
     }
   }
-  EXPECT_EQ(checked, 6 * 26 * 3);
+  EXPECT_EQ(checked, 6 * 34 * 3);
 }
 
 TEST(DefaultPolicyTest, UnknownActionsAndUnknownPrincipalsAreDenied) {

@@ -18,11 +18,26 @@ TEST(RouteActions, EveryApiRouteNamesOneCatalogAction) {
     const std::string key = std::string(route.method) + " " + std::string(route.path_template);
     EXPECT_TRUE(seen.insert(key).second) << "route listed twice: " << key;
     if (route.path_template.rfind("/v1/", 0) == 0) {
+      EXPECT_EQ(route.audience, RouteAudience::kOperator) << key;
       ASSERT_FALSE(route.action.empty()) << key << " has no action";
-      EXPECT_NE(core::FindAction(route.action), nullptr)
-          << key << " names '" << route.action << "', not in the catalog";
+      if (route.action.ends_with(".*")) {
+        // A family: the handler decides the concrete action; at least one must exist.
+        const auto prefix = route.action.substr(0, route.action.size() - 1);
+        bool any = false;
+        for (const auto& info : core::ActionCatalog()) any = any || info.name.starts_with(prefix);
+        EXPECT_TRUE(any) << key << " names the family '" << route.action << "' with no member";
+        EXPECT_TRUE(core::FindAction(route.action) == nullptr) << key;
+      } else {
+        EXPECT_NE(core::FindAction(route.action), nullptr)
+            << key << " names '" << route.action << "', not in the catalog";
+      }
+    } else if (route.path_template.rfind("/agent/v1/", 0) == 0) {
+      // The agent channel: agent credentials only, decided by the handlers, never an action.
+      EXPECT_EQ(route.audience, RouteAudience::kAgent) << key;
+      EXPECT_TRUE(route.action.empty()) << key;
     } else {
       EXPECT_TRUE(route.path_template == "/healthz" || route.path_template == "/readyz") << key;
+      EXPECT_EQ(route.audience, RouteAudience::kPublic) << key;
       EXPECT_TRUE(route.action.empty()) << key;
     }
   }

@@ -14,6 +14,7 @@
 #include "server/api_json.h"
 #include "server/app.h"
 #include "server/auth.h"
+#include "server/handler_support.h"
 #include "server/json_body.h"
 #include "server/problem.h"
 #include "server/store_actions.h"
@@ -22,8 +23,6 @@ namespace storeplane::server {
 namespace {
 
 namespace json = boost::json;
-
-Error NoSuchStore(std::string_view id) { return Error::NotFound("no store '" + std::string(id) + "'"); }
 
 // Cursors are opaque to clients: "c" + hex of the last id returned.
 std::string EncodeCursor(const std::string& after_id) {
@@ -119,46 +118,11 @@ Result<Response> ListStores(RequestContext& ctx) {
   return JsonResponse(200, body);
 }
 
-// Loads a store the caller may read; a store outside the caller's scope does not exist.
-Result<core::Store> LoadVisibleStore(RequestContext& ctx, const std::string& id) {
-  if (!core::ValidateStoreId(id).ok()) return NoSuchStore(id);
-  auto store = ctx.services.repo.GetStore(id);
-  if (!store.ok()) return store.error();
-  if (!core::Decide(ctx.policy, ctx.caller->principal_id, "store.read", TargetOf(*store)).allowed) {
-    ctx.Authorize("store.read", TargetOf(*store));  // recorded as the denial it is
-    return NoSuchStore(id);
-  }
-  return store;
-}
-
 Result<Response> GetStore(RequestContext& ctx) {
   auto store = LoadVisibleStore(ctx, ctx.params.at("id"));
   if (!store.ok()) return store.error();
   ctx.Authorize("store.read", TargetOf(*store));
   return StoreResponse(200, *store);
-}
-
-Status ValidateIdempotencyKey(std::string_view key) {
-  if (key.empty() || key.size() > 255)
-    return Error::Invalid("Idempotency-Key must be 1..255 characters", "Idempotency-Key");
-  for (char c : key) {
-    if (c < '!' || c > '~') return Error::Invalid("Idempotency-Key must be printable ASCII", "Idempotency-Key");
-  }
-  return Status::Ok();
-}
-
-Response Replay(const db::IdempotencyRecord& rec) {
-  Response resp;
-  resp.status = rec.status;
-  resp.body = rec.response_body;
-  if (!rec.location.empty()) resp.SetHeader("Location", rec.location);
-  boost::system::error_code ec;
-  auto body = json::parse(rec.response_body, ec);
-  if (!ec && rec.status == 201 && body.is_object() && body.as_object().contains("version")) {
-    resp.SetHeader("ETag", "\"" + json::serialize(body.as_object().at("version")) + "\"");
-  }
-  resp.SetHeader("Idempotent-Replayed", "true");
-  return resp;
 }
 
 // 202 with the pending change: the action waits for approval.

@@ -1,0 +1,134 @@
+// The control plane's live view of the agents: credentials (by hash, in memory), the
+// latest heartbeat of each, availability and health derived by the core, open operations
+// and the long-polls waiting for them. Heartbeats only touch memory; a sweeper thread
+// judges availability every quarter interval, writes changes of availability or health at
+// once and everything else in batches, and expires operations that outlive their deadline.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "core/agent_health.h"
+#include "core/operation.h"
+#include "core/result.h"
+#include "core/store.h"
+#include "db/repository.h"
+#include "protocol/agent_wire.h"
+#include "server/wakeup.h"
+
+namespace storeplane::server {
+
+struct AgentHubOptions {
+  std::int64_t heartbeat_interval_ms = 10'000;
+  std::int64_t flush_interval_ms = 5'000;    // batch writes of heartbeat telemetry
+  std::int64_t redeliver_after_ms = 30'000;  // a delivered, unfinished operation goes out again
+  std::int64_t finish_grace_ms = 30'000;     // after delivery + timeout, an operation expires
+  double agent_rps = 20;                     // per-agent sustained requests/s
+  double agent_burst = 40;
+};
+
+// Who an agent credential belongs to.
+struct AgentIdentity {
+  std::string store_id;
+  std::string agent_id;
+};
+
+// What the operator API shows about one store's agent.
+struct AgentView {
+  db::AgentRecord record;  // telemetry fields hold the live values
+  core::Availability availability = core::Availability::kNeverSeen;
+  core::HealthAssessment health;
+  std::vector<core::CheckResult> checks;
+  core::StoreState store_state = core::StoreState::kRegistered;
+  core::IsolationMode recorded_isolation = core::IsolationMode::kShared;
+  std::map<std::string, std::int64_t> check_successes;  // check name -> last pass (ms)
+};
+
+class AgentHub {
+ public:
+  using Clock = std::function<std::int64_t()>;
+  AgentHub(db::Repository& repo, AgentHubOptions options, Clock now_ms);
+  ~AgentHub();
+  AgentHub(const AgentHub&) = delete;
+  AgentHub& operator=(const AgentHub&) = delete;
+
+  // Loads agents, their stores and the open operations from the repository.
+  Status Load();
+  // Starts the sweeper thread; Stop() ends it after a final flush (also run by the destructor).
+  void Start();
+  void Stop();
+
+  const AgentHubOptions& options() const { return options_; }
+
+  // ---- The agent channel ---------------------------------------------------------------
+  // The agent owning this credential text, unless unknown or revoked.
+  std::optional<AgentIdentity> Authenticate(std::string_view credential) const;
+  // Per-agent token bucket.
+  bool AllowRate(const std::string& store_id);
+  // Remembers the heartbeat; availability or health changes are written before returning.
+  protocol::HeartbeatAck RecordHeartbeat(const AgentIdentity& agent, const protocol::Heartbeat& heartbeat);
+  // A wake-up fired when an operation is queued for the store (or the hub stops).
+  std::shared_ptr<Wakeup> Subscribe(const std::string& store_id);
+  // The store's operations that `session` should run now: queued ones, and delivered ones
+  // not finished whose delivery went to another session or is older than
+  // redeliver_after_ms. They are recorded as delivered (durably) before being returned.
+  Result<std::vector<db::OperationRecord>> TakeDeliverable(const AgentIdentity& agent, const std::string& session);
+
+  // ---- Told by handlers after a committed change ---------------------------------------
+  void OnEnrolled(const db::AgentRecord& agent, const core::Store& store);
+  void OnRotated(const std::string& store_id, const std::string& credential_hash, std::int64_t at_ms);
+  void OnRevoked(const std::string& store_id, std::int64_t at_ms);
+  void OnStoreChanged(const core::Store& store);
+  void OnOperationQueued(const db::OperationRecord& operation);
+  void OnOperationFinished(const db::OperationRecord& operation);
+
+  // ---- Views ---------------------------------------------------------------------------
+  std::optional<AgentView> View(const std::string& store_id) const;
+  std::vector<AgentView> ViewAll() const;  // ordered by store id
+  // The open operation, if the hub holds it.
+  std::optional<db::OperationRecord> OpenOperation(const std::string& id) const;
+
+  // One sweep now (availability, flush of changes, expiry); the sweeper calls it, tests may.
+  void SweepOnce(bool flush_all);
+
+ private:
+  struct Live;  // one agent's live state
+  struct Bucket {
+    double tokens;
+    std::int64_t last_ms;
+  };
+
+  void AssessLocked(Live& live, std::int64_t now_ms);
+  db::Repository::AgentTelemetry TelemetryLocked(const Live& live) const;
+  AgentView ViewLocked(const Live& live) const;
+  void ExpireDue(std::int64_t now_ms);
+  void SweeperMain();
+
+  db::Repository& repo_;
+  AgentHubOptions options_;
+  Clock now_ms_;
+
+  mutable std::mutex mu_;
+  std::map<std::string, std::unique_ptr<Live>, std::less<>> agents_;  // by store id
+  std::map<std::string, std::string, std::less<>> credentials_;       // credential hash -> store id
+  std::map<std::string, db::OperationRecord, std::less<>> open_ops_;  // by operation id
+  std::map<std::string, std::vector<std::weak_ptr<Wakeup>>, std::less<>> waiters_;
+  std::map<std::string, Bucket, std::less<>> buckets_;
+
+  std::mutex sweeper_mu_;
+  std::condition_variable sweeper_cv_;
+  bool stopping_ = false;
+  std::thread sweeper_;
+};
+
+}  // namespace storeplane::server

@@ -1,0 +1,81 @@
+#include "server/handler_support.h"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "core/authority.h"
+#include "server/store_actions.h"
+
+namespace storeplane::server {
+
+namespace json = boost::json;
+
+Error NoSuchStore(std::string_view id) { return Error::NotFound("no store '" + std::string(id) + "'"); }
+
+Result<core::Store> LoadVisibleStore(RequestContext& ctx, const std::string& id) {
+  if (!core::ValidateStoreId(id).ok()) return NoSuchStore(id);
+  auto store = ctx.services.repo.GetStore(id);
+  if (!store.ok()) return store.error();
+  if (!core::Decide(ctx.policy, ctx.caller->principal_id, "store.read", TargetOf(*store)).allowed) {
+    ctx.Authorize("store.read", TargetOf(*store));  // recorded as the denial it is
+    return NoSuchStore(id);
+  }
+  return store;
+}
+
+Status ValidateIdempotencyKey(std::string_view key) {
+  if (key.empty() || key.size() > 255)
+    return Error::Invalid("Idempotency-Key must be 1..255 characters", "Idempotency-Key");
+  for (char c : key) {
+    if (c < '!' || c > '~') return Error::Invalid("Idempotency-Key must be printable ASCII", "Idempotency-Key");
+  }
+  return Status::Ok();
+}
+
+Response Replay(const db::IdempotencyRecord& rec) {
+  Response resp;
+  resp.status = rec.status;
+  resp.body = rec.response_body;
+  if (!rec.location.empty()) resp.SetHeader("Location", rec.location);
+  boost::system::error_code ec;
+  auto body = json::parse(rec.response_body, ec);
+  if (!ec && rec.status == 201 && body.is_object() && body.as_object().contains("version")) {
+    resp.SetHeader("ETag", "\"" + json::serialize(body.as_object().at("version")) + "\"");
+  }
+  resp.SetHeader("Idempotent-Replayed", "true");
+  return resp;
+}
+
+core::AuditEntry SystemAuditEntry(std::int64_t now_ms, std::string action, std::string target, std::string outcome,
+                                  std::map<std::string, std::string> params) {
+  core::AuditEntry e;
+  e.time_ms = now_ms;
+  e.principal = "system";
+  e.source = "internal";
+  e.action = std::move(action);
+  e.target = std::move(target);
+  e.decision = "allow";
+  e.rule = "system";
+  e.outcome = std::move(outcome);
+  e.params = std::move(params);
+  return e;
+}
+
+core::AuditEntry AgentAuditEntry(std::int64_t now_ms, const std::string& store_id, std::string source,
+                                 std::string request_id, std::string action, std::string outcome,
+                                 std::map<std::string, std::string> params) {
+  core::AuditEntry e;
+  e.time_ms = now_ms;
+  e.principal = "agent:" + store_id;
+  e.source = std::move(source);
+  e.action = std::move(action);
+  e.target = "store/" + store_id;
+  e.request_id = std::move(request_id);
+  e.decision = "allow";
+  e.rule = "agent-credential";
+  e.outcome = std::move(outcome);
+  e.params = std::move(params);
+  return e;
+}
+
+}  // namespace storeplane::server

@@ -1,0 +1,37 @@
+// Small pieces shared by the resource handlers: loading a store the caller may see,
+// Idempotency-Key checks and replays, and audit entries for actions the server or an agent
+// performs on its own.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "core/audit.h"
+#include "core/result.h"
+#include "core/store.h"
+#include "db/repository.h"
+#include "server/app.h"
+#include "server/http_types.h"
+
+namespace storeplane::server {
+
+Error NoSuchStore(std::string_view id);
+// Loads a store the caller may read; a store outside the caller's scope does not exist
+// (404), and the refusal is recorded as a store.read denial.
+Result<core::Store> LoadVisibleStore(RequestContext& ctx, const std::string& id);
+
+Status ValidateIdempotencyKey(std::string_view key);
+// The remembered answer to a POST, marked Idempotent-Replayed.
+Response Replay(const db::IdempotencyRecord& rec);
+
+// An audit entry for an action nobody requested through the operator API: "system" (the
+// server) or "agent:<store>" as principal, allowed by rule "system" or "agent-credential".
+core::AuditEntry SystemAuditEntry(std::int64_t now_ms, std::string action, std::string target, std::string outcome,
+                                  std::map<std::string, std::string> params);
+core::AuditEntry AgentAuditEntry(std::int64_t now_ms, const std::string& store_id, std::string source,
+                                 std::string request_id, std::string action, std::string outcome,
+                                 std::map<std::string, std::string> params);
+
+}  // namespace storeplane::server
