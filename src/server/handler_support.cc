@@ -4,6 +4,8 @@
 #include <boost/json/serialize.hpp>
 
 #include "core/authority.h"
+#include "server/auth.h"
+#include "server/problem.h"
 #include "server/store_actions.h"
 
 namespace storeplane::server {
@@ -44,6 +46,36 @@ Response Replay(const db::IdempotencyRecord& rec) {
   }
   resp.SetHeader("Idempotent-Replayed", "true");
   return resp;
+}
+
+Result<IdempotencyCheck> CheckIdempotencyKey(RequestContext& ctx, int status) {
+  const auto& req = ctx.request;
+  IdempotencyCheck check;
+  if (!req.HasHeader("idempotency-key")) return check;
+  const auto key = req.Header("idempotency-key");
+  SP_RETURN_IF_ERROR(ValidateIdempotencyKey(key));
+  const auto& principal = ctx.caller->principal_id;
+  check.record = db::IdempotencyRecord{
+      principal, key, Sha256Hex(req.method + " " + req.path + "\n" + req.body), status, {}, {}, ctx.now_ms};
+  auto prior = ctx.services.repo.FindIdempotency(principal, key);
+  if (!prior.ok()) return prior.error();
+  if (*prior) {
+    if ((*prior)->request_hash != check.record->request_hash) {
+      check.answer = ProblemResponse(Error::Invalid("Idempotency-Key '" + key + "' was used for a different request"),
+                                     req.path, ctx.request_id, ProblemKind::kIdempotencyKeyReused);
+    } else {
+      check.answer = Replay(**prior);
+    }
+  }
+  return check;
+}
+
+std::optional<Response> ReplayTwin(RequestContext& ctx, const std::optional<db::IdempotencyRecord>& record,
+                                   const Error& error) {
+  if (!record || error.code != ErrorCode::kAlreadyExists) return std::nullopt;
+  auto prior = ctx.services.repo.FindIdempotency(record->principal_id, record->key);
+  if (prior.ok() && *prior && (*prior)->request_hash == record->request_hash) return Replay(**prior);
+  return std::nullopt;
 }
 
 core::AuditEntry SystemAuditEntry(std::int64_t now_ms, std::string action, std::string target, std::string outcome,

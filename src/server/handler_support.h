@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -25,6 +26,18 @@ Result<core::Store> LoadVisibleStore(RequestContext& ctx, const std::string& id)
 Status ValidateIdempotencyKey(std::string_view key);
 // The remembered answer to a POST, marked Idempotent-Replayed.
 Response Replay(const db::IdempotencyRecord& rec);
+
+// The Idempotency-Key of a POST: no record when the header is absent; a record to store
+// with the change (answer `status`) for a new key; the remembered answer for a key used
+// with the same request; a 422 problem for a key used with another request.
+struct IdempotencyCheck {
+  std::optional<db::IdempotencyRecord> record;
+  std::optional<Response> answer;  // set: send it and do nothing else
+};
+Result<IdempotencyCheck> CheckIdempotencyKey(RequestContext& ctx, int status);
+// After a failed Apply: when a concurrent twin with the same key won, its answer.
+std::optional<Response> ReplayTwin(RequestContext& ctx, const std::optional<db::IdempotencyRecord>& record,
+                                   const Error& error);
 
 // An audit entry for an action nobody requested through the operator API: "system" (the
 // server) or "agent:<store>" as principal, allowed by rule "system" or "agent-credential".

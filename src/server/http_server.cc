@@ -213,7 +213,7 @@ Request ToRequest(http::request<http::string_body>&& msg, std::string remote) {
 http::response<http::string_body> ToBeast(Response&& r, unsigned version, bool keep_alive) {
   http::response<http::string_body> msg{static_cast<http::status>(r.status), version};
   msg.set(http::field::server, "storeplaned");
-  msg.set(http::field::content_type, r.content_type);
+  if (!r.content_type.empty()) msg.set(http::field::content_type, r.content_type);
   msg.set(http::field::cache_control, "no-store");
   msg.set("X-Content-Type-Options", "nosniff");
   for (auto& [name, value] : r.headers) msg.insert(name, value);

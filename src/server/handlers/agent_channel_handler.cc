@@ -96,7 +96,6 @@ Result<Response> Enroll(RequestContext& ctx) {
   Response resp;
   resp.status = 201;
   resp.body = protocol::Encode(response);
-  resp.SetHeader("Cache-Control", "no-store");
   return resp;
 }
 
@@ -259,7 +258,6 @@ Result<Response> RotateCredential(RequestContext& ctx) {
   Hub(ctx).OnRotated(agent->store_id, hash, ctx.now_ms);
   Response resp;
   resp.body = json::serialize(json::object{{"credential", credential}});
-  resp.SetHeader("Cache-Control", "no-store");
   return resp;
 }
 

@@ -74,7 +74,6 @@ Result<Response> CreateEnrollmentToken(RequestContext& ctx) {
                     {"store_id", store->id},
                     {"expires_at", core::FormatRfc3339Millis(record.expires_at_ms)}};
   auto resp = JsonResponse(201, body);
-  resp.SetHeader("Cache-Control", "no-store");
   return resp;
 }
 

@@ -97,24 +97,14 @@ Result<Response> RequestOperation(RequestContext& ctx) {
   auto store = LoadVisibleStore(ctx, ctx.params.at("id"));
   if (!store.ok()) return store.error();
 
-  std::optional<db::IdempotencyRecord> idem;
-  if (req.HasHeader("idempotency-key")) {
-    const auto key = req.Header("idempotency-key");
-    SP_RETURN_IF_ERROR(ValidateIdempotencyKey(key));
-    idem =
-        db::IdempotencyRecord{principal, key, Sha256Hex("POST " + req.path + "\n" + req.body), 202, {}, {}, ctx.now_ms};
-    auto prior = repo.FindIdempotency(principal, key);
-    if (!prior.ok()) return prior.error();
-    if (*prior) {
-      if ((*prior)->request_hash != idem->request_hash) {
-        return ProblemResponse(Error::Invalid("Idempotency-Key '" + key + "' was used for a different request"),
-                               req.path, ctx.request_id, ProblemKind::kIdempotencyKeyReused);
-      }
-      ctx.Authorize("operation.read", TargetOf(*store));  // a replay acts on nothing
-      ctx.decision = core::Decision{true, "idempotent-replay", "", nullptr};
-      return Replay(**prior);
-    }
+  auto check = CheckIdempotencyKey(ctx, 202);
+  if (!check.ok()) return check.error();
+  if (check->answer) {
+    ctx.Authorize("operation.read", TargetOf(*store));  // a replay acts on nothing
+    ctx.decision = core::Decision{true, "idempotent-replay", "", nullptr};
+    return std::move(*check->answer);
   }
+  auto idem = std::move(check->record);
 
   auto request = DecodeOperationRequest(req.body);
   if (!request.ok()) return request.error();
@@ -157,10 +147,7 @@ Result<Response> RequestOperation(RequestContext& ctx) {
   batch.idempotency = idem;
   auto written = repo.Apply(batch);
   if (!written.ok()) {
-    if (idem && written.error().code == ErrorCode::kAlreadyExists) {
-      auto prior = repo.FindIdempotency(principal, idem->key);
-      if (prior.ok() && *prior && (*prior)->request_hash == idem->request_hash) return Replay(**prior);
-    }
+    if (auto twin = ReplayTwin(ctx, idem, written.error())) return std::move(*twin);
     return written.error();
   }
   ctx.MarkAudited();

@@ -155,25 +155,15 @@ Result<Response> RegisterStore(RequestContext& ctx) {
   const auto& req = ctx.request;
   SP_RETURN_IF_ERROR(RequireMediaType(req, {"application/json"}));
   auto& repo = ctx.services.repo;
-  const auto& principal = ctx.caller->principal_id;
 
-  std::optional<db::IdempotencyRecord> idem;
-  if (req.HasHeader("idempotency-key")) {
-    const auto key = req.Header("idempotency-key");
-    SP_RETURN_IF_ERROR(ValidateIdempotencyKey(key));
-    idem = db::IdempotencyRecord{principal, key, Sha256Hex("POST /v1/stores\n" + req.body), 201, {}, {}, ctx.now_ms};
-    auto prior = repo.FindIdempotency(principal, key);
-    if (!prior.ok()) return prior.error();
-    if (*prior) {
-      if ((*prior)->request_hash != idem->request_hash) {
-        return ProblemResponse(Error::Invalid("Idempotency-Key '" + key + "' was used for a different request"),
-                               req.path, ctx.request_id, ProblemKind::kIdempotencyKeyReused);
-      }
-      ctx.Authorize("store.register", std::nullopt);  // a replay acts on nothing
-      ctx.decision = core::Decision{true, "idempotent-replay", "", nullptr};
-      return Replay(**prior);
-    }
+  auto check = CheckIdempotencyKey(ctx, 201);
+  if (!check.ok()) return check.error();
+  if (check->answer) {
+    ctx.Authorize("store.register", std::nullopt);  // a replay acts on nothing
+    ctx.decision = core::Decision{true, "idempotent-replay", "", nullptr};
+    return std::move(*check->answer);
   }
+  auto idem = std::move(check->record);
 
   auto store = DecodeRegistration(req.body, ctx.services.config.environments, ctx.now_ms);
   if (!store.ok()) return store.error();
@@ -201,10 +191,7 @@ Result<Response> RegisterStore(RequestContext& ctx) {
   auto written = repo.Apply(batch);
   if (!written.ok()) {
     // A concurrent twin with the same Idempotency-Key may have won the race: replay it.
-    if (idem && written.error().code == ErrorCode::kAlreadyExists) {
-      auto prior = repo.FindIdempotency(principal, idem->key);
-      if (prior.ok() && *prior && (*prior)->request_hash == idem->request_hash) return Replay(**prior);
-    }
+    if (auto twin = ReplayTwin(ctx, idem, written.error())) return std::move(*twin);
     return written.error();
   }
   ctx.MarkAudited();
