@@ -3,10 +3,12 @@
 
 #include <iostream>
 
+#include "cli/agents_commands.h"
 #include "cli/audit_commands.h"
 #include "cli/authz_commands.h"
 #include "cli/changes_commands.h"
 #include "cli/cli_config.h"
+#include "cli/ops_commands.h"
 #include "cli/output.h"
 #include "cli/stores_commands.h"
 #include "cli/tokens_commands.h"
@@ -31,6 +33,8 @@ Exit codes:
   6  cannot reach the server
   7  input rejected by the server (400, 413, 415, 422)
   8  audit verify: the audit trail does not verify (the first bad record is named)
+  9  ops run --wait: the operation failed or expired (its failure code is named)
+ 10  ops run --wait: --timeout passed before the operation was final
 
 A change that needs approval is not an error: the command prints the pending change,
 notes "approval required" on stderr and exits 0.)";
@@ -72,6 +76,9 @@ int Run(int argc, char** argv) {
   AddChangesCommands(app, state);
   AddAuditCommands(app, state);
   AddAuthzCommands(app, state);
+  AddOpsCommands(app, state);
+  AddAgentsCommands(app, state);
+  AddStoreHealthCommand(app, state);  // `stores health`, after AddStoresCommands
 
   try {
     app.parse(argc, argv);
