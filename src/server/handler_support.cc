@@ -15,14 +15,35 @@ namespace json = boost::json;
 Error NoSuchStore(std::string_view id) { return Error::NotFound("no store '" + std::string(id) + "'"); }
 
 Result<core::Store> LoadVisibleStore(RequestContext& ctx, const std::string& id) {
+  return LoadStoreFor(ctx, id, "store.read");
+}
+
+Result<core::Store> LoadStoreFor(RequestContext& ctx, const std::string& id, std::string_view action) {
   if (!core::ValidateStoreId(id).ok()) return NoSuchStore(id);
   auto store = ctx.services.repo.GetStore(id);
   if (!store.ok()) return store.error();
-  if (!core::Decide(ctx.policy, ctx.caller->principal_id, "store.read", TargetOf(*store)).allowed) {
-    ctx.Authorize("store.read", TargetOf(*store));  // recorded as the denial it is
+  const auto& principal = ctx.caller->principal_id;
+  const auto target = TargetOf(*store);
+  if (!core::Decide(ctx.policy, principal, "store.read", target).allowed &&
+      (action == "store.read" || !core::Decide(ctx.policy, principal, action, target).allowed)) {
+    ctx.Authorize(action, target);  // recorded as the denial it is
     return NoSuchStore(id);
   }
   return store;
+}
+
+Status AuthorizeWithoutApproval(RequestContext& ctx, std::string_view action, const core::Store& store) {
+  const auto decision = ctx.Authorize(action, TargetOf(store));
+  if (!decision.allowed) {
+    return Error{ErrorCode::kPermissionDenied, "not allowed to perform " + std::string(action), {}};
+  }
+  if (decision.approval != nullptr) {
+    return Error{ErrorCode::kConflict,
+                 std::string(action) + " on store '" + store.id + "' needs approval (rule " + decision.approval->id +
+                     "), and only registry changes can wait for approval yet",
+                 {}};
+  }
+  return Status::Ok();
 }
 
 Status ValidateIdempotencyKey(std::string_view key) {

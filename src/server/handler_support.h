@@ -22,6 +22,14 @@ Error NoSuchStore(std::string_view id);
 // Loads a store the caller may read; a store outside the caller's scope does not exist
 // (404), and the refusal is recorded as a store.read denial.
 Result<core::Store> LoadVisibleStore(RequestContext& ctx, const std::string& id);
+// The same for a route whose action is `action`: the store exists for a caller who may
+// read it or may perform `action` on it (a security-admin revoking an agent need not read
+// the registry).
+Result<core::Store> LoadStoreFor(RequestContext& ctx, const std::string& id, std::string_view action);
+// Decides `action` on `store` for the caller: kPermissionDenied when not allowed, and
+// kConflict when an approval rule covers it, since only registry changes can wait for
+// approval yet (fail closed: nothing runs unapproved).
+Status AuthorizeWithoutApproval(RequestContext& ctx, std::string_view action, const core::Store& store);
 
 Status ValidateIdempotencyKey(std::string_view key);
 // The remembered answer to a POST, marked Idempotent-Replayed.

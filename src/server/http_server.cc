@@ -6,6 +6,7 @@
 #include <chrono>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -21,6 +22,7 @@ namespace http = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
+using namespace boost::asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -349,11 +351,16 @@ asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, tcp::socket::lowes
     in_flight.fetch_sub(1);
 
     // A deferred answer (an agent's long-poll) waits here on the I/O thread, holding no
-    // worker and not counting as in flight, until its wake-up fires, its time is up or the
-    // server drains; then the handler runs again and decides.
+    // worker and not counting as in flight, until its wake-up fires, its time is up, the
+    // server drains or the client goes away; then the handler runs again and decides.
+    // Wake-ups that find nothing never stretch the wait past the first deadline.
+    std::optional<std::chrono::steady_clock::time_point> wait_deadline;
     while (response.wait) {
+      const auto now = std::chrono::steady_clock::now();
+      const auto asked = now + std::chrono::milliseconds(std::max<std::int64_t>(0, response.wait_ms));
+      if (!wait_deadline) wait_deadline = asked;
       auto timer = std::make_shared<asio::steady_timer>(stream.get_executor());
-      timer->expires_after(std::chrono::milliseconds(std::max<std::int64_t>(0, response.wait_ms)));
+      timer->expires_at(std::min(*wait_deadline, asked));
       std::weak_ptr<asio::steady_timer> weak = timer;
       auto cancel = [weak, executor = stream.get_executor()] {
         asio::post(executor, [weak] {
@@ -366,18 +373,30 @@ asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, tcp::socket::lowes
         self->wake = cancel;
       }
       if (stopping) cancel();
-      auto [tec] = co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+      // Reading meanwhile tells a client that hung up (it must not be handed operations)
+      // from one that is still there; bytes of a pipelined request are kept.
+      auto outcome = co_await (timer->async_wait(asio::as_tuple(asio::use_awaitable)) ||
+                               stream.async_read_some(buffer.prepare(4096), asio::as_tuple(asio::use_awaitable)));
       {
         std::lock_guard lock(connections_mu);
         self->wake = nullptr;
       }
-      request.wait_expired = !tec || stopping;
+      bool expired = false;
+      if (outcome.index() == 1) {
+        auto [rec, n] = std::get<1>(outcome);
+        if (rec || n == 0) co_return;  // the client is gone: nothing to answer
+        buffer.commit(n);
+      } else {
+        auto [tec] = std::get<0>(outcome);
+        expired = !tec;
+      }
+      request.wait_expired = expired || stopping || std::chrono::steady_clock::now() >= *wait_deadline;
       in_flight.fetch_add(1);
       response = co_await asio::co_spawn(
           workers, [this, &request]() -> asio::awaitable<Response> { co_return app.Handle(request); },
           asio::use_awaitable);
       in_flight.fetch_sub(1);
-      if (request.wait_expired) response.wait.reset();  // never wait twice past the deadline
+      if (request.wait_expired) response.wait.reset();  // never wait past the deadline
     }
 
     auto out = ToBeast(std::move(response), version, keep_alive && !stopping);

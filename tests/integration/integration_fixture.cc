@@ -23,6 +23,7 @@ void ServerTest::StartServer(std::vector<std::string> extra_args) {
   options.data_dir = dir_->path() + "/data";
   options.extra_args = {"--admin-token-file", token_file_, "--policy", policy_file_};
   for (auto& a : extra_args) options.extra_args.push_back(std::move(a));
+  options.env = server_env_;
   server_ = std::make_unique<ServerProcess>(options);
   ASSERT_TRUE(server_->Start()) << server_->error() << "\n" << server_->Logs();
   if (!server_->token().empty()) token_ = server_->token();

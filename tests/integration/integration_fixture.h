@@ -49,6 +49,7 @@ class ServerTest : public ::testing::Test {
   std::string token_;
   std::string token_file_;
   std::string policy_file_;
+  std::vector<std::string> server_env_;  // extra NAME=value for the server process
   client::HttpClient http_;
 };
 

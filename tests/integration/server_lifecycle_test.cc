@@ -116,11 +116,7 @@ TEST(ServerStartup, ServesHttpsWithTheConfiguredCertificate) {
   TempDir dir;
   const auto cert = dir.path() + "/tls.crt";
   const auto key = dir.path() + "/tls.key";
-  const auto cmd =
-      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=127.0.0.1"
-      " -addext subjectAltName=IP:127.0.0.1 -keyout " +
-      key + " -out " + cert + " >/dev/null 2>&1";
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << "openssl could not make a test certificate";
+  ASSERT_TRUE(MakeTestCertificate(cert, key)) << "openssl could not make a test certificate";
   ServerOptions options;
   options.data_dir = dir.path() + "/data";
   options.extra_args = {"--tls-cert", cert, "--tls-key", key};

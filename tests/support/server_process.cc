@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -61,6 +62,14 @@ bool WaitFor(pid_t pid, int* status, std::chrono::milliseconds timeout) {
 }
 
 }  // namespace
+
+bool MakeTestCertificate(const std::string& cert_path, const std::string& key_path) {
+  const auto cmd =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=127.0.0.1"
+      " -addext subjectAltName=IP:127.0.0.1 -keyout '" +
+      key_path + "' -out '" + cert_path + "' >/dev/null 2>&1";
+  return std::system(cmd.c_str()) == 0;
+}
 
 TempDir::TempDir() {
   std::string pattern = TempBase() + "/storeplane-test-XXXXXX";

@@ -30,6 +30,10 @@ struct ServerOptions {
   std::vector<std::string> env;         // extra "NAME=value" entries
 };
 
+// Writes a self-signed certificate for 127.0.0.1 (and its key) with the openssl tool, for
+// TLS tests. False when openssl fails.
+bool MakeTestCertificate(const std::string& cert_path, const std::string& key_path);
+
 class ServerProcess {
  public:
   // Path of the storeplaned binary under test (from the STOREPLANED_BIN compile definition

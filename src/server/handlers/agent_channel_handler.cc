@@ -52,6 +52,11 @@ Result<AgentIdentity> AuthenticateAgent(RequestContext& ctx) {
 }
 
 Result<Response> Enroll(RequestContext& ctx) {
+  // Enrollment has no credential yet: its attempts are limited per peer address instead.
+  const auto& remote = ctx.request.remote;
+  if (!Hub(ctx).AllowRate("enroll@" + remote.substr(0, remote.rfind(':')))) {
+    return Error{ErrorCode::kResourceExhausted, "too many enrollment attempts from this address", {}};
+  }
   SP_RETURN_IF_ERROR(CheckBody(ctx.request));
   auto request = protocol::DecodeEnrollRequest(ctx.request.body);
   if (!request.ok()) return request.error();

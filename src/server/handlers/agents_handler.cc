@@ -48,9 +48,9 @@ Result<std::int64_t> DecodeTtl(const Request& req) {
 Result<Response> CreateEnrollmentToken(RequestContext& ctx) {
   auto ttl = DecodeTtl(ctx.request);
   if (!ttl.ok()) return ttl.error();
-  auto store = LoadVisibleStore(ctx, ctx.params.at("id"));
+  auto store = LoadStoreFor(ctx, ctx.params.at("id"), "agent.enroll");
   if (!store.ok()) return store.error();
-  if (!ctx.Authorize("agent.enroll", TargetOf(*store)).allowed) return Forbidden("agent.enroll");
+  SP_RETURN_IF_ERROR(AuthorizeWithoutApproval(ctx, "agent.enroll", *store));
   if (store->state == core::StoreState::kDecommissioned) {
     return Error{ErrorCode::kConflict, "store '" + store->id + "' is decommissioned; it takes no agent", {}};
   }
@@ -93,7 +93,7 @@ Result<Response> ListAgents(RequestContext& ctx) {
 }
 
 Result<Response> GetAgent(RequestContext& ctx) {
-  auto store = LoadVisibleStore(ctx, ctx.params.at("id"));
+  auto store = LoadStoreFor(ctx, ctx.params.at("id"), "agent.read");
   if (!store.ok()) return store.error();
   if (!ctx.Authorize("agent.read", TargetOf(*store)).allowed) return Forbidden("agent.read");
   auto view = Hub(ctx).View(store->id);
@@ -102,9 +102,9 @@ Result<Response> GetAgent(RequestContext& ctx) {
 }
 
 Result<Response> RevokeAgent(RequestContext& ctx) {
-  auto store = LoadVisibleStore(ctx, ctx.params.at("id"));
+  auto store = LoadStoreFor(ctx, ctx.params.at("id"), "agent.revoke");
   if (!store.ok()) return store.error();
-  if (!ctx.Authorize("agent.revoke", TargetOf(*store)).allowed) return Forbidden("agent.revoke");
+  SP_RETURN_IF_ERROR(AuthorizeWithoutApproval(ctx, "agent.revoke", *store));
   auto& repo = ctx.services.repo;
   auto agent = repo.GetAgent(store->id);
   if (!agent.ok()) return agent.error();
