@@ -598,6 +598,24 @@ TEST_F(AgentChannelTest, AgentRightsDoNotNeedRegistryReadsAndApprovalRulesFailCl
   EXPECT_NE(std::string(Json(refused)["detail"].as_string()).find("needs approval"), std::string::npos);
 }
 
+TEST_F(AgentChannelTest, SigtermEndsWaitingLongPollsAndTheServerExitsPromptly) {
+  OnlineStore("shop-a");
+  OnlineStore("shop-b");
+  std::this_thread::sleep_for(200ms);  // both agents are inside a long-poll now
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(server_->Stop(), 0) << server_->Logs();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  EXPECT_NE(server_->Logs().find("\"abandoned_requests\":0"), std::string::npos) << server_->Logs();
+  // The agents carry on (fail static) and come back when the server does, on its address.
+  const auto url = server_->url();
+  StartServer({"--listen", url.substr(url.find("//") + 2)});
+  ASSERT_EQ(server_->url(), url);
+  std::this_thread::sleep_for(3 * std::chrono::seconds(kIntervalS));  // past the offline threshold
+  EXPECT_TRUE(WaitAvailability("shop-a", "online", 5s)) << agents_["shop-a"]->Logs();
+  EXPECT_TRUE(WaitAvailability("shop-b", "online", 5s));
+  EXPECT_TRUE(agents_["shop-a"]->running());
+}
+
 // The agent trusts exactly the CA file it is given: with it, it enrolls and heartbeats over
 // TLS; without it, it never connects (and keeps trying, acting on nothing).
 TEST(AgentChannelTls, TheAgentTrustsOnlyItsConfiguredCa) {
