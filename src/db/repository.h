@@ -224,10 +224,10 @@ struct UpdateOperationEffect {
 struct UpsertLastSuccessEffect {
   LastSuccess success;
 };
-using Effect = std::variant<InsertStoreEffect, UpdateStoreEffect, InsertTokenEffect, RevokeTokenEffect,
-                            InsertChangeEffect, UpdateChangeEffect, InsertEnrollmentTokenEffect, EnrollAgentEffect,
-                            RotateAgentCredentialEffect, RevokeAgentEffect, InsertOperationEffect,
-                            UpdateOperationEffect, UpsertLastSuccessEffect>;
+using Effect =
+    std::variant<InsertStoreEffect, UpdateStoreEffect, InsertTokenEffect, RevokeTokenEffect, InsertChangeEffect,
+                 UpdateChangeEffect, InsertEnrollmentTokenEffect, EnrollAgentEffect, RotateAgentCredentialEffect,
+                 RevokeAgentEffect, InsertOperationEffect, UpdateOperationEffect, UpsertLastSuccessEffect>;
 
 // One transaction: every effect in order, the idempotency record, and the audit entries
 // (sealed into the hash chain in order). All or nothing. A batch with effects but no audit

@@ -68,7 +68,7 @@ struct OperationEnvelope {
 // {"outcome": "failed", "code": "timeout", "duration_ms": 60000}
 struct OperationReport {
   bool succeeded = false;
-  std::string code;            // failures only: one of core::FailureCodes()
+  std::string code;              // failures only: one of core::FailureCodes()
   core::OperationResult result;  // successes only: the operation's closed schema
   std::int64_t duration_ms = 0;
 };
