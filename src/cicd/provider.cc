@@ -1,0 +1,1 @@
+#include "cicd/provider.h"

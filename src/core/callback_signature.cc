@@ -1,0 +1,1 @@
+#include "core/callback_signature.h"

@@ -1,0 +1,1 @@
+#include "core/pipeline_run.h"
