@@ -125,6 +125,7 @@ const std::vector<ActionInfo>& ActionCatalog() {
       {"agent.read", true, "see a store's agent: availability, health, version, allow-list"},
       {"agent.enroll", true, "create a one-time enrollment token for a store's agent"},
       {"agent.revoke", true, "revoke a store's agent credential; it can no longer connect"},
+      {"run.read", true, "see a store's pipeline runs: provision, deploy, rollback, decommission, migration"},
       {"change.read", false, "list and read pending and past change requests"},
       {"change.approve", true, "approve a change request (decided against the change's target store)"},
       {"change.reject", true, "reject a change request (decided against the change's target store)"},
@@ -141,6 +142,10 @@ const std::vector<ActionInfo>& ActionCatalog() {
       {"agent.credential.rotate", false, "an agent replaced its own credential (agent-initiated; never granted)"},
       {"operation.report", false, "an agent reported an operation's outcome (agent-initiated; never granted)"},
       {"operation.expire", false, "the server expired an unfinished operation (server-initiated; never granted)"},
+      {"run.trigger", false, "the server sent (or skipped) a run's trigger to CI/CD (server-initiated; never granted)"},
+      {"run.transition", false, "a run moved on: provider outcome, timeout or health gate (never granted)"},
+      {"rollback.automatic", false, "the server rolled back a deploy that failed its health gate (never granted)"},
+      {"callback.refused", false, "a CI/CD callback was refused: signature, window, replay (never granted)"},
   };
   return kCatalog;
 }
@@ -154,7 +159,8 @@ const ActionInfo* FindAction(std::string_view name) {
 
 bool IsSystemAction(std::string_view action) {
   return action == "policy.reload" || action == "agent.enrolled" || action == "agent.credential.rotate" ||
-         action == "operation.report" || action == "operation.expire";
+         action == "operation.report" || action == "operation.expire" || action == "run.trigger" ||
+         action == "run.transition" || action == "rollback.automatic" || action == "callback.refused";
 }
 
 bool ActionMatches(std::string_view pattern, std::string_view action) {

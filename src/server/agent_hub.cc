@@ -177,6 +177,7 @@ db::Repository::AgentTelemetry AgentHub::TelemetryLocked(const Live& live) const
 protocol::HeartbeatAck AgentHub::RecordHeartbeat(const AgentIdentity& agent, const protocol::Heartbeat& heartbeat) {
   const auto now = now_ms_();
   std::optional<db::Repository::AgentTelemetry> changed;
+  std::optional<core::Health> health;
   {
     std::lock_guard lock(mu_);
     auto it = agents_.find(agent.store_id);
@@ -200,6 +201,7 @@ protocol::HeartbeatAck AgentHub::RecordHeartbeat(const AgentIdentity& agent, con
         live.unsaved_successes.insert(name);
       }
       AssessLocked(live, now);
+      health = live.health.health;
       live.dirty = true;
       if (live.availability != before_availability || live.health != before_health) {
         changed = TelemetryLocked(live);
@@ -217,6 +219,7 @@ protocol::HeartbeatAck AgentHub::RecordHeartbeat(const AgentIdentity& agent, con
       if (auto it = agents_.find(agent.store_id); it != agents_.end()) it->second->dirty = true;
     }
   }
+  if (observer_ && health) observer_(agent.store_id, heartbeat.release, *health);
   protocol::HeartbeatAck ack;
   ack.heartbeat_interval_s = static_cast<int>(options_.heartbeat_interval_ms / 1000);
   ack.server_time_ms = now;

@@ -98,6 +98,11 @@ class AgentHub {
   // The open operation, if the hub holds it.
   std::optional<db::OperationRecord> OpenOperation(const std::string& id) const;
 
+  // Told of every heartbeat (after it is recorded): the run coordinator's health gate.
+  using HeartbeatObserver =
+      std::function<void(const std::string& store_id, const std::optional<std::string>& release, core::Health)>;
+  void SetHeartbeatObserver(HeartbeatObserver observer) { observer_ = std::move(observer); }
+
   // One sweep now (availability, flush of changes, expiry); the sweeper calls it, tests may.
   void SweepOnce(bool flush_all);
 
@@ -115,6 +120,7 @@ class AgentHub {
   void SweeperMain();
 
   db::Repository& repo_;
+  HeartbeatObserver observer_;
   AgentHubOptions options_;
   Clock now_ms_;
 

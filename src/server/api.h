@@ -9,8 +9,9 @@
 namespace storeplane::server {
 
 // Who may call a route: operators and service accounts with bearer tokens (/v1), agents
-// with their credential (/agent/v1; the handler authenticates them), or anyone (health).
-enum class RouteAudience { kOperator, kAgent, kPublic };
+// with their credential (/agent/v1; the handler authenticates them), CI/CD pipelines with
+// signed callbacks (/hooks; the handler verifies the signature), or anyone (health).
+enum class RouteAudience { kOperator, kAgent, kPublic, kCallback };
 
 struct RouteSpec {
   std::string_view method;         // "GET", "POST", "PATCH", ...

@@ -132,4 +132,38 @@ Result<std::int64_t> ParseCount(std::string_view text, std::string_view field, s
   return value;
 }
 
+namespace {
+boost::json::value RunTimeOrNull(const std::optional<std::int64_t>& ms) {
+  return ms ? boost::json::value(core::FormatRfc3339Millis(*ms)) : boost::json::value(nullptr);
+}
+boost::json::value RunTextOrNull(const std::string& text) {
+  return text.empty() ? boost::json::value(nullptr) : boost::json::value(text);
+}
+}  // namespace
+
+boost::json::object RunJson(const db::PipelineRunRecord& run) {
+  boost::json::object o;
+  o["id"] = run.id;
+  o["store_id"] = run.store_id;
+  o["kind"] = run.kind;
+  o["state"] = run.state;
+  o["active"] = run.active;
+  o["release"] = RunTextOrNull(run.release);
+  o["previous_release"] = RunTextOrNull(run.previous_release);
+  o["target_isolation"] = RunTextOrNull(run.target_isolation);
+  o["provider"] = run.provider;
+  o["external_id"] = RunTextOrNull(run.external_id);
+  o["external_url"] = RunTextOrNull(run.external_url);
+  o["requested_by"] = run.requested_by;
+  o["reason"] = RunTextOrNull(run.reason);
+  o["detail"] = RunTextOrNull(run.outcome_detail);
+  o["created_at"] = core::FormatRfc3339Millis(run.created_at_ms);
+  o["updated_at"] = core::FormatRfc3339Millis(run.updated_at_ms);
+  o["triggered_at"] = RunTimeOrNull(run.triggered_at_ms);
+  o["finished_at"] = RunTimeOrNull(run.finished_at_ms);
+  o["deadline"] = core::FormatRfc3339Millis(run.deadline_ms);
+  o["gate_opened_at"] = RunTimeOrNull(run.gate_opened_at_ms);
+  return o;
+}
+
 }  // namespace storeplane::server

@@ -21,6 +21,7 @@ boost::json::object ChangeJson(const db::ChangeRequest& change);
 boost::json::object TokenJson(const db::TokenRecord& token);  // never the token text or hash
 boost::json::object AuditRecordJson(const core::AuditRecord& record);
 boost::json::object CheckpointJson(const core::AuditCheckpoint& checkpoint);
+boost::json::object RunJson(const db::PipelineRunRecord& run);
 
 // A 200/201 response with a JSON body.
 Response JsonResponse(int status, const boost::json::object& body);

@@ -80,6 +80,8 @@ App::App(Services services) : services_(std::move(services)), router_(ApiRouteTa
   RegisterAgentHandlers(by_route);
   RegisterOperationHandlers(by_route);
   RegisterStoreHealthHandlers(by_route);
+  RegisterRunHandlers(by_route);
+  RegisterCicdHookHandlers(by_route);
   for (const auto& route : ApiRouteTable()) {
     auto it = by_route.find(RouteKey(route.method, route.path_template));
     if (it == by_route.end()) {

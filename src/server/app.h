@@ -48,6 +48,7 @@ class PolicyHolder {
 };
 
 class AgentHub;
+class RunCoordinator;
 
 struct Services {
   db::Repository& repo;
@@ -55,7 +56,8 @@ struct Services {
   PolicyHolder& policy;
   std::string audit_public_key_pem;  // served at /v1/audit/public-key
   Clock now_ms = SystemNowMs;
-  AgentHub* agents = nullptr;  // the agents' live state; set by the daemon
+  AgentHub* agents = nullptr;      // the agents' live state; set by the daemon
+  RunCoordinator* runs = nullptr;  // the CI/CD side of the lifecycle; set by the daemon
 };
 
 // The authenticated caller: the token's principal and its roles from the policy.
@@ -139,6 +141,8 @@ void RegisterAgentChannelHandlers(std::map<std::string, Handler>& by_route);
 void RegisterAgentHandlers(std::map<std::string, Handler>& by_route);
 void RegisterOperationHandlers(std::map<std::string, Handler>& by_route);
 void RegisterStoreHealthHandlers(std::map<std::string, Handler>& by_route);
+void RegisterRunHandlers(std::map<std::string, Handler>& by_route);
+void RegisterCicdHookHandlers(std::map<std::string, Handler>& by_route);
 
 // "METHOD path_template", the key handlers register under.
 std::string RouteKey(std::string_view method, std::string_view path_template);

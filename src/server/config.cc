@@ -51,6 +51,74 @@ Status CheckKeys(const std::string& path, const YAML::Node& map, const std::set<
   return Status::Ok();
 }
 
+// cicd: public_url, timeouts, the health gate, providers (by name) and routes.
+Status MergeCicd(const std::string& path, const YAML::Node& node, CicdConfig& cicd) {
+  SP_RETURN_IF_ERROR(CheckKeys(path, node,
+                               {"public_url", "run_timeout_s", "poll_interval_s", "health_gate", "trigger_retry_max_s",
+                                "providers", "routes"},
+                               "cicd"));
+  SP_RETURN_IF_ERROR(ReadIf(path, node, "public_url", cicd.public_url));
+  SP_RETURN_IF_ERROR(ReadIf(path, node, "run_timeout_s", cicd.run_timeout_s));
+  SP_RETURN_IF_ERROR(ReadIf(path, node, "poll_interval_s", cicd.poll_interval_s));
+  SP_RETURN_IF_ERROR(ReadIf(path, node, "trigger_retry_max_s", cicd.trigger_retry_max_s));
+  if (auto gate = node["health_gate"]) {
+    SP_RETURN_IF_ERROR(CheckKeys(path, gate, {"consecutive", "window_s"}, "cicd.health_gate"));
+    SP_RETURN_IF_ERROR(ReadIf(path, gate, "consecutive", cicd.gate_consecutive));
+    SP_RETURN_IF_ERROR(ReadIf(path, gate, "window_s", cicd.gate_window_s));
+  }
+  if (auto providers = node["providers"]) {
+    if (!providers.IsMap()) return ConfigError(Where(path, providers), "'cicd.providers' must map names to providers");
+    cicd.providers.clear();
+    for (const auto& kv : providers) {
+      CicdProviderEntry entry;
+      auto& p = entry.provider;
+      SP_RETURN_IF_ERROR(ReadScalar(path, kv.first, "provider name", p.name));
+      const auto& v = kv.second;
+      const std::string section = "cicd.providers." + p.name;
+      SP_RETURN_IF_ERROR(CheckKeys(path, v,
+                                   {"type", "base_url", "token_file", "token_env", "secret_file", "secret_env",
+                                    "settings", "ca_file", "timeout_ms", "callback_secret_file", "callback_secret_env",
+                                    "callback_previous_secret_file"},
+                                   section));
+      SP_RETURN_IF_ERROR(ReadIf(path, v, "type", p.type));
+      SP_RETURN_IF_ERROR(ReadIf(path, v, "base_url", p.base_url));
+      SP_RETURN_IF_ERROR(ReadIf(path, v, "token_file", p.token_file));
+      SP_RETURN_IF_ERROR(ReadIf(path, v, "token_env", p.token_env));
+      SP_RETURN_IF_ERROR(ReadIf(path, v, "secret_file", p.secret_file));
+      SP_RETURN_IF_ERROR(ReadIf(path, v, "secret_env", p.secret_env));
+      SP_RETURN_IF_ERROR(ReadIf(path, v, "settings", p.settings));
+      SP_RETURN_IF_ERROR(ReadIf(path, v, "ca_file", p.ca_file));
+      SP_RETURN_IF_ERROR(ReadIf(path, v, "timeout_ms", p.timeout_ms));
+      SP_RETURN_IF_ERROR(ReadIf(path, v, "callback_secret_file", entry.callback_secret_file));
+      SP_RETURN_IF_ERROR(ReadIf(path, v, "callback_secret_env", entry.callback_secret_env));
+      SP_RETURN_IF_ERROR(ReadIf(path, v, "callback_previous_secret_file", entry.callback_previous_secret_file));
+      cicd.providers.push_back(std::move(entry));
+    }
+  }
+  if (auto routes = node["routes"]) {
+    if (!routes.IsSequence()) return ConfigError(Where(path, routes), "'cicd.routes' must be a list");
+    cicd.routes.clear();
+    for (const auto& r : routes) {
+      SP_RETURN_IF_ERROR(CheckKeys(path, r, {"environments", "kinds", "provider"}, "a cicd route"));
+      CicdRoute route;
+      std::vector<std::string> list;
+      if (r["environments"]) {
+        SP_RETURN_IF_ERROR(ReadScalar(path, r["environments"], "environments", list));
+        route.environments.insert(list.begin(), list.end());
+      }
+      if (r["kinds"]) {
+        list.clear();
+        SP_RETURN_IF_ERROR(ReadScalar(path, r["kinds"], "kinds", list));
+        route.kinds.insert(list.begin(), list.end());
+      }
+      SP_RETURN_IF_ERROR(ReadIf(path, r, "provider", route.provider));
+      if (route.provider.empty()) return ConfigError(Where(path, r), "a cicd route needs a provider");
+      cicd.routes.push_back(std::move(route));
+    }
+  }
+  return Status::Ok();
+}
+
 Status ParseBool(const std::string& name, const std::string& text, bool& out) {
   if (text == "true" || text == "1" || text == "yes") {
     out = true;
@@ -97,7 +165,7 @@ Status MergeYamlFile(const std::string& path, Config& config) {
   if (root.IsNull()) return Status::Ok();
   SP_RETURN_IF_ERROR(CheckKeys(path, root,
                                {"listen", "data_dir", "environments", "tls", "limits", "storage", "admin_token_file",
-                                "log_level", "worker_threads", "policy_file", "audit", "agents"},
+                                "log_level", "worker_threads", "policy_file", "audit", "agents", "cicd"},
                                "the top level"));
   SP_RETURN_IF_ERROR(ReadIf(path, root, "listen", config.listen));
   SP_RETURN_IF_ERROR(ReadIf(path, root, "data_dir", config.data_dir));
@@ -113,6 +181,7 @@ Status MergeYamlFile(const std::string& path, Config& config) {
     SP_RETURN_IF_ERROR(ReadIf(path, audit, "checkpoint_every_ms", config.audit.checkpoint_every_ms));
     SP_RETURN_IF_ERROR(ReadIf(path, audit, "record_reads", config.audit.record_reads));
   }
+  if (auto cicd = root["cicd"]) SP_RETURN_IF_ERROR(MergeCicd(path, cicd, config.cicd));
   if (auto agents = root["agents"]) {
     SP_RETURN_IF_ERROR(
         CheckKeys(path, agents, {"heartbeat_interval_s", "flush_interval_ms", "rps", "burst"}, "agents"));
@@ -222,6 +291,27 @@ Status Validate(const Config& config) {
   if (config.worker_threads < 1) return Error::Invalid("thread counts must be >= 1");
   if (config.audit.checkpoint_every_records < 1 || config.audit.checkpoint_every_ms < 1) {
     return Error::Invalid("audit checkpoint intervals must be positive");
+  }
+  const auto& c = config.cicd;
+  if (c.run_timeout_s < 10 || c.poll_interval_s < 1 || c.gate_consecutive < 1 || c.gate_window_s < 1 ||
+      c.trigger_retry_max_s < 1) {
+    return Error::Invalid("cicd timings must be positive (run_timeout_s >= 10)");
+  }
+  std::set<std::string> names;
+  for (const auto& entry : c.providers) {
+    const auto& name = entry.provider.name;
+    if (!core::ValidateStoreId(name).ok()) return Error::Invalid("cicd provider name '" + name + "' must be a DNS label");
+    names.insert(name);
+  }
+  for (const auto& route : c.routes) {
+    if (!names.contains(route.provider)) {
+      return Error::Invalid("cicd route names provider '" + route.provider + "', which is not configured");
+    }
+    for (const auto& env : route.environments) {
+      if (!config.environments.names.contains(env)) {
+        return Error::Invalid("cicd route names environment '" + env + "', which is not configured");
+      }
+    }
   }
   const auto& a = config.agents;
   if (a.heartbeat_interval_s < 1 || a.heartbeat_interval_s > 3600) {

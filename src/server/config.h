@@ -5,9 +5,11 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "cicd/provider.h"
 #include "core/result.h"
 #include "core/store.h"
 
@@ -53,6 +55,34 @@ struct AgentsConfig {
   double burst = 40;              // per-agent burst
 };
 
+// One CI/CD provider instance and the secrets its callbacks are signed with (the current
+// one, and the previous one while it is being rotated), read from files or the environment.
+struct CicdProviderEntry {
+  cicd::ProviderConfig provider;  // provider.name is the key in /hooks/cicd/{name}
+  std::string callback_secret_file;
+  std::string callback_secret_env;
+  std::string callback_previous_secret_file;
+};
+
+// Which provider runs which kinds in which environments; the first matching route wins.
+// Empty sets match everything.
+struct CicdRoute {
+  std::set<std::string> environments;
+  std::set<std::string> kinds;
+  std::string provider;
+};
+
+struct CicdConfig {
+  std::string public_url;  // how pipelines reach storeplaned's callbacks; empty = the listen URL
+  std::vector<CicdProviderEntry> providers;
+  std::vector<CicdRoute> routes;
+  int run_timeout_s = 3600;      // no outcome by then: timed_out
+  int poll_interval_s = 30;      // how often runs without news are looked up at the provider
+  int gate_consecutive = 3;      // healthy heartbeats with the new release that verify a run
+  int gate_window_s = 300;       // ... within this long after the pipeline succeeded
+  int trigger_retry_max_s = 300; // cap of the outbox's backoff
+};
+
 struct Config {
   std::string listen = "127.0.0.1:8750";  // host:port; port 0 picks a free port
   std::string data_dir;                   // required unless --dev
@@ -64,6 +94,7 @@ struct Config {
   std::string policy_file;       // authority policy (YAML); empty = the built-in default
   AuditConfig audit;
   AgentsConfig agents;
+  CicdConfig cicd;
   std::string log_level = "info";
   // One I/O thread runs every connection; blocking work (database) runs on the workers.
   int worker_threads = 16;

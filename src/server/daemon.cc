@@ -20,6 +20,7 @@
 #include "server/http_server.h"
 #include "server/logging.h"
 #include "server/policy_loader.h"
+#include "server/run_coordinator.h"
 
 namespace storeplane::server {
 namespace {
@@ -237,11 +238,21 @@ int RunDaemon(Config config) {
     AgentHub hub(**repo, hub_options, SystemNowMs);
     if (auto s = hub.Load(); !s.ok()) return Fail("cannot load the agents", s.error());
     hub.Start();
+    auto providers = RunCoordinator::MakeProviders(config.cicd);
+    if (!providers.ok()) return Fail("invalid CI/CD configuration", providers.error());
     Services services{**repo, config, holder, *public_key};
     services.agents = &hub;
     App app(services);
     HttpServer server(config, app);
     if (auto s = server.Listen(); !s.ok()) return Fail("cannot start the server", s.error());
+    // Pipelines call back at the public URL, or at the address actually bound.
+    const auto public_url = config.cicd.public_url.empty() ? server.url() : config.cicd.public_url;
+    RunCoordinator runs(**repo, config.cicd, public_url, std::move(*providers), SystemNowMs);
+    runs.SetStoreObserver([&hub](const core::Store& store) { hub.OnStoreChanged(store); });
+    hub.SetHeartbeatObserver([&runs](const std::string& store, const std::optional<std::string>& release,
+                                     core::Health health) { runs.ObserveHeartbeat(store, release, health); });
+    services.runs = &runs;
+    runs.Start();
     server.Run(
         [&] {
           log::Info("listening", {{"url", server.url()},

@@ -6,6 +6,7 @@
 
 #include "server/auth.h"
 #include "server/json_body.h"
+#include "server/run_requests.h"
 
 namespace storeplane::server {
 namespace json = boost::json;
@@ -74,12 +75,28 @@ db::ChangeRequest NewChange(std::string_view action, const core::Store& store, s
   return c;
 }
 
-Result<db::Effect> EffectForChange(const db::ChangeRequest& change, db::Repository& repo,
-                                   const core::EnvironmentSet& environments, std::int64_t now_ms) {
+Result<std::vector<db::Effect>> EffectsForChange(const db::ChangeRequest& change, db::Repository& repo,
+                                                 const Config& config, std::int64_t now_ms) {
+  const auto store_id = change.target.substr(std::string_view("store/").size());
   if (change.action == "store.register") {
-    auto store = DecodeRegistration(change.request_body, environments, now_ms);
+    auto store = DecodeRegistration(change.request_body, config.environments, now_ms);
     if (!store.ok()) return store.error();
-    return db::Effect{db::InsertStoreEffect{std::move(*store)}};
+    return std::vector<db::Effect>{db::InsertStoreEffect{std::move(*store)}};
+  }
+  if (auto kind = RunKindOfAction(change.action)) {
+    auto request = DecodeRunRequest(*kind, change.request_body);
+    if (!request.ok()) return request.error();
+    auto store = repo.GetStore(store_id);
+    if (!store.ok()) return store.error();
+    RunPlanInput input;
+    input.request = &*request;
+    input.store = &*store;
+    input.requested_by = change.requester;
+    input.reason = "approved change " + change.id;
+    input.now_ms = now_ms;
+    auto plan = PlanRun(input, config.cicd, repo);
+    if (!plan.ok()) return plan.error();
+    return std::move(plan->effects);
   }
   if (change.action == "store.label") {
     auto object = ParseJsonObject(change.request_body);
@@ -91,7 +108,7 @@ Result<db::Effect> EffectForChange(const db::ChangeRequest& change, db::Reposito
     }
     auto patch = DecodeStorePatch(json::serialize(*patch_body));
     if (!patch.ok()) return patch.error();
-    auto current = repo.GetStore(change.target.substr(std::string_view("store/").size()));
+    auto current = repo.GetStore(store_id);
     if (!current.ok()) return current.error();
     if (current->version != version->as_int64()) {
       return Error{ErrorCode::kPreconditionFailed,
@@ -100,7 +117,7 @@ Result<db::Effect> EffectForChange(const db::ChangeRequest& change, db::Reposito
                        ")",
                    {}};
     }
-    return db::Effect{db::UpdateStoreEffect{core::ApplyPatch(*current, *patch, now_ms), current->version}};
+    return std::vector<db::Effect>{db::UpdateStoreEffect{core::ApplyPatch(*current, *patch, now_ms), current->version}};
   }
   return Error{ErrorCode::kConflict, "changes to " + change.action + " cannot be executed by this server", {}};
 }

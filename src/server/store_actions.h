@@ -30,9 +30,10 @@ std::string LabelChangeBody(std::string_view patch_body, std::int64_t expected_v
 db::ChangeRequest NewChange(std::string_view action, const core::Store& store, std::string requester,
                             std::string request_body, const core::ApprovalRule& rule, std::int64_t now_ms);
 
-// The effect that carries out an approved change now, validating its request again
-// against the current state (a store registered meanwhile, a version that moved on).
-Result<db::Effect> EffectForChange(const db::ChangeRequest& change, db::Repository& repo,
-                                   const core::EnvironmentSet& environments, std::int64_t now_ms);
+// The effects that carry out an approved change now, validating its request again against
+// the current state (a store registered meanwhile, a version that moved on, a run started
+// meanwhile). A lifecycle change becomes a pipeline run with its outbox entry.
+Result<std::vector<db::Effect>> EffectsForChange(const db::ChangeRequest& change, db::Repository& repo,
+                                                 const Config& config, std::int64_t now_ms);
 
 }  // namespace storeplane::server

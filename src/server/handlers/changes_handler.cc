@@ -7,7 +7,9 @@
 #include <boost/url/parse_query.hpp>
 
 #include "server/api_json.h"
+#include "server/agent_hub.h"
 #include "server/app.h"
+#include "server/run_coordinator.h"
 #include "server/json_body.h"
 #include "server/store_actions.h"
 
@@ -142,11 +144,11 @@ Result<Response> ApproveChange(RequestContext& ctx) {
   db::WriteBatch batch;
   batch.audit.push_back(ctx.Audit(ctx.audit_target, "ok", {{"requester", change.requester}}));
   if (static_cast<int>(change.approvers.size()) >= change.approvals_needed) {
-    auto effect = EffectForChange(change, ctx.services.repo, ctx.services.config.environments, ctx.now_ms);
-    if (effect.ok()) {
+    auto effects = EffectsForChange(change, ctx.services.repo, ctx.services.config, ctx.now_ms);
+    if (effects.ok()) {
       change.status = "executed";
       change.outcome = "executed after approval by " + approver;
-      batch.effects.emplace_back(std::move(*effect));
+      for (auto& effect : *effects) batch.effects.push_back(std::move(effect));
       // The execution itself, on behalf of the requester.
       core::AuditEntry run = ctx.Audit(change.target, "ok", {{"change", change.id}, {"approved_by", approver}});
       run.principal = change.requester;
@@ -155,7 +157,7 @@ Result<Response> ApproveChange(RequestContext& ctx) {
       batch.audit.push_back(std::move(run));
     } else {
       change.status = "failed";
-      change.outcome = effect.error().message;
+      change.outcome = effects.error().message;
     }
   }
   batch.effects.insert(batch.effects.begin(), db::UpdateChangeEffect{change, expected});
@@ -180,6 +182,12 @@ Result<Response> ApproveChange(RequestContext& ctx) {
     return JsonResponse(200, ChangeJson(recorded->changes.empty() ? change : recorded->changes.front()));
   }
   ctx.MarkAudited();
+  // A lifecycle change that became a run: its trigger goes out now, and the agent hub
+  // learns the store's new state.
+  if (ctx.services.runs != nullptr && !written->runs.empty()) ctx.services.runs->Kick();
+  if (ctx.services.agents != nullptr) {
+    for (const auto& store : written->stores) ctx.services.agents->OnStoreChanged(store);
+  }
   return JsonResponse(200, ChangeJson(written->changes.empty() ? change : written->changes.front()));
 }
 

@@ -1,0 +1,479 @@
+#include "server/run_coordinator.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+
+#include "core/lifecycle.h"
+#include "server/handler_support.h"
+#include "server/logging.h"
+#include "server/run_requests.h"
+
+namespace storeplane::server {
+namespace {
+
+Result<std::string> ReadSecret(const std::string& file, const std::string& env, const std::string& what) {
+  if (!file.empty()) {
+    std::ifstream in(file);
+    if (!in) return Error::Invalid("cannot read " + what + " file " + file);
+    std::string text;
+    std::getline(in, text);
+    while (!text.empty() && (text.back() == '\r' || text.back() == ' ')) text.pop_back();
+    if (text.empty()) return Error::Invalid(what + " file " + file + " is empty");
+    return text;
+  }
+  if (!env.empty()) {
+    const char* value = std::getenv(env.c_str());
+    if (value == nullptr || *value == '\0') return Error::Invalid(what + " variable " + env + " is not set");
+    return std::string(value);
+  }
+  return std::string();
+}
+
+// The events that bring a run from `from` to what the provider reports, or none.
+std::vector<core::RunEvent> EventsFor(core::RunKind kind, core::RunState from, cicd::ProviderRunStatus status) {
+  using E = core::RunEvent;
+  using S = core::RunState;
+  std::vector<E> events;
+  if (from == S::kPending && status != cicd::ProviderRunStatus::kNotFound) events.push_back(E::kTriggerAccepted);
+  const auto at = events.empty() ? from : S::kTriggered;
+  switch (status) {
+    case cicd::ProviderRunStatus::kNotFound:
+    case cicd::ProviderRunStatus::kQueued:
+      break;
+    case cicd::ProviderRunStatus::kRunning:
+      if (at == S::kTriggered) events.push_back(E::kStarted);
+      break;
+    case cicd::ProviderRunStatus::kSucceeded:
+      if (at == S::kTriggered || at == S::kRunning) {
+        events.push_back(E::kSucceeded);
+        if (core::HasHealthGate(kind)) events.push_back(E::kVerify);
+      }
+      break;
+    case cicd::ProviderRunStatus::kFailed:
+      if (at == S::kTriggered || at == S::kRunning) events.push_back(E::kFailed);
+      break;
+    case cicd::ProviderRunStatus::kCancelled:
+      if (at == S::kTriggered || at == S::kRunning) events.push_back(E::kCancelled);
+      break;
+  }
+  return events;
+}
+
+}  // namespace
+
+RunCoordinator::RunCoordinator(db::Repository& repo, const CicdConfig& config, std::string public_url,
+                               std::map<std::string, ProviderSlot> providers, Clock now_ms)
+    : repo_(repo),
+      config_(config),
+      public_url_(std::move(public_url)),
+      providers_(std::move(providers)),
+      now_ms_(std::move(now_ms)) {
+  gate_policy_.consecutive = config.gate_consecutive;
+  gate_policy_.window_ms = static_cast<std::int64_t>(config.gate_window_s) * 1000;
+}
+
+RunCoordinator::~RunCoordinator() { Stop(); }
+
+Result<std::map<std::string, RunCoordinator::ProviderSlot>> RunCoordinator::MakeProviders(const CicdConfig& config) {
+  std::map<std::string, ProviderSlot> slots;
+  for (const auto& entry : config.providers) {
+    auto provider = cicd::MakeProvider(entry.provider);
+    if (!provider.ok()) {
+      return Error::Invalid("cicd provider '" + entry.provider.name + "': " + provider.error().message);
+    }
+    ProviderSlot slot;
+    slot.provider = std::move(*provider);
+    auto current = ReadSecret(entry.callback_secret_file, entry.callback_secret_env, "callback secret");
+    if (!current.ok()) return current.error();
+    if (!current->empty()) slot.callback_secrets.push_back(*current);
+    auto previous = ReadSecret(entry.callback_previous_secret_file, "", "previous callback secret");
+    if (!previous.ok()) return previous.error();
+    if (!previous->empty()) slot.callback_secrets.push_back(*previous);
+    slots.emplace(entry.provider.name, std::move(slot));
+  }
+  return slots;
+}
+
+void RunCoordinator::Start() {
+  auto active = repo_.ListActiveRuns();
+  if (active.ok()) {
+    std::lock_guard lock(gates_mu_);
+    for (const auto& run : *active) {
+      if (run.state != core::ToString(core::RunState::kVerifying)) continue;
+      core::HealthGate gate;
+      gate.release = run.release;
+      gate.opened_at_ms = run.gate_opened_at_ms.value_or(now_ms_());
+      gates_[run.store_id] = {run.id, gate};
+    }
+  }
+  std::lock_guard lock(mu_);
+  if (!worker_.joinable() && !stopping_) worker_ = std::thread([this] { Main(); });
+}
+
+void RunCoordinator::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+void RunCoordinator::Kick() {
+  {
+    std::lock_guard lock(mu_);
+    kicked_ = true;
+  }
+  cv_.notify_all();
+}
+
+const std::vector<std::string>* RunCoordinator::CallbackSecrets(const std::string& provider) const {
+  auto it = providers_.find(provider);
+  if (it == providers_.end() || it->second.callback_secrets.empty()) return nullptr;
+  return &it->second.callback_secrets;
+}
+
+void RunCoordinator::Main() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_ || kicked_; });
+    if (stopping_) break;
+    kicked_ = false;
+    lock.unlock();
+    DispatchOnce();
+    PollOnce();
+    lock.lock();
+  }
+}
+
+Result<db::PipelineRunRecord> RunCoordinator::Move(db::PipelineRunRecord run, const std::vector<core::RunEvent>& events,
+                                                   const std::string& detail, const std::string& source,
+                                                   const std::string& request_id, std::vector<db::Effect> extra) {
+  const auto now = now_ms_();
+  const auto kind = core::ParseRunKind(run.kind);
+  const auto from = core::ParseRunState(run.state);
+  if (!kind || !from) return Error::Internal("run " + run.id + " is stored in an unknown shape");
+  auto state = *from;
+  for (auto event : events) {
+    auto next = core::TransitionRun(*kind, state, event);
+    if (!next.ok()) return next.error();
+    state = *next;
+  }
+  db::PipelineRunRecord updated = run;
+  updated.state = std::string(core::ToString(state));
+  updated.active = core::IsActive(*kind, state);
+  updated.updated_at_ms = now;
+  updated.version = run.version + 1;
+  if (!detail.empty()) updated.outcome_detail = detail;
+  if (state == core::RunState::kTriggered || (!run.triggered_at_ms && *from == core::RunState::kPending &&
+                                              state != core::RunState::kPending)) {
+    updated.triggered_at_ms = now;
+  }
+  if (state == core::RunState::kVerifying && *from != core::RunState::kVerifying) {
+    updated.gate_opened_at_ms = now;
+    updated.gate_streak = 0;
+  }
+  const bool final = core::IsFinal(*kind, state);
+  if (final) updated.finished_at_ms = now;
+
+  db::WriteBatch batch;
+  batch.effects.emplace_back(db::UpdateRunEffect{updated, run.version});
+  for (auto& e : extra) batch.effects.push_back(std::move(e));
+
+  // The store follows its run: lifecycle at the end, releases and isolation on success.
+  if (final) {
+    auto store = repo_.GetStore(run.store_id);
+    if (!store.ok()) return store.error();
+    core::Store next = *store;
+    bool changed = false;
+    if (auto event = core::LifecycleEventAtEnd(*kind, state)) {
+      auto moved = core::Transition(store->state, *event);
+      if (moved.ok()) {
+        next.state = *moved;
+        changed = true;
+      } else {
+        log::Error("run end does not fit the store's lifecycle", {{"run", run.id}, {"detail", moved.error().message}});
+      }
+    }
+    if (core::IsSuccess(*kind, state)) {
+      if (*kind == core::RunKind::kDeploy || *kind == core::RunKind::kRollback) {
+        next.current_release = run.release;
+        next.last_known_good_release = run.release;
+        changed = true;
+      } else if (*kind == core::RunKind::kIsolationMigration) {
+        if (auto mode = core::ParseIsolationMode(run.target_isolation)) {
+          next.isolation_mode = *mode;
+          changed = true;
+        }
+      }
+    }
+    if (changed) {
+      next.version = store->version + 1;
+      next.updated_at_ms = now;
+      batch.effects.emplace_back(db::UpdateStoreEffect{next, store->version});
+    }
+  }
+  std::map<std::string, std::string> params = {
+      {"run", run.id}, {"kind", run.kind}, {"from", run.state}, {"to", updated.state}, {"source", source}};
+  if (!detail.empty()) params["detail"] = detail;
+  auto entry = SystemAuditEntry(now, "run.transition", "store/" + run.store_id, "ok", std::move(params));
+  entry.request_id = request_id;
+  batch.audit.push_back(std::move(entry));
+  auto written = repo_.Apply(batch);
+  if (!written.ok()) return written.error();
+  const auto stored = written->runs.empty() ? updated : written->runs.front();
+  if (store_observer_) {
+    for (const auto& store : written->stores) store_observer_(store);
+  }
+  log::Info("run moved", {{"run", run.id}, {"store", run.store_id}, {"from", run.state}, {"to", stored.state}});
+
+  {
+    std::lock_guard lock(gates_mu_);
+    if (state == core::RunState::kVerifying) {
+      core::HealthGate gate;
+      gate.release = run.release;
+      gate.opened_at_ms = stored.gate_opened_at_ms.value_or(now);
+      gates_[run.store_id] = {run.id, gate};
+    } else if (final) {
+      auto it = gates_.find(run.store_id);
+      if (it != gates_.end() && it->second.first == run.id) gates_.erase(it);
+      next_poll_ms_.erase(run.id);
+    }
+  }
+
+  // A deploy that failed its gate is rolled back once, automatically, to the last known
+  // good release; a rollback that fails stops automation for the store.
+  if (*kind == core::RunKind::kDeploy && state == core::RunState::kVerificationFailed) {
+    auto store = repo_.GetStore(run.store_id);
+    if (store.ok()) {
+      RunRequest request;
+      request.kind = core::RunKind::kRollback;
+      RunPlanInput input;
+      input.request = &request;
+      input.store = &*store;
+      input.requested_by = "system";
+      input.reason = "automatic rollback: " + run.id + " failed its health gate";
+      input.now_ms = now_ms_();
+      auto plan = PlanRun(input, config_, repo_);
+      db::WriteBatch rollback;
+      if (plan.ok()) {
+        rollback.effects = std::move(plan->effects);
+        rollback.audit.push_back(SystemAuditEntry(input.now_ms, "rollback.automatic", "store/" + run.store_id, "ok",
+                                                  {{"run", plan->run.id}, {"after", run.id}, {"release", plan->run.release}}));
+        auto done = repo_.Apply(rollback);
+        if (done.ok()) {
+          Kick();
+        } else {
+          log::Error("automatic rollback not recorded", {{"store", run.store_id}, {"detail", done.error().message}});
+        }
+      } else {
+        rollback.audit.push_back(SystemAuditEntry(input.now_ms, "rollback.automatic", "store/" + run.store_id,
+                                                  "error:refused", {{"after", run.id}, {"reason", plan.error().message}}));
+        (void)repo_.AppendAudit(rollback.audit.front(), true);
+        log::Error("automatic rollback refused; the store needs an operator",
+                   {{"store", run.store_id}, {"detail", plan.error().message}});
+      }
+    }
+  }
+  return stored;
+}
+
+Result<db::PipelineRunRecord> RunCoordinator::ApplyReport(const Report& report) {
+  auto run = repo_.GetRun(report.run_id);
+  if (!run.ok()) return run.error();
+  if (run->provider != report.provider) return Error::NotFound("no run '" + report.run_id + "' for this provider");
+  const auto kind = core::ParseRunKind(run->kind);
+  const auto state = core::ParseRunState(run->state);
+  if (!kind || !state) return Error::Internal("run " + run->id + " is stored in an unknown shape");
+  std::vector<db::Effect> extra;
+  if (!report.delivery_id.empty()) {
+    extra.emplace_back(db::InsertCallbackDeliveryEffect{report.provider, report.delivery_id, run->id, now_ms_()});
+  }
+  auto events = core::IsFinal(*kind, *state) ? std::vector<core::RunEvent>{} : EventsFor(*kind, *state, report.status);
+  db::PipelineRunRecord base = *run;
+  if (!report.external_id.empty()) base.external_id = report.external_id;
+  if (!report.external_url.empty()) base.external_url = report.external_url;
+  if (events.empty() && base.external_id == run->external_id && base.external_url == run->external_url) {
+    if (extra.empty()) return *run;
+    // Nothing moves, but the delivery id is remembered all the same (replays stay refused).
+    db::WriteBatch batch;
+    batch.effects = std::move(extra);
+    batch.audit.push_back(SystemAuditEntry(now_ms_(), "run.transition", "store/" + run->store_id, "ok",
+                                           {{"run", run->id}, {"source", report.source}, {"detail", "no change"}}));
+    auto written = repo_.Apply(batch);
+    if (!written.ok()) return written.error();
+    return *run;
+  }
+  return Move(base, events, std::string(cicd::ToString(report.status)), report.source, report.request_id,
+              std::move(extra));
+}
+
+void RunCoordinator::ObserveHeartbeat(const std::string& store_id, const std::optional<std::string>& release,
+                                      core::Health health) {
+  std::string run_id;
+  core::GateVerdict verdict = core::GateVerdict::kPending;
+  {
+    std::lock_guard lock(gates_mu_);
+    auto it = gates_.find(store_id);
+    if (it == gates_.end()) return;
+    verdict = core::ObserveGate(gate_policy_, it->second.second, {now_ms_(), release, health});
+    run_id = it->second.first;
+  }
+  if (verdict == core::GateVerdict::kPassed) FinishGate(run_id, true, "gate_passed");
+  if (verdict == core::GateVerdict::kFailed) FinishGate(run_id, false, "gate_window_passed");
+}
+
+void RunCoordinator::FinishGate(const std::string& run_id, bool passed, const std::string& detail) {
+  auto run = repo_.GetRun(run_id);
+  if (!run.ok() || run->state != core::ToString(core::RunState::kVerifying)) return;
+  auto moved = Move(*run, {passed ? core::RunEvent::kGatePassed : core::RunEvent::kGateFailed}, detail, "gate", "", {});
+  if (!moved.ok()) log::Error("health gate not recorded", {{"run", run_id}, {"detail", moved.error().message}});
+}
+
+void RunCoordinator::DispatchOnce() {
+  const auto now = now_ms_();
+  auto due = repo_.ListDueOutbox(now, 50);
+  if (!due.ok()) {
+    log::Error("cannot read the outbox", {{"detail", due.error().message}});
+    return;
+  }
+  for (auto entry : *due) {
+    auto run = repo_.GetRun(entry.run_id);
+    if (!run.ok()) continue;
+    auto mark_done = [&](const std::string& error) {
+      db::OutboxEntry done = entry;
+      done.sent_at_ms = now_ms_();
+      done.last_error = error;
+      done.version = entry.version + 1;
+      return done;
+    };
+    if (run->state != core::ToString(core::RunState::kPending)) {
+      // Already moved on (a callback arrived first, or the run timed out): nothing to send.
+      db::WriteBatch batch;
+      batch.effects.emplace_back(db::UpdateOutboxEffect{mark_done(""), entry.version});
+      batch.audit.push_back(SystemAuditEntry(now, "run.trigger", "store/" + run->store_id, "ok",
+                                             {{"run", run->id}, {"detail", "not needed: run is " + run->state}}));
+      (void)repo_.Apply(batch);
+      continue;
+    }
+    auto slot = providers_.find(entry.provider);
+    if (slot == providers_.end()) {
+      (void)Move(*run, {core::RunEvent::kFailed}, "provider_not_configured", "outbox", "", {});
+      continue;
+    }
+    auto& provider = *slot->second.provider;
+    // An earlier attempt may have reached the provider before a crash: ask first.
+    if (entry.attempts > 0) {
+      auto found = provider.Find(run->id, run->external_id);
+      if (found.ok() && found->status != cicd::ProviderRunStatus::kNotFound) {
+        db::OutboxEntry done = mark_done("");
+        Report report{run->id, found->status, found->external_id, found->external_url, entry.provider, "", "outbox", ""};
+        auto events = EventsFor(*core::ParseRunKind(run->kind), core::RunState::kPending, found->status);
+        db::PipelineRunRecord base = *run;
+        base.external_id = found->external_id;
+        base.external_url = found->external_url;
+        (void)Move(base, events, "found_at_provider", "outbox", "", {db::UpdateOutboxEffect{done, entry.version}});
+        continue;
+      }
+      if (!found.ok() && found.error().code == ErrorCode::kUnavailable) continue;  // ask again later
+    }
+    // Record the attempt before making it, so that a crash in between asks first next time.
+    db::OutboxEntry attempt = entry;
+    attempt.attempts = entry.attempts + 1;
+    const std::int64_t backoff_s = std::min<std::int64_t>(config_.trigger_retry_max_s, 1LL << std::min(attempt.attempts, 16));
+    attempt.next_attempt_at_ms = now + backoff_s * 1000;
+    attempt.version = entry.version + 1;
+    {
+      db::WriteBatch batch;
+      batch.effects.emplace_back(db::UpdateOutboxEffect{attempt, entry.version});
+      batch.audit.push_back(SystemAuditEntry(now, "run.trigger", "store/" + run->store_id, "ok",
+                                             {{"run", run->id}, {"provider", entry.provider},
+                                              {"attempt", std::to_string(attempt.attempts)}}));
+      if (!repo_.Apply(batch).ok()) continue;
+    }
+    auto store = repo_.GetStore(run->store_id);
+    if (!store.ok()) continue;
+    cicd::TriggerRequest trigger;
+    trigger.correlation_id = run->id;
+    trigger.store_id = store->id;
+    trigger.environment = store->environment;
+    trigger.isolation_mode = std::string(core::ToString(store->isolation_mode));
+    if (!run->target_isolation.empty()) trigger.isolation_mode = run->target_isolation;
+    trigger.kind = run->kind;
+    trigger.release = run->release;
+    trigger.callback_url = public_url_ + "/hooks/cicd/" + entry.provider;
+    auto sent = provider.Trigger(trigger);
+    if (sent.ok()) {
+      db::OutboxEntry done = attempt;
+      done.sent_at_ms = now_ms_();
+      done.last_error.clear();
+      done.version = attempt.version + 1;
+      db::PipelineRunRecord base = *run;
+      base.external_id = sent->external_id;
+      base.external_url = sent->external_url;
+      auto moved = Move(base, {core::RunEvent::kTriggerAccepted}, "trigger_accepted", "outbox", "",
+                        {db::UpdateOutboxEffect{done, attempt.version}});
+      if (!moved.ok()) log::Error("trigger sent but not recorded", {{"run", run->id}, {"detail", moved.error().message}});
+      continue;
+    }
+    const auto& err = sent.error();
+    log::Warn("trigger failed", {{"run", run->id}, {"provider", entry.provider}, {"detail", err.message}});
+    db::OutboxEntry failed = attempt;
+    failed.last_error = err.message;
+    failed.version = attempt.version + 1;
+    if (err.code == ErrorCode::kUnavailable) {
+      db::WriteBatch batch;
+      batch.effects.emplace_back(db::UpdateOutboxEffect{failed, attempt.version});
+      batch.audit.push_back(SystemAuditEntry(now_ms_(), "run.trigger", "store/" + run->store_id, "error:unavailable",
+                                             {{"run", run->id}, {"provider", entry.provider}}));
+      (void)repo_.Apply(batch);
+    } else {
+      // Refused for good (credentials, a bad request): the run fails; nothing is retried.
+      failed.sent_at_ms = now_ms_();
+      (void)Move(*run, {core::RunEvent::kFailed}, "trigger_refused", "outbox", "",
+                 {db::UpdateOutboxEffect{failed, attempt.version}});
+    }
+  }
+}
+
+void RunCoordinator::PollOnce() {
+  auto active = repo_.ListActiveRuns();
+  if (!active.ok()) return;
+  for (const auto& run : *active) {
+    const auto now = now_ms_();
+    const auto state = core::ParseRunState(run.state);
+    if (!state) continue;
+    if (*state == core::RunState::kVerifying) {
+      core::HealthGate gate;
+      gate.release = run.release;
+      gate.opened_at_ms = run.gate_opened_at_ms.value_or(now);
+      if (core::GateAt(gate_policy_, gate, now) == core::GateVerdict::kFailed) {
+        FinishGate(run.id, false, "gate_window_passed");
+      }
+      continue;
+    }
+    if (now >= run.deadline_ms) {
+      (void)Move(run, {core::RunEvent::kTimedOut}, "no_outcome_by_deadline", "timeout", "", {});
+      continue;
+    }
+    if (*state != core::RunState::kTriggered && *state != core::RunState::kRunning) continue;
+    {
+      std::lock_guard lock(gates_mu_);
+      auto [it, inserted] = next_poll_ms_.try_emplace(run.id, now + config_.poll_interval_s * 1000LL);
+      if (!inserted && it->second > now) continue;
+      if (inserted) continue;
+      it->second = now + config_.poll_interval_s * 1000LL;
+    }
+    auto slot = providers_.find(run.provider);
+    if (slot == providers_.end()) continue;
+    auto found = slot->second.provider->Find(run.id, run.external_id);
+    if (!found.ok() || found->status == cicd::ProviderRunStatus::kNotFound) continue;
+    Report report{run.id, found->status, found->external_id, found->external_url, run.provider, "", "poll", ""};
+    auto applied = ApplyReport(report);
+    if (!applied.ok()) log::Warn("poll result not applied", {{"run", run.id}, {"detail", applied.error().message}});
+  }
+}
+
+}  // namespace storeplane::server

@@ -1,0 +1,106 @@
+// The CI/CD side of the store lifecycle, run by the server on its own: sends the outbox's
+// triggers (asking the provider first whether a run already exists when an earlier attempt
+// may have reached it, so a crash never sends one twice), polls runs without news, times
+// runs out, applies outcomes from callbacks and polls, judges the health gate from the
+// agent's heartbeats, and starts one automatic rollback when a gate fails. Every
+// transition is one audited transaction with its store's lifecycle change.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cicd/provider.h"
+#include "core/agent_health.h"
+#include "core/pipeline_run.h"
+#include "core/result.h"
+#include "db/repository.h"
+#include "server/config.h"
+
+namespace storeplane::server {
+
+class RunCoordinator {
+ public:
+  using Clock = std::function<std::int64_t()>;
+  struct ProviderSlot {
+    std::unique_ptr<cicd::Provider> provider;
+    std::vector<std::string> callback_secrets;  // current first, then the previous one
+  };
+
+  RunCoordinator(db::Repository& repo, const CicdConfig& config, std::string public_url,
+                 std::map<std::string, ProviderSlot> providers, Clock now_ms);
+  ~RunCoordinator();
+  RunCoordinator(const RunCoordinator&) = delete;
+  RunCoordinator& operator=(const RunCoordinator&) = delete;
+
+  // Builds the providers of the configuration and reads the callback secrets.
+  static Result<std::map<std::string, ProviderSlot>> MakeProviders(const CicdConfig& config);
+
+  // Told of every store a run changed (its lifecycle state, release or isolation mode).
+  void SetStoreObserver(std::function<void(const core::Store&)> observer) { store_observer_ = std::move(observer); }
+
+  void Start();
+  void Stop();
+  // A run was queued (or an approved change created one): send its trigger soon.
+  void Kick();
+
+  bool HasProvider(const std::string& name) const { return providers_.contains(name); }
+  const std::vector<std::string>* CallbackSecrets(const std::string& provider) const;
+
+  // What a provider reported about a run, from a signed callback (with its delivery id) or
+  // from a poll. Applied in one transaction with the delivery id, so a replayed or
+  // concurrent duplicate delivery is kAlreadyExists and moves nothing.
+  struct Report {
+    std::string run_id;
+    cicd::ProviderRunStatus status = cicd::ProviderRunStatus::kNotFound;
+    std::string external_id;
+    std::string external_url;
+    std::string provider;     // who reported
+    std::string delivery_id;  // callbacks only
+    std::string source;       // peer address or "poll"
+    std::string request_id;
+  };
+  Result<db::PipelineRunRecord> ApplyReport(const Report& report);
+
+  // One heartbeat of a store: feeds the health gate of its verifying run, if any.
+  void ObserveHeartbeat(const std::string& store_id, const std::optional<std::string>& release,
+                        core::Health health);
+
+  // One pass of each reconciler; the worker thread runs them, tests may call them.
+  void DispatchOnce();
+  void PollOnce();
+
+ private:
+  Result<db::PipelineRunRecord> Move(db::PipelineRunRecord run, const std::vector<core::RunEvent>& events,
+                                     const std::string& detail, const std::string& source,
+                                     const std::string& request_id, std::vector<db::Effect> extra);
+  void FinishGate(const std::string& run_id, bool passed, const std::string& detail);
+  void Main();
+
+  db::Repository& repo_;
+  const CicdConfig& config_;
+  std::string public_url_;
+  std::map<std::string, ProviderSlot> providers_;
+  Clock now_ms_;
+  std::function<void(const core::Store&)> store_observer_;
+  core::HealthGatePolicy gate_policy_;
+
+  std::mutex gates_mu_;
+  std::map<std::string, std::pair<std::string, core::HealthGate>> gates_;  // store -> (run id, gate)
+  std::map<std::string, std::int64_t> next_poll_ms_;                       // run id -> next poll
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  bool kicked_ = false;
+  std::thread worker_;
+};
+
+}  // namespace storeplane::server
