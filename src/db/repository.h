@@ -165,6 +165,47 @@ struct LastSuccess {
   std::string ref;  // operation id, run id, or "" for checks
 };
 
+// One CI/CD pipeline run (core/pipeline_run.h). At most one active run per store is
+// enforced by the database (a unique index over the active ones), not by luck.
+struct PipelineRunRecord {
+  std::string id;  // "run_" + hex; also the correlation id sent to the provider
+  std::string store_id;
+  std::string kind;              // core::RunKind text
+  std::string state;             // core::RunState text
+  bool active = true;            // core::IsActive(kind, state), kept by the writer of the row
+  std::string release;           // deploy/rollback: the release put in place; "" otherwise
+  std::string previous_release;  // the store's current release when requested
+  std::string target_isolation;  // isolation_migration: the mode migrated to
+  std::string provider;          // the configured provider name chosen for it
+  std::string external_id;       // the provider's id, once known
+  std::string external_url;
+  std::string requested_by;  // principal id, or "system" for automatic rollbacks
+  std::string request_id;
+  std::string reason;          // why, e.g. "automatic rollback: run_x failed its health gate"
+  std::string outcome_detail;  // a machine code from the provider or the gate
+  std::int64_t created_at_ms = 0;
+  std::int64_t updated_at_ms = 0;
+  std::optional<std::int64_t> triggered_at_ms;
+  std::optional<std::int64_t> finished_at_ms;
+  std::int64_t deadline_ms = 0;  // no outcome by then -> timed_out
+  std::optional<std::int64_t> gate_opened_at_ms;
+  int gate_streak = 0;
+  std::int64_t version = 1;
+};
+
+// A trigger waiting to be sent: written in the same transaction as its run (the outbox).
+struct OutboxEntry {
+  std::int64_t seq = 0;  // assigned on insert
+  std::string run_id;    // unique: one trigger per run
+  std::string provider;
+  std::int64_t created_at_ms = 0;
+  std::int64_t next_attempt_at_ms = 0;
+  int attempts = 0;
+  std::string last_error;                  // a safe message, never a credential
+  std::optional<std::int64_t> sent_at_ms;  // once the provider accepted (or the run was found to exist)
+  std::int64_t version = 1;
+};
+
 // ---- Typed effects, applied atomically with their audit records ------------------------
 struct InsertStoreEffect {
   core::Store store;
@@ -224,10 +265,36 @@ struct UpdateOperationEffect {
 struct UpsertLastSuccessEffect {
   LastSuccess success;
 };
+// Inserts the run and its outbox entry. kAlreadyExists on a taken id; kConflict when the
+// store already has an active run (the unique index).
+struct InsertRunEffect {
+  PipelineRunRecord run;
+  OutboxEntry outbox;
+};
+// kPreconditionFailed on a stale version; updated.version must be expected_version + 1.
+// kConflict when it would make a second active run for the store.
+struct UpdateRunEffect {
+  PipelineRunRecord updated;
+  std::int64_t expected_version;
+};
+// kPreconditionFailed on a stale version; updated.version must be expected_version + 1.
+struct UpdateOutboxEffect {
+  OutboxEntry updated;
+  std::int64_t expected_version;
+};
+// A callback delivery id seen from a provider: kAlreadyExists when it was seen before, so a
+// replayed delivery cannot move anything (and concurrent duplicates make one transition).
+struct InsertCallbackDeliveryEffect {
+  std::string provider;
+  std::string delivery_id;
+  std::string run_id;
+  std::int64_t received_at_ms = 0;
+};
 using Effect =
     std::variant<InsertStoreEffect, UpdateStoreEffect, InsertTokenEffect, RevokeTokenEffect, InsertChangeEffect,
                  UpdateChangeEffect, InsertEnrollmentTokenEffect, EnrollAgentEffect, RotateAgentCredentialEffect,
-                 RevokeAgentEffect, InsertOperationEffect, UpdateOperationEffect, UpsertLastSuccessEffect>;
+                 RevokeAgentEffect, InsertOperationEffect, UpdateOperationEffect, UpsertLastSuccessEffect,
+                 InsertRunEffect, UpdateRunEffect, UpdateOutboxEffect, InsertCallbackDeliveryEffect>;
 
 // One transaction: every effect in order, the idempotency record, and the audit entries
 // (sealed into the hash chain in order). All or nothing. A batch with effects but no audit
@@ -244,6 +311,7 @@ struct WriteResult {
   std::vector<core::Store> stores;
   std::vector<ChangeRequest> changes;
   std::vector<OperationRecord> operations;  // inserted or updated, in effect order
+  std::vector<PipelineRunRecord> runs;      // inserted or updated, in effect order
   std::vector<std::int64_t> audit_seqs;
 };
 
@@ -303,6 +371,25 @@ class Repository {
   virtual Result<std::vector<OperationRecord>> ListOpenOperations() = 0;
   // A store's last successes, ordered by kind then name.
   virtual Result<std::vector<LastSuccess>> ListLastSuccesses(std::string_view store_id) = 0;
+
+  // ---- Pipeline runs and the outbox ----------------------------------------------------
+  virtual Result<PipelineRunRecord> GetRun(std::string_view id) = 0;  // kNotFound
+  struct RunQuery {
+    std::optional<std::string> store_id;
+    std::optional<std::string> state;
+    bool active_only = false;
+    std::string before_id;  // cursor: runs created before this one
+    int limit = 50;         // 1..1000
+  };
+  // Newest first.
+  virtual Result<std::vector<PipelineRunRecord>> ListRuns(const RunQuery& query) = 0;
+  // Every active run, oldest first (the reconcilers' work list).
+  virtual Result<std::vector<PipelineRunRecord>> ListActiveRuns() = 0;
+  // Unsent entries with next_attempt_at_ms <= now, oldest first.
+  virtual Result<std::vector<OutboxEntry>> ListDueOutbox(std::int64_t now_ms, int limit) = 0;
+  virtual Result<std::optional<OutboxEntry>> GetOutbox(std::string_view run_id) = 0;
+  // Releases a store reached through verified deploy/rollback runs, newest first.
+  virtual Result<std::vector<std::string>> ListVerifiedReleases(std::string_view store_id, int limit) = 0;
 
   // Observations, not changes of authority, so no audit record: agents' telemetry (the row
   // must exist with the same agent id, else that entry is skipped), successes of checks,
