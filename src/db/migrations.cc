@@ -208,10 +208,94 @@ CREATE TABLE last_successes (
 ) WITHOUT ROWID;
 )sql";
 
+// v4: CI/CD pipeline runs, their outbox and the callback deliveries seen. A run is history:
+// never deleted, and its id, seq, store, kind and creation time never change (triggers).
+// seq orders the runs (insertion order, the listing cursor). `active` is kept by the writer
+// but must agree with the state (a CHECK: active exactly while not final; succeeded is final
+// only for kinds without a health gate), and the partial unique index over the active rows is
+// what allows at most one active run per store. The outbox holds one trigger per run, written
+// with it; the partial index keeps the due unsent entries cheap to find. callback_deliveries
+// is append-only like the audit trail (no UPDATE, no DELETE, and no INSERT over a seen
+// (provider, delivery_id), which also stops INSERT OR REPLACE): a delivery seen stays seen.
+constexpr const char* kSchemaV4 = R"sql(
+CREATE TABLE pipeline_runs (
+  id TEXT PRIMARY KEY NOT NULL,
+  seq INTEGER NOT NULL UNIQUE,
+  store_id TEXT NOT NULL REFERENCES stores (id),
+  kind TEXT NOT NULL
+    CHECK (kind IN ('provision', 'deploy', 'rollback', 'decommission', 'isolation_migration')),
+  state TEXT NOT NULL
+    CHECK (state IN ('pending', 'triggered', 'running', 'succeeded', 'failed', 'cancelled', 'timed_out',
+                     'verifying', 'verified', 'verification_failed')),
+  active INTEGER NOT NULL CHECK (active IN (0, 1)),
+  release TEXT NOT NULL DEFAULT '',
+  previous_release TEXT NOT NULL DEFAULT '',
+  target_isolation TEXT NOT NULL DEFAULT '',
+  provider TEXT NOT NULL DEFAULT '',
+  external_id TEXT NOT NULL DEFAULT '',
+  external_url TEXT NOT NULL DEFAULT '',
+  requested_by TEXT NOT NULL,
+  request_id TEXT NOT NULL DEFAULT '',
+  reason TEXT NOT NULL DEFAULT '',
+  outcome_detail TEXT NOT NULL DEFAULT '',
+  created_at_ms INTEGER NOT NULL,
+  updated_at_ms INTEGER NOT NULL,
+  triggered_at_ms INTEGER,
+  finished_at_ms INTEGER,
+  deadline_ms INTEGER NOT NULL,
+  gate_opened_at_ms INTEGER,
+  gate_streak INTEGER NOT NULL DEFAULT 0 CHECK (gate_streak >= 0),
+  version INTEGER NOT NULL CHECK (version >= 1),
+  CHECK (kind IN ('deploy', 'rollback') OR state NOT IN ('verifying', 'verified', 'verification_failed')),
+  CHECK (active = (state IN ('pending', 'triggered', 'running', 'verifying')
+                   OR (state = 'succeeded' AND kind IN ('deploy', 'rollback'))))
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX pipeline_runs_one_active_per_store ON pipeline_runs (store_id) WHERE active = 1;
+CREATE INDEX pipeline_runs_by_store ON pipeline_runs (store_id, seq);
+CREATE INDEX pipeline_runs_by_state ON pipeline_runs (state, seq);
+CREATE INDEX pipeline_runs_active ON pipeline_runs (seq) WHERE active = 1;
+CREATE TRIGGER pipeline_runs_no_delete BEFORE DELETE ON pipeline_runs
+BEGIN SELECT RAISE(ABORT, 'pipeline runs are never deleted'); END;
+CREATE TRIGGER pipeline_runs_fixed_columns BEFORE UPDATE OF id, seq, store_id, kind, created_at_ms ON pipeline_runs
+WHEN NEW.id IS NOT OLD.id OR NEW.seq IS NOT OLD.seq OR NEW.store_id IS NOT OLD.store_id
+  OR NEW.kind IS NOT OLD.kind OR NEW.created_at_ms IS NOT OLD.created_at_ms
+BEGIN SELECT RAISE(ABORT, 'the id, seq, store, kind and creation time of a run never change'); END;
+
+CREATE TABLE outbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id TEXT NOT NULL UNIQUE REFERENCES pipeline_runs (id),
+  provider TEXT NOT NULL DEFAULT '',
+  created_at_ms INTEGER NOT NULL,
+  next_attempt_at_ms INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+  last_error TEXT NOT NULL DEFAULT '',
+  sent_at_ms INTEGER,
+  version INTEGER NOT NULL CHECK (version >= 1)
+);
+CREATE INDEX outbox_due ON outbox (next_attempt_at_ms, seq) WHERE sent_at_ms IS NULL;
+
+CREATE TABLE callback_deliveries (
+  provider TEXT NOT NULL,
+  delivery_id TEXT NOT NULL,
+  run_id TEXT NOT NULL REFERENCES pipeline_runs (id),
+  received_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (provider, delivery_id)
+) WITHOUT ROWID;
+CREATE INDEX callback_deliveries_by_run ON callback_deliveries (run_id, received_at_ms);
+CREATE TRIGGER callback_deliveries_no_update BEFORE UPDATE ON callback_deliveries
+BEGIN SELECT RAISE(ABORT, 'callback_deliveries is append-only'); END;
+CREATE TRIGGER callback_deliveries_no_delete BEFORE DELETE ON callback_deliveries
+BEGIN SELECT RAISE(ABORT, 'callback_deliveries is append-only'); END;
+CREATE TRIGGER callback_deliveries_insert_once BEFORE INSERT ON callback_deliveries
+WHEN EXISTS (SELECT 1 FROM callback_deliveries WHERE provider = NEW.provider AND delivery_id = NEW.delivery_id)
+BEGIN SELECT RAISE(ABORT, 'callback_deliveries is append-only'); END;
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, "stores, principals, tokens, idempotency keys", kSchemaV1},
     Migration{2, "append-only audit trail and checkpoints, token ids and revocation, change requests", kSchemaV2},
     Migration{3, "enrollment tokens, agents, operations, last successes", kSchemaV3},
+    Migration{4, "pipeline runs (one active per store), their outbox, callback deliveries", kSchemaV4},
 };
 
 Result<int> ReadVersion(Connection& conn) {

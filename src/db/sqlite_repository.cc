@@ -497,6 +497,24 @@ struct EffectRunner {
     return Status::Ok();
   }
   Status operator()(const UpsertLastSuccessEffect& effect) { return sqlite_detail::UpsertLastSuccess(conn, effect); }
+
+  // Pipeline runs, the outbox and callback deliveries (sqlite_runs.cc).
+  Status operator()(const InsertRunEffect& effect) {
+    auto stored = sqlite_detail::InsertRun(conn, effect);
+    if (!stored.ok()) return stored.error();
+    result.runs.push_back(std::move(*stored));
+    return Status::Ok();
+  }
+  Status operator()(const UpdateRunEffect& effect) {
+    auto stored = sqlite_detail::UpdateRun(conn, effect);
+    if (!stored.ok()) return stored.error();
+    result.runs.push_back(std::move(*stored));
+    return Status::Ok();
+  }
+  Status operator()(const UpdateOutboxEffect& effect) { return sqlite_detail::UpdateOutbox(conn, effect); }
+  Status operator()(const InsertCallbackDeliveryEffect& effect) {
+    return sqlite_detail::InsertCallbackDelivery(conn, effect);
+  }
 };
 
 // Programming errors in a batch, refused before it reaches the writer.
@@ -523,6 +541,7 @@ Status CheckBatch(const WriteBatch& batch) {
       }
     } else {
       SP_RETURN_IF_ERROR(sqlite_detail::CheckAgentEffect(effect));
+      SP_RETURN_IF_ERROR(sqlite_detail::CheckRunEffect(effect));
     }
   }
   return Status::Ok();

@@ -3,6 +3,7 @@
 // the Repository interface. Thread-safe: writes go to the WriteQueue, reads to the ReadPool.
 #pragma once
 
+#include <cstdint>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -52,6 +53,14 @@ class SqliteRepository final : public Repository {
   Result<std::vector<OperationRecord>> ListOpenOperations() override;
   Result<std::vector<LastSuccess>> ListLastSuccesses(std::string_view store_id) override;
   Status WriteTelemetry(const TelemetryBatch& batch) override;
+
+  // Pipeline runs and the outbox: defined in sqlite_runs.cc.
+  Result<PipelineRunRecord> GetRun(std::string_view id) override;
+  Result<std::vector<PipelineRunRecord>> ListRuns(const RunQuery& query) override;
+  Result<std::vector<PipelineRunRecord>> ListActiveRuns() override;
+  Result<std::vector<OutboxEntry>> ListDueOutbox(std::int64_t now_ms, int limit) override;
+  Result<std::optional<OutboxEntry>> GetOutbox(std::string_view run_id) override;
+  Result<std::vector<std::string>> ListVerifiedReleases(std::string_view store_id, int limit) override;
 
   Status Ping() override;
 
@@ -107,6 +116,22 @@ Status RevokeAgent(Connection& conn, const RevokeAgentEffect& effect);
 Result<OperationRecord> InsertOperation(Connection& conn, const InsertOperationEffect& effect);
 Result<OperationRecord> UpdateOperation(Connection& conn, const UpdateOperationEffect& effect);
 Status UpsertLastSuccess(Connection& conn, const UpsertLastSuccessEffect& effect);
+
+// ---- Pipeline run, outbox and callback delivery effects (sqlite_runs.cc) ---------------
+// Like the agent effects: on the writer connection inside the batch's savepoint, errors as
+// documented on the effects in repository.h. A store or run that does not exist is
+// kNotFound; a row that breaks the schema's CHECKs (an unknown kind or state, a kind
+// without a health gate in a gate state, `active` disagreeing with the state) is kInternal.
+
+// Programming errors in one of these effects (kInternal): an outbox entry for another run,
+// an update that does not advance the version by one, missing ids. Ok for other effects.
+Status CheckRunEffect(const Effect& effect);
+
+// These two return the run as stored.
+Result<PipelineRunRecord> InsertRun(Connection& conn, const InsertRunEffect& effect);
+Result<PipelineRunRecord> UpdateRun(Connection& conn, const UpdateRunEffect& effect);
+Status UpdateOutbox(Connection& conn, const UpdateOutboxEffect& effect);
+Status InsertCallbackDelivery(Connection& conn, const InsertCallbackDeliveryEffect& effect);
 
 }  // namespace sqlite_detail
 
