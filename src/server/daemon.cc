@@ -240,18 +240,18 @@ int RunDaemon(Config config) {
     hub.Start();
     auto providers = RunCoordinator::MakeProviders(config.cicd);
     if (!providers.ok()) return Fail("invalid CI/CD configuration", providers.error());
+    RunCoordinator runs(**repo, config.cicd, config.cicd.public_url, std::move(*providers), SystemNowMs);
+    runs.SetStoreObserver([&hub](const core::Store& store) { hub.OnStoreChanged(store); });
+    hub.SetHeartbeatObserver([&runs](const std::string& store, const std::optional<std::string>& release,
+                                     core::Health health) { runs.ObserveHeartbeat(store, release, health); });
     Services services{**repo, config, holder, *public_key};
     services.agents = &hub;
+    services.runs = &runs;
     App app(services);
     HttpServer server(config, app);
     if (auto s = server.Listen(); !s.ok()) return Fail("cannot start the server", s.error());
     // Pipelines call back at the public URL, or at the address actually bound.
-    const auto public_url = config.cicd.public_url.empty() ? server.url() : config.cicd.public_url;
-    RunCoordinator runs(**repo, config.cicd, public_url, std::move(*providers), SystemNowMs);
-    runs.SetStoreObserver([&hub](const core::Store& store) { hub.OnStoreChanged(store); });
-    hub.SetHeartbeatObserver([&runs](const std::string& store, const std::optional<std::string>& release,
-                                     core::Health health) { runs.ObserveHeartbeat(store, release, health); });
-    services.runs = &runs;
+    if (config.cicd.public_url.empty()) runs.SetPublicUrl(server.url());
     runs.Start();
     server.Run(
         [&] {

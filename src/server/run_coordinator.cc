@@ -281,6 +281,14 @@ Result<db::PipelineRunRecord> RunCoordinator::Move(db::PipelineRunRecord run, co
 }
 
 Result<db::PipelineRunRecord> RunCoordinator::ApplyReport(const Report& report) {
+  // The dispatcher or a poll may move the run at the same moment: read again and retry.
+  for (int attempt = 0;; ++attempt) {
+    auto applied = ApplyReportOnce(report);
+    if (applied.ok() || applied.error().code != ErrorCode::kPreconditionFailed || attempt >= 4) return applied;
+  }
+}
+
+Result<db::PipelineRunRecord> RunCoordinator::ApplyReportOnce(const Report& report) {
   auto run = repo_.GetRun(report.run_id);
   if (!run.ok()) return run.error();
   if (run->provider != report.provider) return Error::NotFound("no run '" + report.run_id + "' for this provider");

@@ -46,6 +46,9 @@ class RunCoordinator {
   // Told of every store a run changed (its lifecycle state, release or isolation mode).
   void SetStoreObserver(std::function<void(const core::Store&)> observer) { store_observer_ = std::move(observer); }
 
+  // Before Start(): where pipelines send their callbacks (base URL of this server).
+  void SetPublicUrl(std::string url) { public_url_ = std::move(url); }
+
   void Start();
   void Stop();
   // A run was queued (or an approved change created one): send its trigger soon.
@@ -78,6 +81,7 @@ class RunCoordinator {
   void PollOnce();
 
  private:
+  Result<db::PipelineRunRecord> ApplyReportOnce(const Report& report);
   Result<db::PipelineRunRecord> Move(db::PipelineRunRecord run, const std::vector<core::RunEvent>& events,
                                      const std::string& detail, const std::string& source,
                                      const std::string& request_id, std::vector<db::Effect> extra);

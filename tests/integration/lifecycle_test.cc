@@ -1,0 +1,402 @@
+// The store lifecycle through CI/CD against the real storeplaned: a fake CI server (the
+// generic signed webhook provider) receives triggers, and the test plays the pipeline by
+// sending signed callbacks. Provision, deploy with the health gate fed by the real
+// shop-agent, automatic rollback after a failed gate, refused callbacks, and concurrent
+// duplicate deliveries causing one transition.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "core/callback_signature.h"
+#include "tests/integration/integration_fixture.h"
+#include "tests/support/agent_process.h"
+
+namespace storeplane::testing {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+// A CI server that accepts every trigger with 202 and remembers it.
+class FakeCi {
+ public:
+  struct Trigger {
+    std::map<std::string, std::string> headers;  // lower-case names
+    std::string body;
+  };
+
+  FakeCi() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::listen(fd_, 64);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~FakeCi() {
+    stopping_ = true;
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/trigger"; }
+
+  // Waits for the n-th trigger (1-based).
+  std::optional<Trigger> WaitTrigger(std::size_t n, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    if (!cv_.wait_for(lock, timeout, [&] { return triggers_.size() >= n; })) return std::nullopt;
+    return triggers_[n - 1];
+  }
+  std::size_t count() {
+    std::lock_guard lock(mu_);
+    return triggers_.size();
+  }
+
+ private:
+  void Serve() {
+    while (!stopping_) {
+      const int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      std::string data;
+      char buf[4096];
+      std::size_t header_end = std::string::npos;
+      std::size_t length = 0;
+      while (true) {
+        const auto n = ::read(c, buf, sizeof buf);
+        if (n <= 0) break;
+        data.append(buf, static_cast<std::size_t>(n));
+        if (header_end == std::string::npos) {
+          header_end = data.find("\r\n\r\n");
+          if (header_end != std::string::npos) {
+            std::string lower = data.substr(0, header_end);
+            for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+            const auto cl = lower.find("content-length:");
+            if (cl != std::string::npos) length = std::stoul(lower.substr(cl + 15));
+          }
+        }
+        if (header_end != std::string::npos && data.size() >= header_end + 4 + length) break;
+      }
+      Trigger t;
+      if (header_end != std::string::npos) {
+        std::istringstream lines(data.substr(0, header_end));
+        std::string line;
+        std::getline(lines, line);
+        while (std::getline(lines, line)) {
+          if (!line.empty() && line.back() == '\r') line.pop_back();
+          const auto colon = line.find(':');
+          if (colon == std::string::npos) continue;
+          std::string name = line.substr(0, colon);
+          for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+          auto value = line.substr(colon + 1);
+          while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+          t.headers[name] = value;
+        }
+        t.body = data.substr(header_end + 4);
+      }
+      const std::string answer = "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+                                 "Connection: close\r\n\r\n{}";
+      (void)::write(c, answer.data(), answer.size());
+      ::close(c);
+      {
+        std::lock_guard lock(mu_);
+        triggers_.push_back(std::move(t));
+      }
+      cv_.notify_all();
+    }
+  }
+
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Trigger> triggers_;
+};
+
+constexpr char kTriggerSecret[] = "trigger-secret-0123456789";
+constexpr char kCallbackSecret[] = "callback-secret-9876543210";
+
+class LifecycleTest : public ServerTest {
+ protected:
+  void SetUp() override {
+    dir_ = std::make_unique<TempDir>();
+    token_file_ = dir_->path() + "/admin.token";
+    policy_file_ = dir_->path() + "/policy.yaml";
+    WritePolicy(R"(version: 1
+roles:
+  operator:
+    allow:
+      - actions: [store.*, deploy.request, rollback.request, isolation.migrate, run.read, operation.*, agent.*,
+                  principal.whoami]
+  auditor:
+    allow:
+      - actions: [audit.read, audit.export]
+principals:
+  admin:
+    kind: operator
+    roles: [operator, auditor]
+)");
+    std::ofstream(dir_->path() + "/trigger.secret") << kTriggerSecret << "\n";
+    std::ofstream(dir_->path() + "/callback.secret") << kCallbackSecret << "\n";
+    std::ofstream(dir_->path() + "/config.yaml")
+        << "cicd:\n"
+        << "  run_timeout_s: 60\n"
+        << "  poll_interval_s: 3600\n"
+        << "  health_gate: {consecutive: 2, window_s: 4}\n"
+        << "  providers:\n"
+        << "    hook:\n"
+        << "      type: webhook\n"
+        << "      base_url: " << ci_.url() << "\n"
+        << "      secret_file: " << dir_->path() << "/trigger.secret\n"
+        << "      callback_secret_file: " << dir_->path() << "/callback.secret\n"
+        << "  routes:\n"
+        << "    - provider: hook\n";
+    server_env_ = {"STOREPLANE_AGENTS_HEARTBEAT_INTERVAL_S=1"};
+    StartServer({"--config", dir_->path() + "/config.yaml"});
+    ASSERT_FALSE(token_.empty());
+  }
+
+  void TearDown() override {
+    if (agent_ && agent_->running()) agent_->Stop();
+    ServerTest::TearDown();
+  }
+
+  // Sends a signed callback as the pipeline would.
+  client::HttpResponse Callback(const std::string& body, const std::string& delivery,
+                                std::int64_t timestamp_s = -1, const std::string& secret = kCallbackSecret) {
+    if (timestamp_s < 0) {
+      timestamp_s = std::chrono::duration_cast<std::chrono::seconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+    }
+    return Call("POST", "/hooks/cicd/hook", body,
+                {{"Content-Type", "application/json"},
+                 {"X-Storeplane-Timestamp", std::to_string(timestamp_s)},
+                 {"X-Storeplane-Signature", core::SignPayload(secret, timestamp_s, body)},
+                 {"X-Storeplane-Delivery", delivery}},
+                false);
+  }
+  static std::string Outcome(const std::string& run, const std::string& status) {
+    return R"({"correlation_id": ")" + run + R"(", "status": ")" + status + R"("})";
+  }
+
+  json::object Run(const std::string& id) { return Json(Call("GET", "/v1/runs/" + id)); }
+  json::object Store(const std::string& id) { return Json(Call("GET", "/v1/stores/" + id)); }
+
+  bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (condition()) return true;
+      std::this_thread::sleep_for(25ms);
+    }
+    return condition();
+  }
+  bool WaitRunState(const std::string& id, const std::string& state, std::chrono::milliseconds t = 10s) {
+    return WaitFor([&] { return Run(id)["state"].as_string() == state; }, t);
+  }
+
+  // A provisioned store: registered, provisioned through the fake CI, active.
+  std::string ProvisionedStore(const std::string& id, std::size_t trigger_no) {
+    EXPECT_EQ(Register(id, "staging").status, 201);
+    auto resp = Call("POST", "/v1/stores/" + id + "/provision", "", {});
+    EXPECT_EQ(resp.status, 202) << resp.body;
+    const std::string run(Json(resp)["id"].as_string());
+    EXPECT_TRUE(ci_.WaitTrigger(trigger_no, 10s));
+    EXPECT_TRUE(WaitRunState(run, "triggered"));
+    EXPECT_EQ(Callback(Outcome(run, "succeeded"), "d-prov-" + id).status, 200);
+    EXPECT_EQ(Store(id)["state"].as_string(), "active");
+    return run;
+  }
+
+  // The real agent for `store`, with the fake Magento's release marker at `release`.
+  void StartAgent(const std::string& store, const std::string& release) {
+    magento_ = dir_->path() + "/magento-" + store;
+    ASSERT_TRUE(AgentProcess::CopyFakeMagento(magento_));
+    SetRelease(release);
+    std::ofstream(magento_ + "/var/.storeplane-cron") << "";
+    auto token = Call("POST", "/v1/stores/" + store + "/enrollment-tokens", "", {});
+    ASSERT_EQ(token.status, 201) << token.body;
+    const auto config = dir_->path() + "/agent-" + store + ".yaml";
+    std::ofstream(config) << "control_plane_url: " << server_->url() << "\nstore_id: " << store
+                          << "\ncredential_file: " << dir_->path() << "/cred-" << store << "\nstate_dir: "
+                          << dir_->path() << "/state-" << store << "\nmagento_root: " << magento_
+                          << "\nphp_binary: " << magento_ << "/php\nisolation_mode: shared\n"
+                          << "allowed_operations: [health.probe]\n";
+    agent_ = std::make_unique<AgentProcess>(
+        config, dir_->path() + "/agent-" + store + ".log",
+        std::vector<std::string>{"SHOP_AGENT_ENROLLMENT_TOKEN=" + std::string(Json(token)["token"].as_string())});
+    ASSERT_TRUE(agent_->Start());
+    ASSERT_TRUE(WaitFor([&] { return Json(Call("GET", "/v1/stores/" + store + "/health"))["health"].as_string() == "healthy"; },
+                        10s))
+        << agent_->Logs();
+  }
+  void SetRelease(const std::string& release) { std::ofstream(magento_ + "/.storeplane-release") << release << "\n"; }
+
+  FakeCi ci_;
+  std::unique_ptr<AgentProcess> agent_;
+  std::string magento_;
+};
+
+TEST_F(LifecycleTest, ProvisionTriggersTheProviderWithTheRunsFactsAndActivatesTheStore) {
+  ASSERT_EQ(Register("shop-a", "staging").status, 201);
+  auto resp = Call("POST", "/v1/stores/shop-a/provision", "", {});
+  ASSERT_EQ(resp.status, 202) << resp.body;
+  auto run = Json(resp);
+  const std::string id(run["id"].as_string());
+  EXPECT_EQ(run["kind"].as_string(), "provision");
+  EXPECT_EQ(Store("shop-a")["state"].as_string(), "provisioning");
+  // One active run per store.
+  EXPECT_EQ(Call("POST", "/v1/stores/shop-a/provision", "", {}).status, 409);
+
+  auto trigger = ci_.WaitTrigger(1, 10s);
+  ASSERT_TRUE(trigger);
+  core::SignatureCheck check;
+  check.secrets = {kTriggerSecret};
+  check.timestamp_header = trigger->headers["x-storeplane-timestamp"];
+  check.signature_header = trigger->headers["x-storeplane-signature"];
+  check.body = trigger->body;
+  check.now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  EXPECT_TRUE(core::VerifySignature(check).ok()) << "the trigger is signed";
+  auto facts = json::parse(trigger->body).as_object();
+  EXPECT_EQ(facts["correlation_id"].as_string(), id);
+  EXPECT_EQ(facts["store_id"].as_string(), "shop-a");
+  EXPECT_EQ(facts["environment"].as_string(), "staging");
+  EXPECT_EQ(facts["isolation_mode"].as_string(), "shared");
+  EXPECT_EQ(facts["kind"].as_string(), "provision");
+  EXPECT_EQ(facts["callback_url"].as_string(), server_->url() + "/hooks/cicd/hook");
+  EXPECT_EQ(facts.size(), 7u) << "nothing else about the store leaves: " << trigger->body;
+
+  ASSERT_TRUE(WaitRunState(id, "triggered"));
+  EXPECT_EQ(Callback(Outcome(id, "running"), "d1").status, 200);
+  EXPECT_EQ(Run(id)["state"].as_string(), "running");
+  EXPECT_EQ(Callback(Outcome(id, "succeeded"), "d2").status, 200);
+  EXPECT_EQ(Run(id)["state"].as_string(), "succeeded");
+  EXPECT_EQ(Store("shop-a")["state"].as_string(), "active");
+  EXPECT_EQ(ci_.count(), 1u) << "triggered exactly once";
+}
+
+TEST_F(LifecycleTest, RefusedCallbacksAreAuditedAndMoveNothing) {
+  ASSERT_EQ(Register("shop-a", "staging").status, 201);
+  const std::string id(Json(Call("POST", "/v1/stores/shop-a/provision", "", {}))["id"].as_string());
+  ASSERT_TRUE(WaitRunState(id, "triggered"));
+  const auto body = Outcome(id, "succeeded");
+  const auto now_s =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  EXPECT_EQ(Callback(body, "bad-secret", -1, "not-the-secret").status, 401);
+  EXPECT_EQ(Callback(body, "stale", now_s - 301).status, 401);
+  EXPECT_EQ(Callback(body, "future", now_s + 301).status, 401);
+  // Tampered body under a valid signature of another body.
+  auto tampered = Call("POST", "/hooks/cicd/hook", body,
+                       {{"Content-Type", "application/json"},
+                        {"X-Storeplane-Timestamp", std::to_string(now_s)},
+                        {"X-Storeplane-Signature", core::SignPayload(kCallbackSecret, now_s, Outcome(id, "failed"))},
+                        {"X-Storeplane-Delivery", "tampered"}},
+                       false);
+  EXPECT_EQ(tampered.status, 401);
+  EXPECT_EQ(Run(id)["state"].as_string(), "triggered");
+  auto audit = Json(Call("GET", "/v1/audit?action=callback.refused"));
+  EXPECT_GE(audit["items"].as_array().size(), 4u);
+
+  EXPECT_EQ(Callback(body, "once").status, 200);
+  EXPECT_EQ(Callback(body, "once").status, 409) << "a replayed delivery is refused";
+  EXPECT_EQ(Call("POST", "/hooks/cicd/nobody", body, {{"Content-Type", "application/json"}}, false).status, 404);
+}
+
+TEST_F(LifecycleTest, ConcurrentDuplicateCallbacksCauseOneTransition) {
+  ASSERT_EQ(Register("shop-a", "staging").status, 201);
+  const std::string id(Json(Call("POST", "/v1/stores/shop-a/provision", "", {}))["id"].as_string());
+  ASSERT_TRUE(WaitRunState(id, "triggered"));
+  const auto body = Outcome(id, "succeeded");
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      client::HttpClient http;
+      for (int i = 0; i < 25; ++i) {
+        const auto ts = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+        auto resp = http.Send({"POST",
+                               server_->url() + "/hooks/cicd/hook",
+                               {{"Content-Type", "application/json"},
+                                {"X-Storeplane-Timestamp", std::to_string(ts)},
+                                {"X-Storeplane-Signature", core::SignPayload(kCallbackSecret, ts, body)},
+                                {"X-Storeplane-Delivery", "same-delivery"}},
+                               body,
+                               10000});
+        if (resp.ok() && resp->status == 200) ++ok;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 1);
+  auto audit = Json(Call("GET", "/v1/audit?action=run.transition&limit=1000"));
+  int to_succeeded = 0;
+  for (const auto& item : audit["items"].as_array()) {
+    const auto& params = item.as_object().at("params").as_object();
+    if (params.contains("to") && params.at("to").as_string() == "succeeded") ++to_succeeded;
+  }
+  EXPECT_EQ(to_succeeded, 1);
+  EXPECT_EQ(Store("shop-a")["state"].as_string(), "active");
+}
+
+TEST_F(LifecycleTest, ADeployIsVerifiedByTheAgentAndAFailedGateRollsBackOnce) {
+  ProvisionedStore("shop-a", 1);
+  StartAgent("shop-a", "r1");
+
+  // r1 goes out, the pipeline "installs" it, the agent reports it healthy: verified.
+  auto deploy = Call("POST", "/v1/stores/shop-a/deployments", R"({"release": "r1"})",
+                     {{"Content-Type", "application/json"}});
+  ASSERT_EQ(deploy.status, 202) << deploy.body << json::serialize(Json(Call("GET", "/v1/runs?store=shop-a")));
+  const std::string first(Json(deploy)["id"].as_string());
+  ASSERT_TRUE(ci_.WaitTrigger(2, 10s));
+  ASSERT_EQ(Callback(Outcome(first, "succeeded"), "d-first").status, 200);
+  ASSERT_TRUE(WaitRunState(first, "verified", 10s)) << json::serialize(Run(first));
+  EXPECT_EQ(Store("shop-a")["current_release"].as_string(), "r1");
+  EXPECT_EQ(Store("shop-a")["last_known_good_release"].as_string(), "r1");
+
+  // r2's pipeline "succeeds" but the store never shows r2: the gate fails after its window
+  // and one automatic rollback to r1 is triggered.
+  auto bad = Call("POST", "/v1/stores/shop-a/deployments", R"({"release": "r2"})",
+                  {{"Content-Type", "application/json"}});
+  ASSERT_EQ(bad.status, 202) << bad.body;
+  const std::string second(Json(bad)["id"].as_string());
+  ASSERT_TRUE(ci_.WaitTrigger(3, 10s));
+  ASSERT_EQ(Callback(Outcome(second, "succeeded"), "d-second").status, 200);
+  EXPECT_EQ(Run(second)["state"].as_string(), "verifying");
+  ASSERT_TRUE(WaitRunState(second, "verification_failed", 15s)) << json::serialize(Run(second));
+  auto rollback_trigger = ci_.WaitTrigger(4, 10s);
+  ASSERT_TRUE(rollback_trigger);
+  auto facts = json::parse(rollback_trigger->body).as_object();
+  EXPECT_EQ(facts["kind"].as_string(), "rollback");
+  EXPECT_EQ(facts["release"].as_string(), "r1");
+  auto runs = Json(Call("GET", "/v1/runs?store=shop-a&active=true"));
+  ASSERT_EQ(runs["items"].as_array().size(), 1u);
+  const auto& rollback = runs["items"].as_array()[0].as_object();
+  EXPECT_EQ(rollback.at("requested_by").as_string(), "system");
+  EXPECT_NE(std::string(rollback.at("reason").as_string()).find(second), std::string::npos);
+  auto automatic = Json(Call("GET", "/v1/audit?action=rollback.automatic"));
+  EXPECT_EQ(automatic["items"].as_array().size(), 1u);
+}
+
+}  // namespace
+}  // namespace storeplane::testing
