@@ -53,10 +53,10 @@ Status CheckKeys(const std::string& path, const YAML::Node& map, const std::set<
 
 // cicd: public_url, timeouts, the health gate, providers (by name) and routes.
 Status MergeCicd(const std::string& path, const YAML::Node& node, CicdConfig& cicd) {
-  SP_RETURN_IF_ERROR(CheckKeys(path, node,
-                               {"public_url", "run_timeout_s", "poll_interval_s", "health_gate", "trigger_retry_max_s",
-                                "providers", "routes"},
-                               "cicd"));
+  SP_RETURN_IF_ERROR(CheckKeys(
+      path, node,
+      {"public_url", "run_timeout_s", "poll_interval_s", "health_gate", "trigger_retry_max_s", "providers", "routes"},
+      "cicd"));
   SP_RETURN_IF_ERROR(ReadIf(path, node, "public_url", cicd.public_url));
   SP_RETURN_IF_ERROR(ReadIf(path, node, "run_timeout_s", cicd.run_timeout_s));
   SP_RETURN_IF_ERROR(ReadIf(path, node, "poll_interval_s", cicd.poll_interval_s));
@@ -75,11 +75,11 @@ Status MergeCicd(const std::string& path, const YAML::Node& node, CicdConfig& ci
       SP_RETURN_IF_ERROR(ReadScalar(path, kv.first, "provider name", p.name));
       const auto& v = kv.second;
       const std::string section = "cicd.providers." + p.name;
-      SP_RETURN_IF_ERROR(CheckKeys(path, v,
-                                   {"type", "base_url", "token_file", "token_env", "secret_file", "secret_env",
-                                    "settings", "ca_file", "timeout_ms", "callback_secret_file", "callback_secret_env",
-                                    "callback_previous_secret_file"},
-                                   section));
+      SP_RETURN_IF_ERROR(
+          CheckKeys(path, v,
+                    {"type", "base_url", "token_file", "token_env", "secret_file", "secret_env", "settings", "ca_file",
+                     "timeout_ms", "callback_secret_file", "callback_secret_env", "callback_previous_secret_file"},
+                    section));
       SP_RETURN_IF_ERROR(ReadIf(path, v, "type", p.type));
       SP_RETURN_IF_ERROR(ReadIf(path, v, "base_url", p.base_url));
       SP_RETURN_IF_ERROR(ReadIf(path, v, "token_file", p.token_file));
@@ -300,7 +300,8 @@ Status Validate(const Config& config) {
   std::set<std::string> names;
   for (const auto& entry : c.providers) {
     const auto& name = entry.provider.name;
-    if (!core::ValidateStoreId(name).ok()) return Error::Invalid("cicd provider name '" + name + "' must be a DNS label");
+    if (!core::ValidateStoreId(name).ok())
+      return Error::Invalid("cicd provider name '" + name + "' must be a DNS label");
     names.insert(name);
   }
   for (const auto& route : c.routes) {

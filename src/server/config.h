@@ -76,11 +76,11 @@ struct CicdConfig {
   std::string public_url;  // how pipelines reach storeplaned's callbacks; empty = the listen URL
   std::vector<CicdProviderEntry> providers;
   std::vector<CicdRoute> routes;
-  int run_timeout_s = 3600;      // no outcome by then: timed_out
-  int poll_interval_s = 30;      // how often runs without news are looked up at the provider
-  int gate_consecutive = 3;      // healthy heartbeats with the new release that verify a run
-  int gate_window_s = 300;       // ... within this long after the pipeline succeeded
-  int trigger_retry_max_s = 300; // cap of the outbox's backoff
+  int run_timeout_s = 3600;       // no outcome by then: timed_out
+  int poll_interval_s = 30;       // how often runs without news are looked up at the provider
+  int gate_consecutive = 3;       // healthy heartbeats with the new release that verify a run
+  int gate_window_s = 300;        // ... within this long after the pipeline succeeded
+  int trigger_retry_max_s = 300;  // cap of the outbox's backoff
 };
 
 struct Config {

@@ -40,8 +40,7 @@ std::vector<core::RunEvent> EventsFor(core::RunKind kind, core::RunState from, c
   const auto at = events.empty() ? from : S::kTriggered;
   switch (status) {
     case cicd::ProviderRunStatus::kNotFound:
-    case cicd::ProviderRunStatus::kQueued:
-      break;
+    case cicd::ProviderRunStatus::kQueued: break;
     case cicd::ProviderRunStatus::kRunning:
       if (at == S::kTriggered) events.push_back(E::kStarted);
       break;
@@ -167,8 +166,8 @@ Result<db::PipelineRunRecord> RunCoordinator::Move(db::PipelineRunRecord run, co
   updated.updated_at_ms = now;
   updated.version = run.version + 1;
   if (!detail.empty()) updated.outcome_detail = detail;
-  if (state == core::RunState::kTriggered || (!run.triggered_at_ms && *from == core::RunState::kPending &&
-                                              state != core::RunState::kPending)) {
+  if (state == core::RunState::kTriggered ||
+      (!run.triggered_at_ms && *from == core::RunState::kPending && state != core::RunState::kPending)) {
     updated.triggered_at_ms = now;
   }
   if (state == core::RunState::kVerifying && *from != core::RunState::kVerifying) {
@@ -260,8 +259,9 @@ Result<db::PipelineRunRecord> RunCoordinator::Move(db::PipelineRunRecord run, co
       db::WriteBatch rollback;
       if (plan.ok()) {
         rollback.effects = std::move(plan->effects);
-        rollback.audit.push_back(SystemAuditEntry(input.now_ms, "rollback.automatic", "store/" + run.store_id, "ok",
-                                                  {{"run", plan->run.id}, {"after", run.id}, {"release", plan->run.release}}));
+        rollback.audit.push_back(
+            SystemAuditEntry(input.now_ms, "rollback.automatic", "store/" + run.store_id, "ok",
+                             {{"run", plan->run.id}, {"after", run.id}, {"release", plan->run.release}}));
         auto done = repo_.Apply(rollback);
         if (done.ok()) {
           Kick();
@@ -270,7 +270,8 @@ Result<db::PipelineRunRecord> RunCoordinator::Move(db::PipelineRunRecord run, co
         }
       } else {
         rollback.audit.push_back(SystemAuditEntry(input.now_ms, "rollback.automatic", "store/" + run.store_id,
-                                                  "error:refused", {{"after", run.id}, {"reason", plan.error().message}}));
+                                                  "error:refused",
+                                                  {{"after", run.id}, {"reason", plan.error().message}}));
         (void)repo_.AppendAudit(rollback.audit.front(), true);
         log::Error("automatic rollback refused; the store needs an operator",
                    {{"store", run.store_id}, {"detail", plan.error().message}});
@@ -377,7 +378,8 @@ void RunCoordinator::DispatchOnce() {
       auto found = provider.Find(run->id, run->external_id);
       if (found.ok() && found->status != cicd::ProviderRunStatus::kNotFound) {
         db::OutboxEntry done = mark_done("");
-        Report report{run->id, found->status, found->external_id, found->external_url, entry.provider, "", "outbox", ""};
+        Report report{run->id, found->status, found->external_id, found->external_url, entry.provider, "", "outbox",
+                      ""};
         auto events = EventsFor(*core::ParseRunKind(run->kind), core::RunState::kPending, found->status);
         db::PipelineRunRecord base = *run;
         base.external_id = found->external_id;
@@ -390,15 +392,16 @@ void RunCoordinator::DispatchOnce() {
     // Record the attempt before making it, so that a crash in between asks first next time.
     db::OutboxEntry attempt = entry;
     attempt.attempts = entry.attempts + 1;
-    const std::int64_t backoff_s = std::min<std::int64_t>(config_.trigger_retry_max_s, 1LL << std::min(attempt.attempts, 16));
+    const std::int64_t backoff_s =
+        std::min<std::int64_t>(config_.trigger_retry_max_s, 1LL << std::min(attempt.attempts, 16));
     attempt.next_attempt_at_ms = now + backoff_s * 1000;
     attempt.version = entry.version + 1;
     {
       db::WriteBatch batch;
       batch.effects.emplace_back(db::UpdateOutboxEffect{attempt, entry.version});
-      batch.audit.push_back(SystemAuditEntry(now, "run.trigger", "store/" + run->store_id, "ok",
-                                             {{"run", run->id}, {"provider", entry.provider},
-                                              {"attempt", std::to_string(attempt.attempts)}}));
+      batch.audit.push_back(SystemAuditEntry(
+          now, "run.trigger", "store/" + run->store_id, "ok",
+          {{"run", run->id}, {"provider", entry.provider}, {"attempt", std::to_string(attempt.attempts)}}));
       if (!repo_.Apply(batch).ok()) continue;
     }
     auto store = repo_.GetStore(run->store_id);
@@ -423,7 +426,8 @@ void RunCoordinator::DispatchOnce() {
       base.external_url = sent->external_url;
       auto moved = Move(base, {core::RunEvent::kTriggerAccepted}, "trigger_accepted", "outbox", "",
                         {db::UpdateOutboxEffect{done, attempt.version}});
-      if (!moved.ok()) log::Error("trigger sent but not recorded", {{"run", run->id}, {"detail", moved.error().message}});
+      if (!moved.ok())
+        log::Error("trigger sent but not recorded", {{"run", run->id}, {"detail", moved.error().message}});
       continue;
     }
     const auto& err = sent.error();

@@ -73,8 +73,7 @@ class RunCoordinator {
   Result<db::PipelineRunRecord> ApplyReport(const Report& report);
 
   // One heartbeat of a store: feeds the health gate of its verifying run, if any.
-  void ObserveHeartbeat(const std::string& store_id, const std::optional<std::string>& release,
-                        core::Health health);
+  void ObserveHeartbeat(const std::string& store_id, const std::optional<std::string>& release, core::Health health);
 
   // One pass of each reconciler; the worker thread runs them, tests may call them.
   void DispatchOnce();

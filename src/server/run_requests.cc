@@ -8,16 +8,11 @@ namespace storeplane::server {
 
 std::string_view ActionOfRunKind(core::RunKind kind) {
   switch (kind) {
-    case core::RunKind::kProvision:
-      return "store.provision";
-    case core::RunKind::kDeploy:
-      return "deploy.request";
-    case core::RunKind::kRollback:
-      return "rollback.request";
-    case core::RunKind::kDecommission:
-      return "store.decommission";
-    case core::RunKind::kIsolationMigration:
-      return "isolation.migrate";
+    case core::RunKind::kProvision: return "store.provision";
+    case core::RunKind::kDeploy: return "deploy.request";
+    case core::RunKind::kRollback: return "rollback.request";
+    case core::RunKind::kDecommission: return "store.decommission";
+    case core::RunKind::kIsolationMigration: return "isolation.migrate";
   }
   return "";
 }
@@ -38,9 +33,7 @@ Result<RunRequest> DecodeRunRequest(core::RunKind kind, std::string_view body) {
   FieldReader fields(*object);
   switch (kind) {
     case core::RunKind::kProvision:
-    case core::RunKind::kDecommission:
-      SP_RETURN_IF_ERROR(fields.RejectUnknown({}));
-      break;
+    case core::RunKind::kDecommission: SP_RETURN_IF_ERROR(fields.RejectUnknown({})); break;
     case core::RunKind::kDeploy: {
       SP_RETURN_IF_ERROR(fields.RejectUnknown({"release"}));
       auto release = fields.RequiredString("release");
@@ -80,7 +73,8 @@ Result<std::string> RouteRun(const CicdConfig& config, const std::string& enviro
     return route.provider;
   }
   return Error{ErrorCode::kConflict,
-               "no CI/CD provider is configured for " + kind_text + " in " + environment + " (cicd.routes)", {}};
+               "no CI/CD provider is configured for " + kind_text + " in " + environment + " (cicd.routes)",
+               {}};
 }
 
 Result<RunPlan> PlanRun(const RunPlanInput& input, const CicdConfig& config, db::Repository& repo) {

@@ -19,7 +19,7 @@ namespace storeplane::server {
 
 struct RunRequest {
   core::RunKind kind = core::RunKind::kDeploy;
-  std::optional<std::string> release;                  // deploy (required), rollback (optional target)
+  std::optional<std::string> release;                   // deploy (required), rollback (optional target)
   std::optional<core::IsolationMode> target_isolation;  // isolation_migration
 };
 

@@ -95,6 +95,7 @@ TEST(AuthorityCatalogTest, HoldsExactlyTheDocumentedActionsWithTheirScope) {
       {"agent.read", true},
       {"agent.enroll", true},
       {"agent.revoke", true},
+      {"run.read", true},
       {"change.read", false},
       {"change.approve", true},
       {"change.reject", true},
@@ -110,6 +111,10 @@ TEST(AuthorityCatalogTest, HoldsExactlyTheDocumentedActionsWithTheirScope) {
       {"agent.credential.rotate", false},
       {"operation.report", false},
       {"operation.expire", false},
+      {"run.trigger", false},
+      {"run.transition", false},
+      {"rollback.automatic", false},
+      {"callback.refused", false},
   };
   const std::vector<ActionInfo>& catalog = ActionCatalog();
   ASSERT_EQ(catalog.size(), expected.size());
@@ -129,8 +134,9 @@ TEST(AuthorityCatalogTest, FindActionIsExact) {
 }
 
 TEST(AuthorityCatalogTest, OnlyServerAndAgentInitiatedActionsAreSystemActions) {
-  const std::set<std::string_view> system = {"policy.reload", "agent.enrolled", "agent.credential.rotate",
-                                             "operation.report", "operation.expire"};
+  const std::set<std::string_view> system = {"policy.reload",    "agent.enrolled",     "agent.credential.rotate",
+                                             "operation.report", "operation.expire",   "run.trigger",
+                                             "run.transition",   "rollback.automatic", "callback.refused"};
   for (const ActionInfo& info : ActionCatalog()) {
     EXPECT_EQ(IsSystemAction(info.name), system.contains(info.name)) << info.name;
   }

@@ -109,8 +109,9 @@ class FakeCi {
         }
         t.body = data.substr(header_end + 4);
       }
-      const std::string answer = "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
-                                 "Connection: close\r\n\r\n{}";
+      const std::string answer =
+          "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+          "Connection: close\r\n\r\n{}";
       (void)::write(c, answer.data(), answer.size());
       ::close(c);
       {
@@ -179,12 +180,11 @@ principals:
   }
 
   // Sends a signed callback as the pipeline would.
-  client::HttpResponse Callback(const std::string& body, const std::string& delivery,
-                                std::int64_t timestamp_s = -1, const std::string& secret = kCallbackSecret) {
+  client::HttpResponse Callback(const std::string& body, const std::string& delivery, std::int64_t timestamp_s = -1,
+                                const std::string& secret = kCallbackSecret) {
     if (timestamp_s < 0) {
-      timestamp_s = std::chrono::duration_cast<std::chrono::seconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count();
+      timestamp_s =
+          std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     }
     return Call("POST", "/hooks/cicd/hook", body,
                 {{"Content-Type", "application/json"},
@@ -235,16 +235,16 @@ principals:
     ASSERT_EQ(token.status, 201) << token.body;
     const auto config = dir_->path() + "/agent-" + store + ".yaml";
     std::ofstream(config) << "control_plane_url: " << server_->url() << "\nstore_id: " << store
-                          << "\ncredential_file: " << dir_->path() << "/cred-" << store << "\nstate_dir: "
-                          << dir_->path() << "/state-" << store << "\nmagento_root: " << magento_
+                          << "\ncredential_file: " << dir_->path() << "/cred-" << store
+                          << "\nstate_dir: " << dir_->path() << "/state-" << store << "\nmagento_root: " << magento_
                           << "\nphp_binary: " << magento_ << "/php\nisolation_mode: shared\n"
                           << "allowed_operations: [health.probe]\n";
     agent_ = std::make_unique<AgentProcess>(
         config, dir_->path() + "/agent-" + store + ".log",
         std::vector<std::string>{"SHOP_AGENT_ENROLLMENT_TOKEN=" + std::string(Json(token)["token"].as_string())});
     ASSERT_TRUE(agent_->Start());
-    ASSERT_TRUE(WaitFor([&] { return Json(Call("GET", "/v1/stores/" + store + "/health"))["health"].as_string() == "healthy"; },
-                        10s))
+    ASSERT_TRUE(WaitFor(
+        [&] { return Json(Call("GET", "/v1/stores/" + store + "/health"))["health"].as_string() == "healthy"; }, 10s))
         << agent_->Logs();
   }
   void SetRelease(const std::string& release) { std::ofstream(magento_ + "/.storeplane-release") << release << "\n"; }
@@ -332,9 +332,9 @@ TEST_F(LifecycleTest, ConcurrentDuplicateCallbacksCauseOneTransition) {
     threads.emplace_back([&] {
       client::HttpClient http;
       for (int i = 0; i < 25; ++i) {
-        const auto ts = std::chrono::duration_cast<std::chrono::seconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
+        const auto ts =
+            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+                .count();
         auto resp = http.Send({"POST",
                                server_->url() + "/hooks/cicd/hook",
                                {{"Content-Type", "application/json"},
@@ -364,8 +364,8 @@ TEST_F(LifecycleTest, ADeployIsVerifiedByTheAgentAndAFailedGateRollsBackOnce) {
   StartAgent("shop-a", "r1");
 
   // r1 goes out, the pipeline "installs" it, the agent reports it healthy: verified.
-  auto deploy = Call("POST", "/v1/stores/shop-a/deployments", R"({"release": "r1"})",
-                     {{"Content-Type", "application/json"}});
+  auto deploy =
+      Call("POST", "/v1/stores/shop-a/deployments", R"({"release": "r1"})", {{"Content-Type", "application/json"}});
   ASSERT_EQ(deploy.status, 202) << deploy.body << json::serialize(Json(Call("GET", "/v1/runs?store=shop-a")));
   const std::string first(Json(deploy)["id"].as_string());
   ASSERT_TRUE(ci_.WaitTrigger(2, 10s));
@@ -376,8 +376,8 @@ TEST_F(LifecycleTest, ADeployIsVerifiedByTheAgentAndAFailedGateRollsBackOnce) {
 
   // r2's pipeline "succeeds" but the store never shows r2: the gate fails after its window
   // and one automatic rollback to r1 is triggered.
-  auto bad = Call("POST", "/v1/stores/shop-a/deployments", R"({"release": "r2"})",
-                  {{"Content-Type", "application/json"}});
+  auto bad =
+      Call("POST", "/v1/stores/shop-a/deployments", R"({"release": "r2"})", {{"Content-Type", "application/json"}});
   ASSERT_EQ(bad.status, 202) << bad.body;
   const std::string second(Json(bad)["id"].as_string());
   ASSERT_TRUE(ci_.WaitTrigger(3, 10s));

@@ -32,6 +32,7 @@ const std::map<std::string, Row>& ExpectedTable() {
            {"store.read", "AAA"},
            {"agent.read", "AAA"},
            {"operation.read", "AAA"},
+           {"run.read", "AAA"},
            {"change.read", "AAA"},
            {"principal.whoami", "AAA"},
        }},
@@ -40,6 +41,7 @@ const std::map<std::string, Row>& ExpectedTable() {
            {"store.read", "AAA"},
            {"agent.read", "AAA"},
            {"operation.read", "AAA"},
+           {"run.read", "AAA"},
            {"change.read", "AAA"},
            {"principal.whoami", "AAA"},
            {"store.register", "aAA"},
@@ -62,6 +64,7 @@ const std::map<std::string, Row>& ExpectedTable() {
            {"store.read", "AAA"},
            {"agent.read", "AAA"},
            {"operation.read", "AAA"},
+           {"run.read", "AAA"},
            {"change.read", "AAA"},
            {"principal.whoami", "AAA"},
            {"deploy.request", "aAA"},
@@ -74,6 +77,7 @@ const std::map<std::string, Row>& ExpectedTable() {
            {"store.read", "AAA"},
            {"agent.read", "AAA"},
            {"operation.read", "AAA"},
+           {"run.read", "AAA"},
            {"change.read", "AAA"},
            {"principal.whoami", "AAA"},
            {"change.approve", "AAA"},
@@ -154,7 +158,7 @@ TEST(DefaultPolicyTest, TableCoversExactlyTheDefaultRolesAndNamesOnlyCatalogActi
   }
 }
 
-// The generated test: 6 roles x 34 actions x 3 environments, each against the table.
+// The generated test: 6 roles x 39 actions x 3 environments, each against the table.
 TEST(DefaultPolicyTest, EveryRoleActionAndEnvironmentMatchesTheTable) {
   const core::Policy policy = PolicyWithOneRolePrincipals();
   int checked = 0;
@@ -183,7 +187,7 @@ TEST(DefaultPolicyTest, EveryRoleActionAndEnvironmentMatchesTheTable) {
       }
     }
   }
-  EXPECT_EQ(checked, 6 * 34 * 3);
+  EXPECT_EQ(checked, 6 * 39 * 3);
 }
 
 TEST(DefaultPolicyTest, UnknownActionsAndUnknownPrincipalsAreDenied) {

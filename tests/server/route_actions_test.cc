@@ -35,6 +35,10 @@ TEST(RouteActions, EveryApiRouteNamesOneCatalogAction) {
       // The agent channel: agent credentials only, decided by the handlers, never an action.
       EXPECT_EQ(route.audience, RouteAudience::kAgent) << key;
       EXPECT_TRUE(route.action.empty()) << key;
+    } else if (route.path_template.rfind("/hooks/", 0) == 0) {
+      // CI/CD callbacks: authenticated by their signature in the handler, never an action.
+      EXPECT_EQ(route.audience, RouteAudience::kCallback) << key;
+      EXPECT_TRUE(route.action.empty()) << key;
     } else {
       EXPECT_TRUE(route.path_template == "/healthz" || route.path_template == "/readyz") << key;
       EXPECT_EQ(route.audience, RouteAudience::kPublic) << key;

@@ -6,11 +6,11 @@
 #include <boost/json/object.hpp>
 #include <boost/url/parse_query.hpp>
 
-#include "server/api_json.h"
 #include "server/agent_hub.h"
+#include "server/api_json.h"
 #include "server/app.h"
-#include "server/run_coordinator.h"
 #include "server/json_body.h"
+#include "server/run_coordinator.h"
 #include "server/store_actions.h"
 
 namespace storeplane::server {

@@ -40,8 +40,8 @@ Result<Response> ReceiveCallback(RequestContext& ctx) {
   auto* runs = ctx.services.runs;
   if (runs == nullptr || !runs->HasProvider(provider)) return Error::NotFound("no CI/CD provider '" + provider + "'");
   auto refuse = [&](Error error, std::string reason) -> Error {
-    auto entry = SystemAuditEntry(ctx.now_ms, "callback.refused", "cicd/" + provider, "denied",
-                                  {{"reason", std::move(reason)}});
+    auto entry =
+        SystemAuditEntry(ctx.now_ms, "callback.refused", "cicd/" + provider, "denied", {{"reason", std::move(reason)}});
     entry.source = req.remote;
     entry.request_id = ctx.request_id;
     entry.decision = "deny";

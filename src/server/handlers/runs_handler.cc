@@ -152,8 +152,8 @@ Result<Response> ListRuns(RequestContext& ctx) {
       auto [it, fresh] = visible.try_emplace(run.store_id, false);
       if (fresh) {
         auto store = ctx.services.repo.GetStore(run.store_id);
-        it->second = store.ok() &&
-                     core::Decide(ctx.policy, ctx.caller->principal_id, "run.read", TargetOf(*store)).allowed;
+        it->second =
+            store.ok() && core::Decide(ctx.policy, ctx.caller->principal_id, "run.read", TargetOf(*store)).allowed;
       }
       if (it->second && static_cast<int>(items.size()) < wanted) {
         items.emplace_back(RunJson(run));
