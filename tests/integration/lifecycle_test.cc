@@ -359,6 +359,28 @@ TEST_F(LifecycleTest, ConcurrentDuplicateCallbacksCauseOneTransition) {
   EXPECT_EQ(Store("shop-a")["state"].as_string(), "active");
 }
 
+TEST_F(LifecycleTest, RequestsThatDoNotFitTheStoreAreRefusedAndTriggerNothing) {
+  ASSERT_EQ(Register("shop-a", "staging").status, 201);
+  const std::vector<std::pair<std::string, std::string>> json_body = {{"Content-Type", "application/json"}};
+  // Not active yet: nothing to deploy to, roll back or decommission... except provisioning.
+  EXPECT_EQ(Call("POST", "/v1/stores/shop-a/deployments", R"({"release": "r1"})", json_body).status, 409);
+  EXPECT_EQ(Call("POST", "/v1/stores/shop-a/rollbacks", "", {}).status, 409);
+  // Malformed requests are 422 whatever the store.
+  EXPECT_EQ(Call("POST", "/v1/stores/shop-a/deployments", R"({"release": "bad release!"})", json_body).status, 422);
+  EXPECT_EQ(Call("POST", "/v1/stores/shop-a/deployments", R"({})", json_body).status, 422);
+  EXPECT_EQ(
+      Call("POST", "/v1/stores/shop-a/deployments", R"({"release": "r1", "script": "rm -rf /"})", json_body).status,
+      422);
+  EXPECT_EQ(Call("POST", "/v1/stores/nope/provision", "", {}).status, 404);
+  ProvisionedStore("shop-b", 1);
+  // Isolation only tightens; a rollback needs a release that was verified before.
+  EXPECT_EQ(Call("POST", "/v1/stores/shop-b/isolation-migrations", R"({"isolation_mode": "shared"})", json_body).status,
+            422);
+  EXPECT_EQ(Call("POST", "/v1/stores/shop-b/rollbacks", "", {}).status, 409);
+  EXPECT_EQ(ci_.count(), 1u) << "only the provisioning was triggered";
+  EXPECT_TRUE(Json(Call("GET", "/v1/runs?active=true"))["items"].as_array().empty());
+}
+
 TEST_F(LifecycleTest, ADeployIsVerifiedByTheAgentAndAFailedGateRollsBackOnce) {
   ProvisionedStore("shop-a", 1);
   StartAgent("shop-a", "r1");
