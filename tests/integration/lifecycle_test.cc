@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -140,20 +141,7 @@ class LifecycleTest : public ServerTest {
     dir_ = std::make_unique<TempDir>();
     token_file_ = dir_->path() + "/admin.token";
     policy_file_ = dir_->path() + "/policy.yaml";
-    WritePolicy(R"(version: 1
-roles:
-  operator:
-    allow:
-      - actions: [store.*, deploy.request, rollback.request, isolation.migrate, run.read, operation.*, agent.*,
-                  principal.whoami]
-  auditor:
-    allow:
-      - actions: [audit.read, audit.export]
-principals:
-  admin:
-    kind: operator
-    roles: [operator, auditor]
-)");
+    WritePolicy(Policy(""));
     std::ofstream(dir_->path() + "/trigger.secret") << kTriggerSecret << "\n";
     std::ofstream(dir_->path() + "/callback.secret") << kCallbackSecret << "\n";
     std::ofstream(dir_->path() + "/config.yaml")
@@ -172,6 +160,36 @@ principals:
     server_env_ = {"STOREPLANE_AGENTS_HEARTBEAT_INTERVAL_S=1"};
     StartServer({"--config", dir_->path() + "/config.yaml"});
     ASSERT_FALSE(token_.empty());
+  }
+
+  // The roles these tests need; `approvals` is appended as the approval rules.
+  static std::string Policy(const std::string& approvals) {
+    return R"(version: 1
+roles:
+  operator:
+    allow:
+      - actions: [store.*, deploy.request, rollback.request, isolation.migrate, run.read, operation.*, agent.*,
+                  change.read, principal.whoami]
+  approver:
+    allow:
+      - actions: [store.read, run.read, change.read, change.approve, change.reject]
+  auditor:
+    allow:
+      - actions: [audit.read, audit.export]
+  tokens:
+    allow:
+      - actions: [token.*]
+principals:
+  admin:
+    kind: operator
+    roles: [operator, auditor, tokens]
+  bob:
+    kind: operator
+    roles: [approver]
+  keeper:
+    kind: operator
+    roles: [tokens]
+)" + approvals;
   }
 
   void TearDown() override {
@@ -313,8 +331,9 @@ TEST_F(LifecycleTest, RefusedCallbacksAreAuditedAndMoveNothing) {
                        false);
   EXPECT_EQ(tampered.status, 401);
   EXPECT_EQ(Run(id)["state"].as_string(), "triggered");
-  auto audit = Json(Call("GET", "/v1/audit?action=callback.refused"));
-  EXPECT_GE(audit["items"].as_array().size(), 4u);
+  // Refusals are audited (queued, not awaited: poll for them).
+  EXPECT_TRUE(WaitFor(
+      [&] { return Json(Call("GET", "/v1/audit?action=callback.refused"))["items"].as_array().size() >= 4u; }, 5s));
 
   EXPECT_EQ(Callback(body, "once").status, 200);
   EXPECT_EQ(Callback(body, "once").status, 409) << "a replayed delivery is refused";
@@ -328,10 +347,11 @@ TEST_F(LifecycleTest, ConcurrentDuplicateCallbacksCauseOneTransition) {
   const auto body = Outcome(id, "succeeded");
   std::atomic<int> ok{0};
   std::vector<std::thread> threads;
+  // 1,000 deliveries of the same callback from 8 connections at once.
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&] {
       client::HttpClient http;
-      for (int i = 0; i < 25; ++i) {
+      for (int i = 0; i < 125; ++i) {
         const auto ts =
             std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
                 .count();
@@ -379,6 +399,46 @@ TEST_F(LifecycleTest, RequestsThatDoNotFitTheStoreAreRefusedAndTriggerNothing) {
   EXPECT_EQ(Call("POST", "/v1/stores/shop-b/rollbacks", "", {}).status, 409);
   EXPECT_EQ(ci_.count(), 1u) << "only the provisioning was triggered";
   EXPECT_TRUE(Json(Call("GET", "/v1/runs?active=true"))["items"].as_array().empty());
+}
+
+TEST_F(LifecycleTest, AProductionProvisionWaitsForApprovalAndThenRunsOnce) {
+  WritePolicy(Policy(R"(approvals:
+  - actions: [store.provision, deploy.request, rollback.request, store.decommission]
+    environments: [production]
+    approvals: 1
+    approver_role: approver
+    expires_after: 1h
+)"));
+  server_->SendSignal(SIGHUP);
+  ASSERT_TRUE(WaitFor([&] { return server_->Logs().find("policy reloaded") != std::string::npos; }, 5s))
+      << server_->Logs();
+  ASSERT_EQ(Register("shop-p", "production").status, 201);
+  auto held = Call("POST", "/v1/stores/shop-p/provision", "", {});
+  ASSERT_EQ(held.status, 202) << held.body;
+  const std::string change(Json(held)["id"].as_string());
+  ASSERT_EQ(change.rfind("chg_", 0), 0u) << held.body;
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(ci_.count(), 0u) << "nothing is triggered before the approval";
+  EXPECT_EQ(Store("shop-p")["state"].as_string(), "registered");
+
+  // Bob's token comes from someone other than the requester (separation of duties).
+  const auto keeper = CreateToken("keeper");
+  auto minted = CallAs(keeper, "POST", "/v1/tokens", R"({"principal": "bob"})", {{"Content-Type", "application/json"}});
+  ASSERT_EQ(minted.status, 201) << minted.body;
+  const std::string bob(Json(minted)["token"].as_string());
+  auto approved =
+      CallAs(bob, "POST", "/v1/changes/" + change + "/approve", "{}", {{"Content-Type", "application/json"}});
+  ASSERT_EQ(approved.status, 200) << approved.body;
+  EXPECT_EQ(Json(approved)["status"].as_string(), "executed");
+  auto trigger = ci_.WaitTrigger(1, 10s);
+  ASSERT_TRUE(trigger);
+  EXPECT_EQ(json::parse(trigger->body).as_object().at("kind").as_string(), "provision");
+  EXPECT_EQ(Store("shop-p")["state"].as_string(), "provisioning");
+  auto runs = Json(CallAs(bob, "GET", "/v1/runs?store=shop-p"));
+  ASSERT_EQ(runs["items"].as_array().size(), 1u);
+  EXPECT_EQ(runs["items"].as_array()[0].as_object().at("requested_by").as_string(), "admin");
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(ci_.count(), 1u);
 }
 
 TEST_F(LifecycleTest, ADeployIsVerifiedByTheAgentAndAFailedGateRollsBackOnce) {
