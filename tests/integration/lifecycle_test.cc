@@ -12,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -68,6 +69,10 @@ class FakeCi {
     std::lock_guard lock(mu_);
     return triggers_.size();
   }
+  std::vector<Trigger> all() {
+    std::lock_guard lock(mu_);
+    return triggers_;
+  }
 
  private:
   void Serve() {
@@ -94,6 +99,23 @@ class FakeCi {
         if (header_end != std::string::npos && data.size() >= header_end + 4 + length) break;
       }
       Trigger t;
+      std::string request_line;
+      if (header_end != std::string::npos) request_line = data.substr(0, data.find("\r\n"));
+      // Find: GET <base>/runs/<correlation id> answers whether that run was triggered.
+      if (request_line.rfind("GET /trigger/runs/", 0) == 0) {
+        const auto id = request_line.substr(18, request_line.find(' ', 18) - 18);
+        bool known = false;
+        {
+          std::lock_guard lock(mu_);
+          for (const auto& seen : triggers_) known = known || seen.body.find("\"" + id + "\"") != std::string::npos;
+        }
+        const std::string answer = known ? "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 19\r\n"
+                                           "Connection: close\r\n\r\n{\"status\":\"queued\"}"
+                                         : "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        (void)::write(c, answer.data(), answer.size());
+        ::close(c);
+        continue;
+      }
       if (header_end != std::string::npos) {
         std::istringstream lines(data.substr(0, header_end));
         std::string line;
@@ -439,6 +461,57 @@ TEST_F(LifecycleTest, AProductionProvisionWaitsForApprovalAndThenRunsOnce) {
   EXPECT_EQ(runs["items"].as_array()[0].as_object().at("requested_by").as_string(), "admin");
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(ci_.count(), 1u);
+}
+
+// SIGKILL at random moments of deploy requests and their triggering: after each restart
+// every run reaches a final state, and no run was ever triggered twice.
+TEST_F(LifecycleTest, KilledAtAnyMomentTheRunsEndAndNoneIsTriggeredTwice) {
+  ProvisionedStore("shop-a", 1);
+  const auto url = server_->url();
+  const std::vector<std::string> listen = {"--config", dir_->path() + "/config.yaml", "--listen",
+                                           url.substr(url.find("//") + 2)};
+  std::srand(42);
+  for (int i = 0; i < 15; ++i) {
+    std::thread request([&] {
+      client::HttpClient http;
+      (void)http.Send({"POST",
+                       server_->url() + "/v1/stores/shop-a/deployments",
+                       {{"Authorization", "Bearer " + token_}, {"Content-Type", "application/json"}},
+                       R"({"release": "r)" + std::to_string(i) + R"("})",
+                       2000});
+    });
+    std::this_thread::sleep_for(std::chrono::microseconds(std::rand() % 30000));
+    server_->Kill();
+    request.join();
+    StartServer(listen);
+    // Whatever was recorded is triggered (once) and then ended by its pipeline.
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          auto runs = Json(Call("GET", "/v1/runs?store=shop-a&active=true"));
+          for (const auto& item : runs["items"].as_array()) {
+            const auto& run = item.as_object();
+            const std::string id(run.at("id").as_string());
+            if (run.at("state").as_string() != "pending") {
+              (void)Callback(Outcome(id, "failed"), "end-" + id);
+            }
+          }
+          return runs["items"].as_array().empty();
+        },
+        20s))
+        << "iteration " << i << ": " << server_->Logs();
+  }
+  std::map<std::string, int> triggered;
+  for (const auto& t : ci_.all())
+    ++triggered[std::string(json::parse(t.body).as_object().at("correlation_id").as_string())];
+  for (const auto& [id, n] : triggered) EXPECT_EQ(n, 1) << id << " was triggered " << n << " times";
+  auto runs = Json(Call("GET", "/v1/runs?store=shop-a&limit=100"));
+  for (const auto& item : runs["items"].as_array()) {
+    const auto& run = item.as_object();
+    EXPECT_FALSE(run.at("active").as_bool()) << json::serialize(run);
+    if (run.at("kind").as_string() == "deploy") {
+      EXPECT_TRUE(triggered.contains(std::string(run.at("id").as_string()))) << "a recorded run was never triggered";
+    }
+  }
 }
 
 TEST_F(LifecycleTest, ADeployIsVerifiedByTheAgentAndAFailedGateRollsBackOnce) {
