@@ -1,20 +1,32 @@
 #include "cicd/buildbot_provider.h"
 
+#include <algorithm>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 #include <mutex>
 #include <utility>
+#include <vector>
 
 namespace storeplane::cicd {
 namespace {
 
 constexpr std::int64_t kResultRetry = 5;
+// The force scheduler parameters that carry the run's facts.
+constexpr const char* kFacts[] = {"storeplane_correlation_id", "storeplane_store_id", "storeplane_environment",
+                                  "storeplane_isolation_mode", "storeplane_kind",     "storeplane_release",
+                                  "storeplane_callback_url"};
 
 ProviderRunStatus MapResults(std::optional<std::int64_t> results) {
-  if (results == 0 || results == 1) return ProviderRunStatus::kSucceeded;  // SUCCESS, WARNINGS
-  if (results == 6) return ProviderRunStatus::kCancelled;                  // CANCELLED
-  return ProviderRunStatus::kFailed;  // FAILURE, SKIPPED, EXCEPTION, RETRY as a final word, unknown
+  switch (results.value_or(-1)) {
+    case 0:  // SUCCESS
+    case 1:  // WARNINGS
+      return ProviderRunStatus::kSucceeded;
+    case 6:  // CANCELLED
+      return ProviderRunStatus::kCancelled;
+    default:  // FAILURE, SKIPPED, EXCEPTION, RETRY as a final word, none, unknown
+      return ProviderRunStatus::kFailed;
+  }
 }
 
 // The collection named `plural` of a REST v2 answer ({"<plural>": [...], "meta": {...}}).
@@ -89,9 +101,8 @@ class BuildbotProvider final : public HttpAdapter {
     if (!IsValidCorrelationId(correlation_id)) return Invalid("the correlation id is malformed");
     constexpr std::string_view kPrefix = "buildset:";
     if (!external_id.empty()) {
-      const std::string number = external_id.substr(0, kPrefix.size()) == kPrefix
-                                     ? external_id.substr(kPrefix.size())
-                                     : std::string();
+      const std::string number =
+          external_id.substr(0, kPrefix.size()) == kPrefix ? external_id.substr(kPrefix.size()) : std::string();
       if (!IsDecimalId(number)) return Invalid("the external id is not buildset:<n>");
       auto found = FindBuildset(number);
       if (!found.ok()) return found.error();
@@ -117,7 +128,7 @@ class BuildbotProvider final : public HttpAdapter {
       RunStatus status;
       status.external_id = "buildset:" + bsid;
       status.status = IsTrue(Field(&buildset, "complete")) ? MapResults(Integer(Field(&buildset, "results")))
-                                                            : ProviderRunStatus::kQueued;
+                                                           : ProviderRunStatus::kQueued;
       return status;
     }
     return RunStatus{};
@@ -135,11 +146,14 @@ class BuildbotProvider final : public HttpAdapter {
     return call;
   }
 
+  // The builder's id, once the force scheduler is known to exist, to start that builder and
+  // to declare every fact storeplane sends (a force scheduler silently drops the rest).
   Result<std::int64_t> BuilderId() {
     {
       std::lock_guard lock(mutex_);
       if (builder_id_) return *builder_id_;
     }
+    SP_RETURN_IF_ERROR(CheckScheduler());
     const std::string what = "looking up builder " + builder_;
     auto answer = Send(what, Call("GET", Api("/builders?name=" + PercentEncode(builder_))));
     if (!answer.ok()) return answer.error();
@@ -156,6 +170,41 @@ class BuildbotProvider final : public HttpAdapter {
       }
     }
     return Invalid("the master has no builder named " + builder_);
+  }
+
+  Status CheckScheduler() {
+    const std::string what = "looking up force scheduler " + scheduler_;
+    auto answer = Send(what, Call("GET", Api("/forceschedulers/" + PercentEncode(scheduler_))));
+    if (!answer.ok()) return answer.error();
+    if (answer->status != 200) return Refused(what, *answer);
+    const auto json = ParseJson(answer->body);
+    const auto* schedulers = Collection(json, "forceschedulers");
+    if (schedulers == nullptr || schedulers->empty()) return Malformed(what);
+    const auto& scheduler = schedulers->front();
+    bool lists_builder = false;
+    if (const auto* names = Field(&scheduler, "builder_names"); names != nullptr && names->is_array()) {
+      for (const auto& name : names->get_array()) lists_builder = lists_builder || Text(&name) == builder_;
+    }
+    if (!lists_builder) return Invalid("force scheduler " + scheduler_ + " does not start builder " + builder_);
+    std::vector<std::string> fields;
+    CollectFieldNames(Field(&scheduler, "all_fields"), fields);
+    for (const auto* fact : kFacts) {
+      if (std::find(fields.begin(), fields.end(), fact) == fields.end()) {
+        return Invalid("force scheduler " + scheduler_ + " does not declare the parameter " + fact);
+      }
+    }
+    return Status::Ok();
+  }
+
+  // The names of a force scheduler's fields, nested ones included.
+  static void CollectFieldNames(const boost::json::value* fields, std::vector<std::string>& out) {
+    if (fields == nullptr || !fields->is_array()) return;
+    for (const auto& field : fields->get_array()) {
+      std::string name = Text(Field(&field, "fullName"));
+      if (name.empty()) name = Text(Field(&field, "name"));
+      if (!name.empty()) out.push_back(std::move(name));
+      CollectFieldNames(Field(&field, "fields"), out);
+    }
   }
 
   // nullopt when the buildset has no build requests (or does not exist).
@@ -229,8 +278,7 @@ class BuildbotProvider final : public HttpAdapter {
 Result<std::unique_ptr<Provider>> MakeBuildbotProvider(AdapterBasics basics, const ProviderConfig& config) {
   SP_RETURN_IF_ERROR(CheckSettings(config.settings, "buildbot", {"scheduler", "builder"}, {}));
   if (!config.secret_file.empty() || !config.secret_env.empty()) {
-    return Error::Invalid("buildbot providers take an optional token_file or token_env, not a secret",
-                          "secret_file");
+    return Error::Invalid("buildbot providers take an optional token_file or token_env, not a secret", "secret_file");
   }
   auto token = ReadCredential("token", config.token_file, config.token_env);
   if (!token.ok()) return token.error();

@@ -14,7 +14,10 @@
 // the search below reads the buildset's reason. Anonymous users (or storeplane's identity)
 // need the "force" permission when www authz is configured.
 //
-// Builder id: GET {base}/api/v2/builders?name={builder}, once, then cached.
+// Before the first trigger (then cached): GET {base}/api/v2/forceschedulers/{scheduler}
+// (404 = no such scheduler) must list the builder in "builder_names" and declare the seven
+// storeplane_* parameters in "all_fields" (nested fields included), else kInvalidArgument
+// naming what is missing; then GET {base}/api/v2/builders?name={builder} gives the builder id.
 // Trigger: POST {base}/api/v2/forceschedulers/{scheduler}, Content-Type: application/json,
 //   {"id": 1, "jsonrpc": "2.0", "method": "force", "params": {"builderid": <id>,
 //   "reason": "storeplane <correlation id>", "owner": "storeplane",

@@ -130,8 +130,7 @@ class GitlabProvider final : public HttpAdapter {
 }  // namespace
 
 Result<std::unique_ptr<Provider>> MakeGitlabProvider(AdapterBasics basics, const ProviderConfig& config) {
-  SP_RETURN_IF_ERROR(
-      CheckSettings(config.settings, "gitlab", {"project", "ref"}, {"api_token_file", "api_token_env"}));
+  SP_RETURN_IF_ERROR(CheckSettings(config.settings, "gitlab", {"project", "ref"}, {"api_token_file", "api_token_env"}));
   if (!config.secret_file.empty() || !config.secret_env.empty()) {
     return Error::Invalid("gitlab providers take token_file or token_env, not a secret", "secret_file");
   }
@@ -143,10 +142,9 @@ Result<std::unique_ptr<Provider>> MakeGitlabProvider(AdapterBasics basics, const
   auto api_token = ReadCredential("settings.api_token", Setting(config.settings, "api_token_file"),
                                   Setting(config.settings, "api_token_env"));
   if (!api_token.ok()) return api_token.error();
-  return std::unique_ptr<Provider>(std::make_unique<GitlabProvider>(std::move(basics), std::move(*token),
-                                                                    std::move(*api_token),
-                                                                    Setting(config.settings, "project"),
-                                                                    Setting(config.settings, "ref")));
+  return std::unique_ptr<Provider>(
+      std::make_unique<GitlabProvider>(std::move(basics), std::move(*token), std::move(*api_token),
+                                       Setting(config.settings, "project"), Setting(config.settings, "ref")));
 }
 
 }  // namespace storeplane::cicd

@@ -168,9 +168,9 @@ class JenkinsProvider final : public HttpAdapter {
   Result<RunStatus> Search(const std::string& correlation_id) {
     // Queued first: an item that starts meanwhile is then found among the builds.
     constexpr std::string_view kQueueWhat = "reading the queue";
-    auto queue = Send(kQueueWhat, Call("GET", base_url() +
-                                                  "/queue/api/json?tree=items%5Bid,cancelled,actions%5Bparameters%5Bname,"
-                                                  "value%5D%5D%5D"));
+    auto queue = Send(kQueueWhat,
+                      Call("GET", base_url() + "/queue/api/json?tree=items%5Bid,cancelled,actions%5Bparameters%5Bname,"
+                                               "value%5D%5D%5D"));
     if (!queue.ok()) return queue.error();
     if (queue->status != 200) return Refused(kQueueWhat, *queue);
     auto queue_json = ParseJson(queue->body);
@@ -187,9 +187,9 @@ class JenkinsProvider final : public HttpAdapter {
     }
 
     constexpr std::string_view kBuildsWhat = "listing the job's builds";
-    auto builds = Send(kBuildsWhat, Call("GET", job_url_ +
-                                                    "/api/json?tree=builds%5Bnumber,result,building,url,actions%5B"
-                                                    "parameters%5Bname,value%5D%5D%5D%7B0,50%7D"));
+    auto builds =
+        Send(kBuildsWhat, Call("GET", job_url_ + "/api/json?tree=builds%5Bnumber,result,building,url,actions%5B"
+                                                 "parameters%5Bname,value%5D%5D%5D%7B0,50%7D"));
     if (!builds.ok()) return builds.error();
     if (builds->status != 200) return Refused(kBuildsWhat, *builds);
     auto builds_json = ParseJson(builds->body);
