@@ -4,7 +4,9 @@
 // declare its errors (403 naming that action included) as RFC 9457 problems; every agent
 // channel (/agent/v1) operation must require the agent credential scheme (enrollment,
 // authenticated by the token in its body, declares no security), name no action and
-// declare problem errors; and the unauthenticated probes must say so.
+// declare problem errors; every CI/CD callback (/hooks) operation must require the
+// callback signature scheme and neither token scheme, name no action and declare problem
+// errors; and the unauthenticated probes must say so.
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
@@ -28,6 +30,8 @@ namespace {
 constexpr std::string_view kProblemMediaType = "application/problem+json";
 constexpr std::string_view kBearerScheme = "bearerAuth";
 constexpr std::string_view kAgentScheme = "agentCredential";
+constexpr std::string_view kCallbackScheme = "callbackSignature";
+constexpr std::string_view kCallbackSignatureHeader = "X-Storeplane-Signature";
 // The one agent route without a credential: the enrollment token in its body authenticates.
 constexpr std::string_view kEnrollPath = "/agent/v1/enroll";
 constexpr std::string_view kHttpMethods[] = {"get", "put", "post", "delete", "options", "head", "patch", "trace"};
@@ -118,6 +122,7 @@ class OpenApiRoutesTest : public ::testing::Test {
     if (const RouteSpec* route = RouteOf(op)) return route->audience;
     if (op.path.rfind("/v1/", 0) == 0) return RouteAudience::kOperator;
     if (op.path.rfind("/agent/", 0) == 0) return RouteAudience::kAgent;
+    if (op.path.rfind("/hooks/", 0) == 0) return RouteAudience::kCallback;
     return RouteAudience::kPublic;
   }
 
@@ -211,12 +216,14 @@ TEST_F(OpenApiRoutesTest, RouteTableHasNoDuplicates) {
 
 // The audience of each route matches its path and its action: operator routes live under
 // /v1/ and name an action, agent routes live under /agent/v1/ and name none (the handler
-// authenticates the agent), public routes are outside both and name none.
+// authenticates the agent), callback routes live under /hooks/ and name none (the handler
+// verifies the signature), public routes are outside all three and name none.
 TEST_F(OpenApiRoutesTest, RouteAudiencesMatchPathsAndActions) {
   for (const auto& route : storeplane::server::ApiRouteTable()) {
     const std::string where = std::string(route.method) + " " + std::string(route.path_template);
     const bool under_v1 = route.path_template.rfind("/v1/", 0) == 0;
     const bool under_agent = route.path_template.rfind("/agent/v1/", 0) == 0;
+    const bool under_hooks = route.path_template.rfind("/hooks/", 0) == 0;
     switch (route.audience) {
       case RouteAudience::kOperator:
         EXPECT_TRUE(under_v1) << where << " is an operator route outside /v1/";
@@ -226,8 +233,13 @@ TEST_F(OpenApiRoutesTest, RouteAudiencesMatchPathsAndActions) {
         EXPECT_TRUE(under_agent) << where << " is an agent route outside /agent/v1/";
         EXPECT_TRUE(route.action.empty()) << where << " is an agent route with an action";
         break;
+      case RouteAudience::kCallback:
+        EXPECT_TRUE(under_hooks) << where << " is a callback route outside /hooks/";
+        EXPECT_TRUE(route.action.empty()) << where << " is a callback route with an action";
+        break;
       case RouteAudience::kPublic:
-        EXPECT_FALSE(under_v1 || under_agent) << where << " is a public route under an authenticated prefix";
+        EXPECT_FALSE(under_v1 || under_agent || under_hooks)
+            << where << " is a public route under an authenticated prefix";
         EXPECT_TRUE(route.action.empty()) << where << " is a public route with an action";
         break;
     }
@@ -258,6 +270,15 @@ TEST_F(OpenApiRoutesTest, AgentSchemeIsHttpBearer) {
   ASSERT_TRUE(scheme) << "components.securitySchemes." << kAgentScheme << " is missing";
   EXPECT_EQ(scheme["type"].as<std::string>(""), "http");
   EXPECT_EQ(Upper(scheme["scheme"].as<std::string>("")), "BEARER");
+}
+
+// Callbacks are signed, not bearer-authenticated: the scheme names the signature header.
+TEST_F(OpenApiRoutesTest, CallbackSchemeIsTheSignatureHeader) {
+  const YAML::Node scheme = Spec()["components"]["securitySchemes"][std::string(kCallbackScheme)];
+  ASSERT_TRUE(scheme) << "components.securitySchemes." << kCallbackScheme << " is missing";
+  EXPECT_EQ(scheme["type"].as<std::string>(""), "apiKey");
+  EXPECT_EQ(scheme["in"].as<std::string>(""), "header");
+  EXPECT_EQ(scheme["name"].as<std::string>(""), kCallbackSignatureHeader);
 }
 
 // Operator routes (/v1) take bearer tokens only: an agent credential gets 401 there.
@@ -304,6 +325,29 @@ TEST_F(OpenApiRoutesTest, EveryAgentOperationRequiresTheAgentCredential) {
   EXPECT_GT(checked, 0);
 }
 
+// CI/CD callback routes (/hooks) are authenticated by their signature only: neither an
+// operator token nor an agent credential means anything there.
+TEST_F(OpenApiRoutesTest, EveryCallbackOperationRequiresTheSignatureAndNoToken) {
+  int checked = 0;
+  for (const Operation& op : Operations()) {
+    if (AudienceOf(op) != RouteAudience::kCallback) continue;
+    ++checked;
+    const std::string where = op.method + " " + op.path;
+    const YAML::Node security = EffectiveSecurity(op);
+    ASSERT_TRUE(security && security.IsSequence() && security.size() > 0) << where << " declares no security";
+    bool has_signature = false;
+    for (const auto& requirement : security) {
+      EXPECT_TRUE(requirement.IsMap() && requirement.size() > 0)
+          << where << " has an empty security requirement (authentication optional)";
+      if (requirement[std::string(kCallbackScheme)]) has_signature = true;
+      EXPECT_FALSE(requirement[std::string(kBearerScheme)]) << where << " accepts operator " << kBearerScheme;
+      EXPECT_FALSE(requirement[std::string(kAgentScheme)]) << where << " accepts " << kAgentScheme;
+    }
+    EXPECT_TRUE(has_signature) << where << " does not require " << kCallbackScheme;
+  }
+  EXPECT_GT(checked, 0);
+}
+
 // Public routes and enrollment need no credentials on the server and say so; every other
 // route is authenticated and must not be documented as open.
 TEST_F(OpenApiRoutesTest, UnauthenticatedRoutesDeclareEmptySecurity) {
@@ -346,8 +390,19 @@ TEST_F(OpenApiRoutesTest, EveryAgentOperationDeclaresProblemErrors) {
   EXPECT_GT(checked, 0);
 }
 
-// Only operator routes are decided by the policy; agent and public routes name no action.
-TEST_F(OpenApiRoutesTest, AgentAndPublicOperationsNameNoAction) {
+TEST_F(OpenApiRoutesTest, EveryCallbackOperationDeclaresProblemErrors) {
+  int checked = 0;
+  for (const Operation& op : Operations()) {
+    if (AudienceOf(op) != RouteAudience::kCallback) continue;
+    ++checked;
+    ExpectProblemErrors(op);
+  }
+  EXPECT_GT(checked, 0);
+}
+
+// Only operator routes are decided by the policy; agent, callback and public routes name
+// no action.
+TEST_F(OpenApiRoutesTest, AgentCallbackAndPublicOperationsNameNoAction) {
   for (const Operation& op : Operations()) {
     if (AudienceOf(op) == RouteAudience::kOperator) continue;
     EXPECT_FALSE(op.node["x-storeplane-action"]) << op.method << " " << op.path << " names an action";
