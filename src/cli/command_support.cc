@@ -2,8 +2,11 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <set>
+#include <thread>
 
 #include "cli/output.h"
 
@@ -159,6 +162,37 @@ void Print(const CliState& state, OutputFormat format, const json::value& value,
     case OutputFormat::kYaml: *state.out << ToYamlText(value); break;
     case OutputFormat::kTable: *state.out << table(); break;
   }
+}
+
+int PollDelayMs(int attempt) {
+  constexpr int kFastPolls = 5;
+  constexpr int kFirstDelayMs = 200;
+  constexpr int kMaxDelayMs = 1000;
+  if (attempt < kFastPolls) return kFirstDelayMs;
+  const int doublings = std::min(attempt - kFastPolls + 1, 3);
+  return std::min(kMaxDelayMs, kFirstDelayMs << doublings);
+}
+
+std::variant<Polled, Failure> PollUntil(const CliState& state, ApiSession& session, const std::string& path,
+                                        json::object current, int timeout_s,
+                                        const std::function<bool(const json::object&)>& done,
+                                        const std::function<void(const json::object&)>& on_poll) {
+  const std::string id = CellText(current, "id");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  for (int attempt = 0; !done(current); ++attempt) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return Polled{std::move(current), true};
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+    std::this_thread::sleep_for(std::min(left, std::chrono::milliseconds(PollDelayMs(attempt))));
+    auto reply = CallJson(state, session, "GET", path);
+    if (auto* failure = std::get_if<Failure>(&reply)) return *failure;
+    current = std::get<JsonReply>(reply).body.as_object();
+    if (CellText(current, "id") != id) {
+      return Failure{UnexpectedResponse(state, "GET " + path + " returned another object than " + id)};
+    }
+    if (on_poll) on_poll(current);
+  }
+  return Polled{std::move(current), false};
 }
 
 std::function<int()> Guarded(CliState& state, std::function<int()> run) {

@@ -3,6 +3,7 @@
 // or into exactly one error line on stderr plus an exit code (cli/output.h).
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
 #include <functional>
@@ -102,6 +103,29 @@ int WithSession(CliState& state, const std::function<int(ApiSession&)>& body);
 void Print(const CliState& state, OutputFormat format, const boost::json::value& value,
            const std::function<std::string()>& table);
 inline OutputFormat FormatOf(const ApiSession& session) { return session.config().output; }
+
+// Exit codes of the commands that wait for something to end (`ops run --wait`, `runs watch`,
+// `deploy --wait`, ...), beyond those of cli/output.h; listed in the help footer.
+inline constexpr int kExitWaitFailed = 9;     // it ended, and not well
+inline constexpr int kExitWaitTimedOut = 10;  // the wait's --timeout passed before it ended
+
+// The delay before poll number `attempt` (0, 1, ...) of a wait: 200 ms for the first five
+// polls, then doubling up to 1 s.
+int PollDelayMs(int attempt);
+
+// What a wait saw last, and whether its timeout passed before `done` held.
+struct Polled {
+  boost::json::object last;
+  bool timed_out = false;
+};
+// Polls GET `path` (PollDelayMs apart) from `current` on until `done(object)` holds or
+// `timeout_s` seconds have passed; `current` is not fetched again when `done` already holds.
+// `on_poll` sees every object fetched. A reply naming another "id" than `current` is an
+// unexpected response. Failures are reported (one line) and returned.
+std::variant<Polled, Failure> PollUntil(const CliState& state, ApiSession& session, const std::string& path,
+                                        boost::json::object current, int timeout_s,
+                                        const std::function<bool(const boost::json::object&)>& done,
+                                        const std::function<void(const boost::json::object&)>& on_poll = {});
 
 // Runs a command, turning any escaped exception into exit 1 with one line.
 std::function<int()> Guarded(CliState& state, std::function<int()> run);

@@ -10,6 +10,7 @@
 #include "cli/cli_config.h"
 #include "cli/ops_commands.h"
 #include "cli/output.h"
+#include "cli/runs_commands.h"
 #include "cli/stores_commands.h"
 #include "cli/tokens_commands.h"
 
@@ -33,8 +34,11 @@ Exit codes:
   6  cannot reach the server
   7  input rejected by the server (400, 413, 415, 422)
   8  audit verify: the audit trail does not verify (the first bad record is named)
-  9  ops run --wait: the operation failed or expired (its failure code is named)
- 10  ops run --wait: --timeout passed before the operation was final
+  9  ops run --wait: the operation failed or expired (its failure code is named);
+     runs watch, and deploy, rollback, stores provision|decommission|migrate-isolation
+     with --wait: the run ended other than succeeded (verified for deploy and rollback)
+ 10  ops run --wait: --timeout passed before the operation was final; runs watch and
+     the run commands' --wait: --timeout passed before the run was final
 
 A change that needs approval is not an error: the command prints the pending change,
 notes "approval required" on stderr and exits 0.)";
@@ -79,6 +83,7 @@ int Run(int argc, char** argv) {
   AddOpsCommands(app, state);
   AddAgentsCommands(app, state);
   AddStoreHealthCommand(app, state);  // `stores health`, after AddStoresCommands
+  AddRunsCommands(app, state);        // `deploy`, `rollback`, `runs`, `stores provision` etc.
 
   try {
     app.parse(argc, argv);

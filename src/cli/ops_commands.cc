@@ -4,10 +4,8 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
-#include <chrono>
 #include <memory>
 #include <set>
-#include <thread>
 
 #include "cli/changes_commands.h"
 #include "cli/output.h"
@@ -94,27 +92,19 @@ int ReportFinal(const CliState& state, OutputFormat format, const json::object& 
 
 int WaitForFinal(CliState& state, ApiSession& session, const RunArgs& args, json::object operation) {
   const std::string id = CellText(operation, "id");
-  const std::string path = OperationPath(args.store, id);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(args.wait_timeout_s);
-  for (int attempt = 0; !IsFinalStateText(CellText(operation, "state")); ++attempt) {
-    const auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) {
-      if (FormatOf(session) != OutputFormat::kTable) Print(state, FormatOf(session), operation, {});
-      *state.err << ErrorLine("timed out", "operation " + id + " is still " + CellText(operation, "state") + " after " +
-                                               std::to_string(args.wait_timeout_s) +
-                                               " s; follow it with: storeplane ops get " + args.store + " " + id)
-                 << "\n";
-      return kExitWaitTimedOut;
-    }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
-    std::this_thread::sleep_for(std::min(left, std::chrono::milliseconds(PollDelayMs(attempt))));
-    auto reply = CallJson(state, session, "GET", path);
-    if (auto* failure = std::get_if<Failure>(&reply)) return failure->exit_code;
-    operation = std::get<JsonReply>(reply).body.as_object();
-    if (CellText(operation, "id") != id)
-      return UnexpectedResponse(state, "GET " + path + " returned another operation");
+  auto polled = PollUntil(state, session, OperationPath(args.store, id), std::move(operation), args.wait_timeout_s,
+                          [](const json::object& op) { return IsFinalStateText(CellText(op, "state")); });
+  if (auto* failure = std::get_if<Failure>(&polled)) return failure->exit_code;
+  const Polled& seen = std::get<Polled>(polled);
+  if (seen.timed_out) {
+    if (FormatOf(session) != OutputFormat::kTable) Print(state, FormatOf(session), seen.last, {});
+    *state.err << ErrorLine("timed out", "operation " + id + " is still " + CellText(seen.last, "state") + " after " +
+                                             std::to_string(args.wait_timeout_s) +
+                                             " s; follow it with: storeplane ops get " + args.store + " " + id)
+               << "\n";
+    return kExitWaitTimedOut;
   }
-  return ReportFinal(state, FormatOf(session), operation);
+  return ReportFinal(state, FormatOf(session), seen.last);
 }
 
 int RunRun(CliState& state, const RunArgs& args) {
@@ -258,15 +248,6 @@ std::string OperationPath(const std::string& store, const std::string& operation
 bool IsFinalStateText(std::string_view state) {
   auto parsed = core::ParseOperationState(state);
   return parsed && core::IsFinal(*parsed);
-}
-
-int PollDelayMs(int attempt) {
-  constexpr int kFastPolls = 5;
-  constexpr int kFirstDelayMs = 200;
-  constexpr int kMaxDelayMs = 1000;
-  if (attempt < kFastPolls) return kFirstDelayMs;
-  const int doublings = std::min(attempt - kFastPolls + 1, 3);
-  return std::min(kMaxDelayMs, kFirstDelayMs << doublings);
 }
 
 std::string OperationLine(const json::object& operation) {

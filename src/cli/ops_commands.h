@@ -25,9 +25,9 @@ class App;
 
 namespace storeplane::cli {
 
-// Exit codes of `ops run --wait` beyond those of cli/output.h (listed in the help footer).
-inline constexpr int kExitOperationFailed = 9;  // the operation ended `failed` or `expired`
-inline constexpr int kExitWaitTimedOut = 10;    // --timeout passed before the operation was final
+// Exit code of `ops run --wait` when the operation ended `failed` or `expired`; --timeout
+// passing first is kExitWaitTimedOut (cli/command_support.h).
+inline constexpr int kExitOperationFailed = kExitWaitFailed;
 
 void AddOpsCommands(CLI::App& root, CliState& state);
 
@@ -53,10 +53,6 @@ std::string OperationPath(const std::string& store, const std::string& operation
 
 // succeeded, failed and expired are final.
 bool IsFinalStateText(std::string_view state);
-
-// The delay before poll number `attempt` (0, 1, ...) of `ops run --wait`: 200 ms for the
-// first five polls, then doubling up to 1 s.
-int PollDelayMs(int attempt);
 
 // "operation op_... (cache.flush on store s1): queued"
 std::string OperationLine(const boost::json::object& operation);
