@@ -174,7 +174,9 @@ Result<db::PipelineRunRecord> RunCoordinator::Move(db::PipelineRunRecord run, co
     updated.gate_opened_at_ms = now;
     updated.gate_streak = 0;
   }
-  const bool final = core::IsFinal(*kind, state);
+  // Only the move into a final state ends the run (a later note, e.g. an external id that
+  // arrives after the outcome, changes nothing else).
+  const bool final = core::IsFinal(*kind, state) && !core::IsFinal(*kind, *from);
   if (final) updated.finished_at_ms = now;
 
   db::WriteBatch batch;
@@ -421,13 +423,24 @@ void RunCoordinator::DispatchOnce() {
       done.sent_at_ms = now_ms_();
       done.last_error.clear();
       done.version = attempt.version + 1;
-      db::PipelineRunRecord base = *run;
-      base.external_id = sent->external_id;
-      base.external_url = sent->external_url;
-      auto moved = Move(base, {core::RunEvent::kTriggerAccepted}, "trigger_accepted", "outbox", "",
-                        {db::UpdateOutboxEffect{done, attempt.version}});
-      if (!moved.ok())
-        log::Error("trigger sent but not recorded", {{"run", run->id}, {"detail", moved.error().message}});
+      // The pipeline may have called back already (and moved the run): read it again.
+      Status recorded = Status::Ok();
+      for (int retry = 0; retry < 5; ++retry) {
+        auto current = retry == 0 ? Result<db::PipelineRunRecord>(*run) : repo_.GetRun(run->id);
+        if (!current.ok()) break;
+        db::PipelineRunRecord base = *current;
+        if (base.external_id.empty()) base.external_id = sent->external_id;
+        if (base.external_url.empty()) base.external_url = sent->external_url;
+        std::vector<core::RunEvent> events;
+        if (base.state == core::ToString(core::RunState::kPending)) events.push_back(core::RunEvent::kTriggerAccepted);
+        auto moved =
+            Move(base, events, "trigger_accepted", "outbox", "", {db::UpdateOutboxEffect{done, attempt.version}});
+        recorded = moved.ok() ? Status::Ok() : Status(moved.error());
+        if (moved.ok() || moved.error().code != ErrorCode::kPreconditionFailed) break;
+      }
+      if (!recorded.ok()) {
+        log::Error("trigger sent but not recorded", {{"run", run->id}, {"detail", recorded.error().message}});
+      }
       continue;
     }
     const auto& err = sent.error();

@@ -159,6 +159,7 @@ bool BuildbotProcess::Start() {
   const std::vector<std::string> env = {
       "STOREPLANE_BUILDBOT_SECRET_FILE=" + options_.callback_secret_file,
       "STOREPLANE_BUILDBOT_PIPELINE_SLEEP=" + std::to_string(options_.pipeline_sleep_s),
+      "STOREPLANE_BUILDBOT_SITE_ROOT=" + options_.site_root,
   };
   for (int attempt = 1;; ++attempt) {
     // Both ports held at once so that they differ; released just before the master binds.

@@ -28,6 +28,7 @@ struct BuildbotOptions {
   std::string dir;                   // required: master/, worker/ and logs go here
   std::string callback_secret_file;  // the callback HMAC secret; empty: builds never call back
   double pipeline_sleep_s = 1.0;     // how long each build "works"
+  std::string site_root;             // a stand-in store the pipeline deploys to (release marker)
 };
 
 class BuildbotProcess {

@@ -6,7 +6,8 @@
 // audited.
 //
 // Body: {"correlation_id": "run_...", "status": "queued|running|succeeded|failed|cancelled",
-//        "external_id": "...", "external_url": "..."}  (the last two optional)
+//        "external_id": "...", "external_url": "...", "schema_changed": false}  (all but the
+//        first two optional; schema_changed is accepted and not acted on yet)
 #include <boost/json/serialize.hpp>
 
 #include "core/callback_signature.h"
@@ -78,7 +79,11 @@ Result<Response> ReceiveCallback(RequestContext& ctx) {
   auto body = ParseJsonObject(req.body);
   if (!body.ok()) return body.error();
   FieldReader fields(*body);
-  SP_RETURN_IF_ERROR(fields.RejectUnknown({"correlation_id", "status", "external_id", "external_url"}));
+  SP_RETURN_IF_ERROR(
+      fields.RejectUnknown({"correlation_id", "status", "external_id", "external_url", "schema_changed"}));
+  if (const auto* schema = body->if_contains("schema_changed"); schema != nullptr && !schema->is_bool()) {
+    return Error::Invalid("schema_changed must be true or false", "schema_changed");
+  }
   auto correlation = fields.RequiredString("correlation_id");
   if (!correlation.ok()) return correlation.error();
   auto status_text = fields.RequiredString("status");

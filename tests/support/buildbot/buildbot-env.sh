@@ -114,7 +114,8 @@ do_start() {
   "worker_password": "$password",
   "pipeline": "$(json_escape "$here/pipeline.sh")",
   "pipeline_sleep": "$(json_escape "${STOREPLANE_BUILDBOT_PIPELINE_SLEEP:-1}")",
-  "callback_secret_file": "$(json_escape "${STOREPLANE_BUILDBOT_SECRET_FILE:-}")"
+  "callback_secret_file": "$(json_escape "${STOREPLANE_BUILDBOT_SECRET_FILE:-}")",
+  "site_root": "$(json_escape "${STOREPLANE_BUILDBOT_SITE_ROOT:-}")"
 }
 EOF
   # The worker's identity matches the master's settings on every start (new password).

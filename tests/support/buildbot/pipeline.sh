@@ -85,6 +85,22 @@ case $release in
 esac
 log "status=$status"
 
+# The stand-in deployment: with a site root, a successful deploy or rollback writes the
+# release marker the shop agent reports. An "unhealthy-" release deploys but leaves the
+# store in maintenance mode, so that it never looks healthy (its health gate fails); any
+# other release takes the store out of maintenance.
+site_root=${STOREPLANE_SITE_ROOT:-}
+kind=${STOREPLANE_KIND:-}
+if [ -n "$site_root" ] && [ "$status" = succeeded ] && { [ "$kind" = deploy ] || [ "$kind" = rollback ]; }; then
+  mkdir -p "$site_root/var"
+  printf '%s\n' "$release" >"$site_root/.storeplane-release"
+  case $release in
+    unhealthy-*) : >"$site_root/var/.maintenance.flag" ;;
+    *) rm -f "$site_root/var/.maintenance.flag" ;;
+  esac
+  log "deployed $release to the site root"
+fi
+
 if [ -z "$callback_url" ] || [ -z "$secret_file" ]; then
   log "no callback URL or secret file: not calling back"
   exit "$code"
