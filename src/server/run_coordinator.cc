@@ -241,6 +241,7 @@ Result<db::PipelineRunRecord> RunCoordinator::Move(db::PipelineRunRecord run, co
       auto it = gates_.find(run.store_id);
       if (it != gates_.end() && it->second.first == run.id) gates_.erase(it);
       next_poll_ms_.erase(run.id);
+      poll_backoff_.erase(run.id);
     }
   }
 
@@ -489,15 +490,22 @@ void RunCoordinator::PollOnce() {
       auto [it, inserted] = next_poll_ms_.try_emplace(run.id, now + config_.poll_interval_s * 1000LL);
       if (!inserted && it->second > now) continue;
       if (inserted) continue;
-      it->second = now + config_.poll_interval_s * 1000LL;
     }
     auto slot = providers_.find(run.provider);
     if (slot == providers_.end()) continue;
     auto found = slot->second.provider->Find(run.id, run.external_id);
-    if (!found.ok() || found->status == cicd::ProviderRunStatus::kNotFound) continue;
-    Report report{run.id, found->status, found->external_id, found->external_url, run.provider, "", "poll", ""};
-    auto applied = ApplyReport(report);
-    if (!applied.ok()) log::Warn("poll result not applied", {{"run", run.id}, {"detail", applied.error().message}});
+    bool news = false;
+    if (found.ok() && found->status != cicd::ProviderRunStatus::kNotFound) {
+      Report report{run.id, found->status, found->external_id, found->external_url, run.provider, "", "poll", ""};
+      auto applied = ApplyReport(report);
+      if (!applied.ok()) log::Warn("poll result not applied", {{"run", run.id}, {"detail", applied.error().message}});
+      news = applied.ok() && applied->version != run.version;
+    }
+    // Back off while nothing changes (up to 8 intervals); poll at the interval after news.
+    std::lock_guard lock(gates_mu_);
+    int& backoff = poll_backoff_.try_emplace(run.id, 1).first->second;
+    backoff = news ? 1 : std::min(backoff * 2, 8);
+    next_poll_ms_[run.id] = now_ms_() + static_cast<std::int64_t>(config_.poll_interval_s) * 1000 * backoff;
   }
 }
 

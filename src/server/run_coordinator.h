@@ -98,6 +98,7 @@ class RunCoordinator {
   std::mutex gates_mu_;
   std::map<std::string, std::pair<std::string, core::HealthGate>> gates_;  // store -> (run id, gate)
   std::map<std::string, std::int64_t> next_poll_ms_;                       // run id -> next poll
+  std::map<std::string, int> poll_backoff_;                                // run id -> interval multiple
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -1,5 +1,7 @@
 #include "server/run_requests.h"
 
+#include <algorithm>
+
 #include "core/lifecycle.h"
 #include "server/auth.h"
 #include "server/json_body.h"
@@ -95,6 +97,17 @@ Result<RunPlan> PlanRun(const RunPlanInput& input, const CicdConfig& config, db:
   check.target_isolation = request.target_isolation;
   check.isolation_mismatch = input.isolation_mismatch;
   SP_RETURN_IF_ERROR(core::CheckRunRequest(check));
+  // A named rollback target must be a release this store was verified on before.
+  if (request.kind == core::RunKind::kRollback && request.release) {
+    auto verified = repo.ListVerifiedReleases(store.id, 1000);
+    if (!verified.ok()) return verified.error();
+    if (std::find(verified->begin(), verified->end(), *request.release) == verified->end()) {
+      return Error{ErrorCode::kConflict,
+                   "release '" + *request.release + "' was never verified on store '" + store.id +
+                       "'; a rollback goes back to a verified release",
+                   {}};
+    }
+  }
   auto provider = RouteRun(config, store.environment, request.kind);
   if (!provider.ok()) return provider.error();
 

@@ -419,6 +419,8 @@ TEST_F(LifecycleTest, RequestsThatDoNotFitTheStoreAreRefusedAndTriggerNothing) {
   EXPECT_EQ(Call("POST", "/v1/stores/shop-b/isolation-migrations", R"({"isolation_mode": "shared"})", json_body).status,
             422);
   EXPECT_EQ(Call("POST", "/v1/stores/shop-b/rollbacks", "", {}).status, 409);
+  EXPECT_EQ(Call("POST", "/v1/stores/shop-b/rollbacks", R"({"release": "r9"})", json_body).status, 409)
+      << "a rollback goes back to a release verified before";
   EXPECT_EQ(ci_.count(), 1u) << "only the provisioning was triggered";
   EXPECT_TRUE(Json(Call("GET", "/v1/runs?active=true"))["items"].as_array().empty());
 }
@@ -551,6 +553,17 @@ TEST_F(LifecycleTest, ADeployIsVerifiedByTheAgentAndAFailedGateRollsBackOnce) {
   EXPECT_NE(std::string(rollback.at("reason").as_string()).find(second), std::string::npos);
   auto automatic = Json(Call("GET", "/v1/audit?action=rollback.automatic"));
   EXPECT_EQ(automatic["items"].as_array().size(), 1u);
+
+  // The rollback's pipeline fails: automation stops, and the store is flagged for an operator.
+  const std::string rollback_id(rollback.at("id").as_string());
+  ASSERT_TRUE(WaitRunState(rollback_id, "triggered"));
+  ASSERT_EQ(Callback(Outcome(rollback_id, "failed"), "d-rollback").status, 200);
+  auto health = Json(Call("GET", "/v1/stores/shop-a/health"));
+  const auto flags = json::serialize(health["flags"]);
+  EXPECT_NE(flags.find("automatic_rollback_failed:" + rollback_id), std::string::npos) << flags;
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_TRUE(Json(Call("GET", "/v1/runs?store=shop-a&active=true"))["items"].as_array().empty())
+      << "no second automatic rollback";
 }
 
 }  // namespace
