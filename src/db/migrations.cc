@@ -245,6 +245,7 @@ CREATE TABLE pipeline_runs (
   deadline_ms INTEGER NOT NULL,
   gate_opened_at_ms INTEGER,
   gate_streak INTEGER NOT NULL DEFAULT 0 CHECK (gate_streak >= 0),
+  schema_changed INTEGER NOT NULL DEFAULT 0 CHECK (schema_changed IN (0, 1)),
   version INTEGER NOT NULL CHECK (version >= 1),
   CHECK (kind IN ('deploy', 'rollback') OR state NOT IN ('verifying', 'verified', 'verification_failed')),
   CHECK (active = (state IN ('pending', 'triggered', 'running', 'verifying')

@@ -191,6 +191,9 @@ struct PipelineRunRecord {
   std::optional<std::int64_t> gate_opened_at_ms;
   int gate_streak = 0;
   std::int64_t version = 1;
+  // The pipeline reported that this run changed the database schema: rolling it back is
+  // never automatic (it waits for an approved rollback).
+  bool schema_changed = false;
 };
 
 // A trigger waiting to be sent: written in the same transaction as its run (the outbox).

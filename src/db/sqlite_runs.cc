@@ -28,19 +28,19 @@ namespace {
 #define STOREPLANE_RUN_COLUMNS                                                                                      \
   "id, store_id, kind, state, active, release, previous_release, target_isolation, provider, external_id, "         \
   "external_url, requested_by, request_id, reason, outcome_detail, created_at_ms, updated_at_ms, triggered_at_ms, " \
-  "finished_at_ms, deadline_ms, gate_opened_at_ms, gate_streak, version"
+  "finished_at_ms, deadline_ms, gate_opened_at_ms, gate_streak, version, schema_changed"
 // seq follows the last one: there is one writer, and runs are never deleted.
 constexpr const char* kInsertRun =
     "INSERT INTO pipeline_runs (seq, " STOREPLANE_RUN_COLUMNS
     ") VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM pipeline_runs), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-    "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)";
+    "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)";
 // The id, store, kind and creation time never change (?16, created_at_ms, is not used).
 constexpr const char* kUpdateRunIfVersion =
     "UPDATE pipeline_runs SET state = ?4, active = ?5, release = ?6, previous_release = ?7, target_isolation = ?8, "
     "provider = ?9, external_id = ?10, external_url = ?11, requested_by = ?12, request_id = ?13, reason = ?14, "
     "outcome_detail = ?15, updated_at_ms = ?17, triggered_at_ms = ?18, finished_at_ms = ?19, deadline_ms = ?20, "
-    "gate_opened_at_ms = ?21, gate_streak = ?22, version = ?23 "
-    "WHERE id = ?1 AND store_id = ?2 AND kind = ?3 AND version = ?24";
+    "gate_opened_at_ms = ?21, gate_streak = ?22, version = ?23, schema_changed = ?24 "
+    "WHERE id = ?1 AND store_id = ?2 AND kind = ?3 AND version = ?25";
 constexpr const char* kProbeRun = "SELECT store_id, kind, version FROM pipeline_runs WHERE id = ?1";
 constexpr const char* kSelectActiveRunOfStore = "SELECT id FROM pipeline_runs WHERE store_id = ?1 AND active = 1";
 constexpr const char* kSelectRunById = "SELECT " STOREPLANE_RUN_COLUMNS " FROM pipeline_runs WHERE id = ?1";
@@ -105,7 +105,7 @@ Error SecondActiveRun(Connection& conn, const PipelineRunRecord& run, std::strin
   return Error{ErrorCode::kConflict, message, {}};
 }
 
-// Binds a run's columns as ?1..?23 in STOREPLANE_RUN_COLUMNS order.
+// Binds a run's columns as ?1..?24 in STOREPLANE_RUN_COLUMNS order.
 void BindRun(Statement& stmt, const PipelineRunRecord& run) {
   stmt.Bind(1, std::string_view(run.id))
       .Bind(2, std::string_view(run.store_id))
@@ -129,7 +129,8 @@ void BindRun(Statement& stmt, const PipelineRunRecord& run) {
       .Bind(20, run.deadline_ms)
       .Bind(21, run.gate_opened_at_ms)
       .Bind(22, static_cast<std::int64_t>(run.gate_streak))
-      .Bind(23, run.version);
+      .Bind(23, run.version)
+      .Bind(24, static_cast<std::int64_t>(run.schema_changed ? 1 : 0));
 }
 
 PipelineRunRecord DecodeRun(const Statement& stmt) {
@@ -157,6 +158,7 @@ PipelineRunRecord DecodeRun(const Statement& stmt) {
   run.gate_opened_at_ms = stmt.ColumnOptionalInt64(20);
   run.gate_streak = static_cast<int>(stmt.ColumnInt64(21));
   run.version = stmt.ColumnInt64(22);
+  run.schema_changed = stmt.ColumnInt64(23) != 0;
   return run;
 }
 
@@ -279,7 +281,7 @@ Result<PipelineRunRecord> UpdateRun(Connection& conn, const UpdateRunEffect& eff
   auto update = conn.Prepare(kUpdateRunIfVersion, kWhat);
   if (!update.ok()) return update.error();
   BindRun(*update, run);
-  update->Bind(24, effect.expected_version);
+  update->Bind(25, effect.expected_version);
   if (auto st = update->Run(kWhat); !st.ok()) {
     const int rc = update->last_rc();
     if (rc == SQLITE_CONSTRAINT_UNIQUE) return SecondActiveRun(conn, run, kWhat);

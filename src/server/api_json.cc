@@ -163,6 +163,7 @@ boost::json::object RunJson(const db::PipelineRunRecord& run) {
   o["finished_at"] = RunTimeOrNull(run.finished_at_ms);
   o["deadline"] = core::FormatRfc3339Millis(run.deadline_ms);
   o["gate_opened_at"] = RunTimeOrNull(run.gate_opened_at_ms);
+  o["schema_changed"] = run.schema_changed;
   return o;
 }
 

@@ -247,7 +247,14 @@ Result<db::PipelineRunRecord> RunCoordinator::Move(db::PipelineRunRecord run, co
 
   // A deploy that failed its gate is rolled back once, automatically, to the last known
   // good release; a rollback that fails stops automation for the store.
-  if (*kind == core::RunKind::kDeploy && state == core::RunState::kVerificationFailed) {
+  if (*kind == core::RunKind::kDeploy && state == core::RunState::kVerificationFailed && run.schema_changed) {
+    // Rolling back across a schema change is never automatic: an operator decides (and in
+    // production the approval rules hold that rollback for a second person).
+    (void)repo_.AppendAudit(SystemAuditEntry(now_ms_(), "rollback.automatic", "store/" + run.store_id, "error:held",
+                                             {{"after", run.id}, {"reason", "schema_changed"}}),
+                            true);
+    log::Warn("automatic rollback held: the release changed the database schema", {{"run", run.id}});
+  } else if (*kind == core::RunKind::kDeploy && state == core::RunState::kVerificationFailed) {
     auto store = repo_.GetStore(run.store_id);
     if (store.ok()) {
       RunRequest request;
@@ -307,7 +314,9 @@ Result<db::PipelineRunRecord> RunCoordinator::ApplyReportOnce(const Report& repo
   db::PipelineRunRecord base = *run;
   if (!report.external_id.empty()) base.external_id = report.external_id;
   if (!report.external_url.empty()) base.external_url = report.external_url;
-  if (events.empty() && base.external_id == run->external_id && base.external_url == run->external_url) {
+  if (report.schema_changed) base.schema_changed = true;
+  if (events.empty() && base.external_id == run->external_id && base.external_url == run->external_url &&
+      base.schema_changed == run->schema_changed) {
     if (extra.empty()) return *run;
     // Nothing moves, but the delivery id is remembered all the same (replays stay refused).
     db::WriteBatch batch;

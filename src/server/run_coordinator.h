@@ -69,6 +69,7 @@ class RunCoordinator {
     std::string delivery_id;  // callbacks only
     std::string source;       // peer address or "poll"
     std::string request_id;
+    bool schema_changed = false;  // the pipeline changed the database schema
   };
   Result<db::PipelineRunRecord> ApplyReport(const Report& report);
 

@@ -116,7 +116,11 @@ class FakeCi {
         ::close(c);
         continue;
       }
-      if (header_end != std::string::npos) {
+      if (header_end == std::string::npos || data.size() < header_end + 4 + length) {
+        ::close(c);  // cut off mid-request (the sender was killed): never received
+        continue;
+      }
+      {
         std::istringstream lines(data.substr(0, header_end));
         std::string line;
         std::getline(lines, line);
@@ -514,6 +518,33 @@ TEST_F(LifecycleTest, KilledAtAnyMomentTheRunsEndAndNoneIsTriggeredTwice) {
       EXPECT_TRUE(triggered.contains(std::string(run.at("id").as_string()))) << "a recorded run was never triggered";
     }
   }
+}
+
+TEST_F(LifecycleTest, ADeployThatChangedTheSchemaIsNeverRolledBackAutomatically) {
+  ProvisionedStore("shop-a", 1);
+  auto deploy =
+      Call("POST", "/v1/stores/shop-a/deployments", R"({"release": "r5"})", {{"Content-Type", "application/json"}});
+  ASSERT_EQ(deploy.status, 202) << deploy.body;
+  const std::string id(Json(deploy)["id"].as_string());
+  ASSERT_TRUE(ci_.WaitTrigger(2, 10s));
+  ASSERT_EQ(
+      Callback(R"({"correlation_id": ")" + id + R"(", "status": "succeeded", "schema_changed": true})", "d5").status,
+      200);
+  EXPECT_TRUE(Run(id)["schema_changed"].as_bool());
+  // No agent shows r5: the gate fails when its window ends, and nothing is rolled back.
+  ASSERT_TRUE(WaitRunState(id, "verification_failed", 15s));
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(ci_.count(), 2u) << "no rollback was triggered";
+  EXPECT_TRUE(Json(Call("GET", "/v1/runs?store=shop-a&active=true"))["items"].as_array().empty());
+  const auto flags = json::serialize(Json(Call("GET", "/v1/stores/shop-a/health"))["flags"]);
+  EXPECT_NE(flags.find("rollback_held_schema_changed:" + id), std::string::npos) << flags;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        const auto audit = Json(Call("GET", "/v1/audit?action=rollback.automatic"));
+        const auto& items = audit.at("items").as_array();
+        return items.size() == 1 && items[0].as_object().at("outcome").as_string() == "error:held";
+      },
+      5s));
 }
 
 TEST_F(LifecycleTest, ADeployIsVerifiedByTheAgentAndAFailedGateRollsBackOnce) {

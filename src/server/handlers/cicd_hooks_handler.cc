@@ -7,7 +7,8 @@
 //
 // Body: {"correlation_id": "run_...", "status": "queued|running|succeeded|failed|cancelled",
 //        "external_id": "...", "external_url": "...", "schema_changed": false}  (all but the
-//        first two optional; schema_changed is accepted and not acted on yet)
+//        first two optional; a deploy that changed the schema is never rolled back
+//        automatically)
 #include <boost/json/serialize.hpp>
 
 #include "core/callback_signature.h"
@@ -105,6 +106,7 @@ Result<Response> ReceiveCallback(RequestContext& ctx) {
   report.external_url = external_url->value_or("");
   report.provider = provider;
   report.delivery_id = delivery;
+  if (const auto* schema = body->if_contains("schema_changed")) report.schema_changed = schema->as_bool();
   report.source = req.remote;
   report.request_id = ctx.request_id;
   auto applied = runs->ApplyReport(report);

@@ -41,6 +41,9 @@ Result<Response> GetStoreHealth(RequestContext& ctx) {
     if (last.kind == "rollback" && last.requested_by == "system" && last.state != "verified") {
       flags.emplace_back("automatic_rollback_failed:" + last.id);
     }
+    if (last.kind == "deploy" && last.state == "verification_failed" && last.schema_changed) {
+      flags.emplace_back("rollback_held_schema_changed:" + last.id);
+    }
   }
   body["flags"] = std::move(flags);
   return JsonResponse(200, body);
