@@ -547,6 +547,25 @@ TEST_F(LifecycleTest, ADeployThatChangedTheSchemaIsNeverRolledBackAutomatically)
       5s));
 }
 
+TEST_F(LifecycleTest, DecommissionEndsInATombstoneAndAFailedOneCanBeRetried) {
+  ProvisionedStore("shop-a", 1);
+  const std::string failed(Json(Call("POST", "/v1/stores/shop-a/decommission", "", {}))["id"].as_string());
+  EXPECT_EQ(Store("shop-a")["state"].as_string(), "decommissioning");
+  ASSERT_TRUE(WaitRunState(failed, "triggered"));
+  ASSERT_EQ(Callback(Outcome(failed, "failed"), "dec-1").status, 200);
+  EXPECT_EQ(Store("shop-a")["state"].as_string(), "decommission_failed");
+
+  auto again = Call("POST", "/v1/stores/shop-a/decommission", "", {});
+  ASSERT_EQ(again.status, 202) << again.body;
+  const std::string second(Json(again)["id"].as_string());
+  ASSERT_TRUE(WaitRunState(second, "triggered"));
+  ASSERT_EQ(Callback(Outcome(second, "succeeded"), "dec-2").status, 200);
+  EXPECT_EQ(Store("shop-a")["state"].as_string(), "decommissioned");
+  // The tombstone is kept, and nothing more happens to it.
+  EXPECT_EQ(Call("POST", "/v1/stores/shop-a/provision", "", {}).status, 409);
+  EXPECT_EQ(Call("POST", "/v1/stores/shop-a/decommission", "", {}).status, 409);
+}
+
 TEST_F(LifecycleTest, ADeployIsVerifiedByTheAgentAndAFailedGateRollsBackOnce) {
   ProvisionedStore("shop-a", 1);
   StartAgent("shop-a", "r1");
