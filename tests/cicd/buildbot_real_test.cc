@@ -58,6 +58,7 @@
 #include <utility>
 #include <vector>
 
+#include "cicd/provider.h"
 #include "core/callback_signature.h"
 #include "support/buildbot_process.h"
 
@@ -532,6 +533,107 @@ TEST_F(BuildbotRealTest, PipelinePostsASignedCallback) {
   // The builds end as the callbacks said.
   EXPECT_EQ(WaitForBuild(good_bsid).at("results"), 0);
   EXPECT_EQ(WaitForBuild(bad_bsid).at("results"), 2);
+}
+
+// storeplane's Buildbot adapter (src/cicd/buildbot_provider.cc) against the real thing.
+TEST_F(BuildbotRealTest, AdapterTriggersAndFindsRuns) {
+  StartBuildbot();
+  cicd::ProviderConfig config;
+  config.name = "bb";
+  config.type = "buildbot";
+  config.base_url = buildbot_->url();
+  config.settings = {{"scheduler", "storeplane-force"}, {"builder", "store"}};
+  config.timeout_ms = 10'000;
+  auto made = cicd::MakeProvider(config);
+  ASSERT_TRUE(made.ok()) << made.error().message;
+  auto& provider = **made;
+
+  cicd::TriggerRequest good{.correlation_id = "run_" + RandomHex(8),
+                            .store_id = "st_" + RandomHex(4),
+                            .environment = "production",
+                            .isolation_mode = "shared",
+                            .kind = "deploy",
+                            .release = "2024.08.1",
+                            .callback_url = "http://127.0.0.1:9/hooks/cicd/bb"};
+  cicd::TriggerRequest bad = good;
+  bad.correlation_id = "run_" + RandomHex(8);
+  bad.release = "bad-2024.08.2";
+  bad.kind = "rollback";
+
+  auto good_trigger = provider.Trigger(good);
+  ASSERT_TRUE(good_trigger.ok()) << good_trigger.error().message;
+  auto bad_trigger = provider.Trigger(bad);
+  ASSERT_TRUE(bad_trigger.ok()) << bad_trigger.error().message;
+  EXPECT_EQ(good_trigger->external_id.rfind("buildset:", 0), 0u) << good_trigger->external_id;
+  EXPECT_NE(good_trigger->external_id, bad_trigger->external_id);
+  EXPECT_EQ(good_trigger->external_url.rfind(buildbot_->url() + "/#/", 0), 0u) << good_trigger->external_url;
+
+  // Find by the external id until the run is over; it passes through queued/running.
+  const auto wait_final = [&](const cicd::TriggerRequest& request, const std::string& external_id) {
+    cicd::RunStatus last;
+    const auto deadline = Clock::now() + 30s;
+    while (Clock::now() < deadline) {
+      auto found = provider.Find(request.correlation_id, external_id);
+      EXPECT_TRUE(found.ok()) << found.error().message;
+      if (!found.ok()) break;
+      last = *found;
+      EXPECT_NE(last.status, cicd::ProviderRunStatus::kNotFound) << request.correlation_id;
+      if (last.status != cicd::ProviderRunStatus::kQueued && last.status != cicd::ProviderRunStatus::kRunning) break;
+      std::this_thread::sleep_for(200ms);
+    }
+    return last;
+  };
+  const auto good_final = wait_final(good, good_trigger->external_id);
+  EXPECT_EQ(good_final.status, cicd::ProviderRunStatus::kSucceeded) << cicd::ToString(good_final.status);
+  EXPECT_EQ(good_final.external_id, good_trigger->external_id);
+  EXPECT_EQ(good_final.external_url.rfind(buildbot_->url() + "/#/builders/", 0), 0u) << good_final.external_url;
+  const auto bad_final = wait_final(bad, bad_trigger->external_id);
+  EXPECT_EQ(bad_final.status, cicd::ProviderRunStatus::kFailed) << cicd::ToString(bad_final.status);
+  EXPECT_EQ(bad_final.external_id, bad_trigger->external_id);
+
+  // Without an external id: found by the correlation id alone (after a crash, say).
+  for (const auto& [request, trigger, expected] : {std::tuple{good, *good_trigger, cicd::ProviderRunStatus::kSucceeded},
+                                                   std::tuple{bad, *bad_trigger, cicd::ProviderRunStatus::kFailed}}) {
+    auto found = provider.Find(request.correlation_id, "");
+    ASSERT_TRUE(found.ok()) << found.error().message;
+    EXPECT_EQ(found->status, expected) << request.correlation_id << ": " << cicd::ToString(found->status);
+    EXPECT_EQ(found->external_id, trigger.external_id);
+  }
+
+  // A run Buildbot never saw, by correlation id and with a buildset it does not have.
+  const std::string unknown = "run_" + RandomHex(8);
+  auto missing = provider.Find(unknown, "");
+  ASSERT_TRUE(missing.ok()) << missing.error().message;
+  EXPECT_EQ(missing->status, cicd::ProviderRunStatus::kNotFound);
+  missing = provider.Find(unknown, "buildset:999999");
+  ASSERT_TRUE(missing.ok()) << missing.error().message;
+  EXPECT_EQ(missing->status, cicd::ProviderRunStatus::kNotFound);
+
+  // Refusals: a required field empty (Buildbot: 400, JSON-RPC -32602) will not get better.
+  cicd::TriggerRequest incomplete = good;
+  incomplete.correlation_id = "run_" + RandomHex(8);
+  incomplete.store_id.clear();
+  auto refused = provider.Trigger(incomplete);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument) << refused.error().message;
+
+  // A builder the master does not have: named in the refusal.
+  config.settings["builder"] = "no-such-builder";
+  auto other = cicd::MakeProvider(config);
+  ASSERT_TRUE(other.ok()) << other.error().message;
+  auto no_builder = (*other)->Trigger(incomplete);
+  ASSERT_FALSE(no_builder.ok());
+  EXPECT_EQ(no_builder.error().code, ErrorCode::kInvalidArgument) << no_builder.error().message;
+
+  // A scheduler the master does not have: the force call itself would get a 500 (JSON-RPC
+  // -32603, "AttributeError(...)"), which reads as "try again later"; GET
+  // /api/v2/forceschedulers/<name> answers 404, a refusal that will not get better.
+  config.settings = {{"scheduler", "no-such-scheduler"}, {"builder", "store"}};
+  auto wrong_scheduler = cicd::MakeProvider(config);
+  ASSERT_TRUE(wrong_scheduler.ok()) << wrong_scheduler.error().message;
+  auto no_scheduler = (*wrong_scheduler)->Trigger(incomplete);
+  ASSERT_FALSE(no_scheduler.ok());
+  EXPECT_EQ(no_scheduler.error().code, ErrorCode::kInvalidArgument) << no_scheduler.error().message;
 }
 
 }  // namespace
