@@ -27,8 +27,9 @@ bool StateAllows(RunKind kind, StoreState state) {
     case RunKind::kRollback:
     case RunKind::kIsolationMigration: return state == StoreState::kActive;
     case RunKind::kDecommission:
-      return state == StoreState::kActive || state == StoreState::kProvisionFailed ||
-             state == StoreState::kDecommissionFailed;
+      // A store registered by mistake can be decommissioned without ever being provisioned.
+      return state == StoreState::kRegistered || state == StoreState::kActive ||
+             state == StoreState::kProvisionFailed || state == StoreState::kDecommissionFailed;
   }
   return false;
 }
@@ -39,7 +40,7 @@ std::string_view StatesNeeded(RunKind kind) {
     case RunKind::kDeploy:
     case RunKind::kRollback:
     case RunKind::kIsolationMigration: return "an active store";
-    case RunKind::kDecommission: return "an active, provision_failed or decommission_failed store";
+    case RunKind::kDecommission: return "a registered, active, provision_failed or decommission_failed store";
   }
   return "an active store";
 }

@@ -84,7 +84,7 @@ std::optional<LifecycleEvent> LifecycleEventAtEnd(RunKind kind, RunState final_s
 //   provision     store registered or provision_failed
 //   deploy        store active, `release` valid (ValidateReleaseId), isolation not mismatched
 //   rollback      store active, a target release known (`release`, else last_known_good)
-//   decommission  store active, provision_failed or decommission_failed
+//   decommission  store registered, active, provision_failed or decommission_failed
 //   isolation_migration  store active, `target_isolation` strictly tighter than the store's
 struct RunRequestCheck {
   RunKind kind = RunKind::kDeploy;

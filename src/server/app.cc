@@ -201,7 +201,9 @@ Response App::Handle(const Request& request) {
         log::Error("request failed", {{"request_id", request_id}, {"detail", err.message}});
       }
       response = ProblemResponse(err, request.path, request_id);
-      if (response.status == 401) response.SetHeader("WWW-Authenticate", "Bearer realm=\"storeplane\"");
+      if (response.status == 401 && request.path.starts_with("/v1/")) {
+        response.SetHeader("WWW-Authenticate", "Bearer realm=\"storeplane\"");
+      }
     }
   } catch (const std::exception& e) {
     log::Error("unhandled exception in handler", {{"request_id", request_id}, {"detail", e.what()}});

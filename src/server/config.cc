@@ -1,5 +1,7 @@
 #include "server/config.h"
 
+#include "core/pipeline_run.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
@@ -58,6 +60,10 @@ Status MergeCicd(const std::string& path, const YAML::Node& node, CicdConfig& ci
       {"public_url", "run_timeout_s", "poll_interval_s", "health_gate", "trigger_retry_max_s", "providers", "routes"},
       "cicd"));
   SP_RETURN_IF_ERROR(ReadIf(path, node, "public_url", cicd.public_url));
+  while (!cicd.public_url.empty() && cicd.public_url.back() == '/') cicd.public_url.pop_back();
+  if (!cicd.public_url.empty() && !cicd.public_url.starts_with("http://") && !cicd.public_url.starts_with("https://")) {
+    return ConfigError(Where(path, node["public_url"]), "cicd.public_url must be an http(s) URL");
+  }
   SP_RETURN_IF_ERROR(ReadIf(path, node, "run_timeout_s", cicd.run_timeout_s));
   SP_RETURN_IF_ERROR(ReadIf(path, node, "poll_interval_s", cicd.poll_interval_s));
   SP_RETURN_IF_ERROR(ReadIf(path, node, "trigger_retry_max_s", cicd.trigger_retry_max_s));
@@ -307,6 +313,12 @@ Status Validate(const Config& config) {
   for (const auto& route : c.routes) {
     if (!names.contains(route.provider)) {
       return Error::Invalid("cicd route names provider '" + route.provider + "', which is not configured");
+    }
+    for (const auto& kind : route.kinds) {
+      if (!core::ParseRunKind(kind)) {
+        return Error::Invalid("cicd route names kind '" + kind +
+                              "'; kinds are provision, deploy, rollback, decommission, isolation_migration");
+      }
     }
     for (const auto& env : route.environments) {
       if (!config.environments.names.contains(env)) {

@@ -40,7 +40,7 @@ Status AuthorizeWithoutApproval(RequestContext& ctx, std::string_view action, co
   if (decision.approval != nullptr) {
     return Error{ErrorCode::kConflict,
                  std::string(action) + " on store '" + store.id + "' needs approval (rule " + decision.approval->id +
-                     "), and only registry changes can wait for approval yet",
+                     "), and operations and agent credentials cannot wait for approval yet",
                  {}};
   }
   return Status::Ok();
@@ -93,7 +93,7 @@ Result<IdempotencyCheck> CheckIdempotencyKey(RequestContext& ctx, int status) {
 
 std::optional<Response> ReplayTwin(RequestContext& ctx, const std::optional<db::IdempotencyRecord>& record,
                                    const Error& error) {
-  if (!record || error.code != ErrorCode::kAlreadyExists) return std::nullopt;
+  if (!record || (error.code != ErrorCode::kAlreadyExists && error.code != ErrorCode::kConflict)) return std::nullopt;
   auto prior = ctx.services.repo.FindIdempotency(record->principal_id, record->key);
   if (prior.ok() && *prior && (*prior)->request_hash == record->request_hash) return Replay(**prior);
   return std::nullopt;

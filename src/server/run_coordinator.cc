@@ -199,6 +199,7 @@ Result<db::PipelineRunRecord> RunCoordinator::Move(db::PipelineRunRecord run, co
       }
     }
     if (core::IsSuccess(*kind, state)) {
+      batch.effects.emplace_back(db::UpsertLastSuccessEffect{{run.store_id, "pipeline", run.kind, now, run.id}});
       if (*kind == core::RunKind::kDeploy || *kind == core::RunKind::kRollback) {
         next.current_release = run.release;
         next.last_known_good_release = run.release;
@@ -400,6 +401,13 @@ void RunCoordinator::DispatchOnce() {
         continue;
       }
       if (!found.ok() && found.error().code == ErrorCode::kUnavailable) continue;  // ask again later
+      if (!found.ok()) {
+        // The provider will not say whether the earlier attempt arrived: sending again could
+        // start a second pipeline, so the run fails instead (an operator asks again).
+        (void)Move(*run, {core::RunEvent::kFailed}, "cannot_verify_earlier_trigger", "outbox", "",
+                   {db::UpdateOutboxEffect{mark_done(found.error().message), entry.version}});
+        continue;
+      }
     }
     // Record the attempt before making it, so that a crash in between asks first next time.
     db::OutboxEntry attempt = entry;

@@ -328,7 +328,7 @@ TEST(PipelineRunTest, RequestAgainstEveryKindAndStoreState) {
       {K::kProvision,          {T, F, T, F, F, F, F}, "provision needs a registered or provision_failed store"},
       {K::kDeploy,             {F, F, F, T, F, F, F}, "deploy needs an active store"},
       {K::kRollback,           {F, F, F, T, F, F, F}, "rollback needs an active store"},
-      {K::kDecommission,       {F, F, T, T, F, T, F}, "decommission needs an active, provision_failed or decommission_failed store"},
+      {K::kDecommission,       {T, F, T, T, F, T, F}, "decommission needs a registered, active, provision_failed or decommission_failed store"},
       {K::kIsolationMigration, {F, F, F, T, F, F, F}, "isolation_migration needs an active store"},
       // clang-format on
   };

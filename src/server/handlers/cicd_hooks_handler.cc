@@ -115,7 +115,7 @@ Result<Response> ReceiveCallback(RequestContext& ctx) {
       return refuse(Error{ErrorCode::kConflict, "delivery '" + delivery + "' was already received", {}}, "replay");
     }
     if (applied.error().code == ErrorCode::kPreconditionFailed) {
-      return Error{ErrorCode::kConflict, "the run changed meanwhile; deliver again", {}};
+      return Error{ErrorCode::kUnavailable, "the run is changing; deliver again shortly", {}};
     }
     return applied.error();
   }

@@ -128,8 +128,8 @@ Result<Response> ListRuns(RequestContext& ctx) {
       if (!core::ParseRunState(value)) return Error::Invalid("state '" + value + "' is not a run state", key);
       query.state = value;
     } else if (key == "active") {
-      if (value != "true" && value != "false") return Error::Invalid("active must be true or false", key);
-      query.active_only = value == "true";
+      if (value != "true") return Error::Invalid("active takes only true (omit it for every run)", key);
+      query.active_only = true;
     } else if (key == "limit") {
       auto n = ParseCount(value, key, 1, 1000);
       if (!n.ok()) return n.error();

@@ -36,15 +36,16 @@
 #     "external_url"    string, optional   a link for operators
 #     "schema_changed"  boolean, optional  whether the run changed the store's database
 #                                          schema (known once the run has finished)
-#   Receivers ignore members they do not know. This pipeline sends one callback per build,
+#   storeplane refuses members it does not know (422). This pipeline sends one callback per build,
 #   with the final status; e.g.
 #     {"correlation_id":"run_4f1c","status":"succeeded","external_id":"buildset:7",
 #      "external_url":"http://127.0.0.1:8010/#/builders/1/builds/7","schema_changed":false}
 #   (on one line). schema_changed is true when the release starts with "schema-".
 #
-#   Answers: any 2xx means accepted (a repeated delivery id should also get a 2xx). The
-#   pipeline retries up to 3 times, 1 s apart, on a refused connection, a timeout, 408, 429
-#   and 5xx, and never on other 4xx (a wrong signature will not become right).
+#   Answers: any 2xx means accepted; 409 means the delivery id was already received (a
+#   retry of an attempt that did arrive: nothing to do). The pipeline retries up to 3 times,
+#   1 s apart, on a refused connection, a timeout, 408, 429 and 5xx, and never on other
+#   4xx (a wrong signature will not become right).
 # ---------------------------------------------------------------------------------------
 set -u
 
