@@ -419,9 +419,17 @@ TEST_F(BuildbotRealTest, ForceSchedulerRunsThePipelineWithTheFactsAsProperties) 
     EXPECT_EQ(properties["reason"], ("storeplane " + facts.correlation_id).c_str());
   }
 
-  // The newest buildsets, with the reason the adapter searches for a correlation id.
+  // The newest buildsets, with the reason the adapter searches for a correlation id. A
+  // buildset's results are written a moment after its build's: wait for them.
   auto buildsets = Http("GET", buildbot_->api_url() + "/buildsets?order=-bsid&limit=30");
-  const auto buildsets_json = Parse(buildsets.body);
+  auto buildsets_json = Parse(buildsets.body);
+  for (int i = 0; i < 100; ++i) {
+    const auto* first = First(buildsets_json, "buildsets");
+    if (first != nullptr && first->at("results") != -1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    buildsets = Http("GET", buildbot_->api_url() + "/buildsets?order=-bsid&limit=30");
+    buildsets_json = Parse(buildsets.body);
+  }
   const auto* newest = First(buildsets_json, "buildsets");
   ASSERT_NE(newest, nullptr) << buildsets.body;
   EXPECT_EQ(newest->at("bsid"), bad_bsid);

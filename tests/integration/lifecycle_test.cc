@@ -566,6 +566,46 @@ TEST_F(LifecycleTest, DecommissionEndsInATombstoneAndAFailedOneCanBeRetried) {
   EXPECT_EQ(Call("POST", "/v1/stores/shop-a/decommission", "", {}).status, 409);
 }
 
+TEST_F(LifecycleTest, IsolationTightensOnlyThroughASuccessfulMigrationRun) {
+  ProvisionedStore("shop-a", 1);
+  auto resp = Call("POST", "/v1/stores/shop-a/isolation-migrations", R"({"isolation_mode": "dedicated"})",
+                   {{"Content-Type", "application/json"}});
+  ASSERT_EQ(resp.status, 202) << resp.body;
+  const std::string id(Json(resp)["id"].as_string());
+  auto trigger = ci_.WaitTrigger(2, 10s);
+  ASSERT_TRUE(trigger);
+  auto facts = json::parse(trigger->body).as_object();
+  EXPECT_EQ(facts["kind"].as_string(), "isolation_migration");
+  EXPECT_EQ(facts["isolation_mode"].as_string(), "dedicated") << "the pipeline builds the target mode";
+  EXPECT_EQ(Store("shop-a")["isolation_mode"].as_string(), "shared") << "not before the run succeeds";
+  ASSERT_TRUE(WaitRunState(id, "triggered"));
+  ASSERT_EQ(Callback(Outcome(id, "succeeded"), "iso-1").status, 200);
+  EXPECT_EQ(Store("shop-a")["isolation_mode"].as_string(), "dedicated");
+}
+
+TEST_F(LifecycleTest, ARunWithoutAnOutcomeTimesOut) {
+  // run_timeout_s is 60 in this fixture; restart with the minimum, 10 s.
+  std::ofstream(dir_->path() + "/config.yaml", std::ios::app) << "";
+  {
+    std::ifstream in(dir_->path() + "/config.yaml");
+    std::stringstream text;
+    text << in.rdbuf();
+    auto config = text.str();
+    config.replace(config.find("run_timeout_s: 60"), 17, "run_timeout_s: 10");
+    std::ofstream(dir_->path() + "/config.yaml", std::ios::trunc) << config;
+  }
+  StartServer({"--config", dir_->path() + "/config.yaml"});
+  ASSERT_EQ(Register("shop-a", "staging").status, 201);
+  const std::string id(Json(Call("POST", "/v1/stores/shop-a/provision", "", {}))["id"].as_string());
+  ASSERT_TRUE(WaitRunState(id, "triggered"));
+  ASSERT_TRUE(WaitRunState(id, "timed_out", 15s)) << json::serialize(Run(id));
+  EXPECT_EQ(Store("shop-a")["state"].as_string(), "provision_failed");
+  // A late outcome changes nothing.
+  EXPECT_EQ(Callback(Outcome(id, "succeeded"), "late").status, 200);
+  EXPECT_EQ(Run(id)["state"].as_string(), "timed_out");
+  EXPECT_EQ(Store("shop-a")["state"].as_string(), "provision_failed");
+}
+
 TEST_F(LifecycleTest, ADeployIsVerifiedByTheAgentAndAFailedGateRollsBackOnce) {
   ProvisionedStore("shop-a", 1);
   StartAgent("shop-a", "r1");
