@@ -105,10 +105,10 @@ class Histogram {
 struct Worker {
   asio::io_context io{1};
   Histogram histogram;
-  std::uint64_t ok = 0;          // 2xx answers in the measured window
-  std::uint64_t rejected = 0;    // non-2xx answers (429 included)
-  std::uint64_t throttled = 0;   // of which 429
-  std::uint64_t io_errors = 0;   // connections lost
+  std::uint64_t ok = 0;         // 2xx answers in the measured window
+  std::uint64_t rejected = 0;   // non-2xx answers (429 included)
+  std::uint64_t throttled = 0;  // of which 429
+  std::uint64_t io_errors = 0;  // connections lost
   std::uint64_t setup_errors = 0;
 };
 
@@ -414,7 +414,8 @@ int main(int argc, char** argv) {
 
   // 3. The measured window.
   const auto start = Clock::now();
-  const auto deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.seconds));
+  const auto deadline =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.seconds));
   for (auto& agent : agents) {
     if (!agent->ready) continue;
     Worker& worker = worker_of(agent->index);
