@@ -299,6 +299,12 @@ asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, tcp::socket::lowes
     lowest.expires_after(std::chrono::milliseconds(limits.read_timeout_ms));
     auto [rec, bytes] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
     (void)bytes;
+    // RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked has no
+    // knowable length. Beast reads it as bodiless, so its body would be parsed as the next
+    // request (a smuggling vector behind a proxy): refuse it and close instead.
+    if (!rec && parser.get().count(http::field::transfer_encoding) > 0 && !parser.chunked()) {
+      rec = http::error::bad_transfer_encoding;
+    }
     if (rec) {
       if (rec == http::error::end_of_stream || rec == beast::error::timeout || rec == asio::error::operation_aborted ||
           rec == asio::error::connection_reset || rec == asio::error::eof) {

@@ -287,6 +287,25 @@ TEST_F(HostileInput, MalformedRequestAfterAGoodOneOnTheSameConnectionIsRefusedAn
   ExpectServerStillServing();
 }
 
+TEST_F(HostileInput, TransferEncodingWithoutFinalChunkedIs400AndItsBodyIsNeverRunAsARequest) {
+  // A body a proxy might forward as data, which the server must not read as a request.
+  const std::string smuggled = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (const std::string te : {"gzip", "gzip, identity", "chunked, gzip", "identity"}) {
+    SCOPED_TRACE(te);
+    RawConn conn(server_->url());
+    ASSERT_TRUE(conn.connected());
+    ASSERT_TRUE(conn.SendAll("POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + te + "\r\n\r\n" + smuggled));
+    auto r = ReadResponse(conn);
+    EXPECT_EQ(r.status, 400) << r.head << r.body;
+    EXPECT_EQ(r.Header("Connection"), "close");
+    ::shutdown(conn.fd(), SHUT_WR);
+    auto next = ReadResponse(conn);
+    EXPECT_EQ(next.status, 0) << "the body was answered as a request: " << next.head;
+    EXPECT_TRUE(next.closed);
+  }
+  ExpectServerStillServing();
+}
+
 // ---------------------------------------------------------------------------------------
 // Hostile JSON bodies
 // ---------------------------------------------------------------------------------------
