@@ -305,12 +305,28 @@ asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, tcp::socket::lowes
     if (!rec && parser.get().count(http::field::transfer_encoding) > 0 && !parser.chunked()) {
       rec = http::error::bad_transfer_encoding;
     }
+    // A header that carries one value (who is calling, what the body is, which version or
+    // retry it is) must not come twice: which copy wins would be a guess, and a guess about
+    // Authorization is not one to make. Refused as malformed, and the connection closed.
+    bool repeated = false;
+    if (!rec) {
+      const auto& fields = parser.get();
+      for (auto name :
+           {http::field::authorization, http::field::content_type, http::field::if_match, http::field::host}) {
+        repeated = repeated || fields.count(name) > 1;
+      }
+      repeated = repeated || fields.count("Idempotency-Key") > 1 || fields.count("X-Request-Id") > 1;
+      if (repeated) rec = http::error::bad_field;
+    }
     if (rec) {
       if (rec == http::error::end_of_stream || rec == beast::error::timeout || rec == asio::error::operation_aborted ||
           rec == asio::error::connection_reset || rec == asio::error::eof) {
         co_return;
       }
-      Error err{ErrorCode::kMalformedRequest, "the request could not be parsed as HTTP/1.1", {}};
+      Error err{ErrorCode::kMalformedRequest,
+                repeated ? "a header that takes one value was sent more than once"
+                         : "the request could not be parsed as HTTP/1.1",
+                {}};
       ProblemKind kind = ProblemKind::kFromErrorCode;
       if (rec == http::error::body_limit) {
         err = Error{ErrorCode::kPayloadTooLarge,

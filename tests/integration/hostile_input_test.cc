@@ -306,6 +306,28 @@ TEST_F(HostileInput, TransferEncodingWithoutFinalChunkedIs400AndItsBodyIsNeverRu
   ExpectServerStillServing();
 }
 
+TEST_F(HostileInput, AOneValueHeaderSentTwiceIsRefusedWhicheverCopyIsValid) {
+  const std::string valid = "Authorization: Bearer " + token_ + "\r\n";
+  const std::string bogus = "Authorization: Bearer spt_not-a-real-token-000000000000000000000\r\n";
+  for (const std::string& headers : {valid + bogus, bogus + valid, valid + valid,
+                                     valid + "Content-Type: application/json\r\nContent-Type: text/plain\r\n",
+                                     valid + "Idempotency-Key: a\r\nIdempotency-Key: b\r\n", valid + "Host: y\r\n"}) {
+    SCOPED_TRACE(headers);
+    RawConn conn(server_->url());
+    ASSERT_TRUE(conn.connected());
+    ASSERT_TRUE(conn.SendAll("GET /v1/stores HTTP/1.1\r\nHost: x\r\n" + headers + "\r\n"));
+    auto r = ReadResponse(conn);
+    EXPECT_EQ(r.status, 400) << r.head << r.body;
+    EXPECT_EQ(r.Header("Connection"), "close");
+  }
+  // Headers that may repeat still may.
+  RawConn conn(server_->url());
+  ASSERT_TRUE(conn.connected());
+  ASSERT_TRUE(conn.SendAll("GET /v1/stores HTTP/1.1\r\nHost: x\r\n" + valid + "Accept: a\r\nAccept: b\r\n\r\n"));
+  EXPECT_EQ(ReadResponse(conn).status, 200);
+  ExpectServerStillServing();
+}
+
 // ---------------------------------------------------------------------------------------
 // Hostile JSON bodies
 // ---------------------------------------------------------------------------------------
