@@ -287,6 +287,17 @@ Result<HttpAnswer> HttpAdapter::Send(std::string_view what, const HttpCall& call
   return answer;
 }
 
+Result<TriggerResult> HttpAdapter::Accepted(std::string_view what, const HttpAnswer& answer, std::string_view id_key,
+                                            std::string_view url_key) const {
+  if (answer.status < 200 || answer.status >= 300) return Refused(what, answer);
+  TriggerResult result;
+  if (auto json = ParseJson(answer.body); json && json->is_object()) {
+    result.external_id = Text(Field(&*json, id_key));
+    result.external_url = Text(Field(&*json, url_key));
+  }
+  return result;
+}
+
 Error HttpAdapter::Refused(std::string_view what, const HttpAnswer& answer) const {
   const long status = answer.status;
   const bool rate_limited =

@@ -77,6 +77,11 @@ class HttpAdapter : public Provider {
   // The message names provider, `what` and the status, plus at most a short sanitized
   // snippet of a JSON error message; never the body otherwise.
   Error Refused(std::string_view what, const HttpAnswer& answer) const;
+  // The answer to a trigger: any 2xx is accepted whatever its body says (an unreadable
+  // answer must not cause a second pipeline); the ids are read from `id_key` and `url_key`
+  // of a JSON object when there is one. Anything else is Refused.
+  Result<TriggerResult> Accepted(std::string_view what, const HttpAnswer& answer, std::string_view id_key,
+                                 std::string_view url_key) const;
   // A success whose body is not the expected shape: kUnavailable (may be a proxy's page).
   Error Malformed(std::string_view what) const;
   Error Invalid(std::string_view message) const;

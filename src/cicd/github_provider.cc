@@ -53,13 +53,7 @@ class GithubProvider final : public HttpAdapter {
     const std::string what = "dispatching workflow " + workflow_;
     auto answer = Send(what, call);
     if (!answer.ok()) return answer.error();
-    if (answer->status < 200 || answer->status >= 300) return Refused(what, *answer);
-    TriggerResult result;
-    if (auto json = ParseJson(answer->body); json && json->is_object()) {
-      result.external_id = Text(Field(&*json, "workflow_run_id"));
-      result.external_url = Text(Field(&*json, "html_url"));
-    }
-    return result;
+    return Accepted(what, *answer, "workflow_run_id", "html_url");
   }
 
   Result<RunStatus> Find(const std::string& correlation_id, const std::string& external_id) override {

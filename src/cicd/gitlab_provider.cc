@@ -60,14 +60,7 @@ class GitlabProvider final : public HttpAdapter {
     constexpr std::string_view kWhat = "triggering a pipeline";
     auto answer = Send(kWhat, call);
     if (!answer.ok()) return answer.error();
-    if (answer->status < 200 || answer->status >= 300) return Refused(kWhat, *answer);
-    // Accepted whatever the body says: an unreadable answer must not cause a second pipeline.
-    TriggerResult result;
-    if (auto json = ParseJson(answer->body); json && json->is_object()) {
-      result.external_id = Text(Field(&*json, "id"));
-      result.external_url = Text(Field(&*json, "web_url"));
-    }
-    return result;
+    return Accepted(kWhat, *answer, "id", "web_url");
   }
 
   Result<RunStatus> Find(const std::string& correlation_id, const std::string& external_id) override {

@@ -42,13 +42,7 @@ class WebhookProvider final : public HttpAdapter {
     constexpr std::string_view kWhat = "sending the trigger";
     auto answer = Send(kWhat, call);
     if (!answer.ok()) return answer.error();
-    if (answer->status < 200 || answer->status >= 300) return Refused(kWhat, *answer);
-    TriggerResult result;
-    if (auto json = ParseJson(answer->body); json && json->is_object()) {
-      result.external_id = Text(Field(&*json, "external_id"));
-      result.external_url = Text(Field(&*json, "external_url"));
-    }
-    return result;
+    return Accepted(kWhat, *answer, "external_id", "external_url");
   }
 
   Result<RunStatus> Find(const std::string& correlation_id, const std::string& external_id) override {

@@ -4,6 +4,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "core/authority.h"
+#include "server/api_json.h"
 #include "server/auth.h"
 #include "server/problem.h"
 #include "server/store_actions.h"
@@ -97,6 +98,31 @@ std::optional<Response> ReplayTwin(RequestContext& ctx, const std::optional<db::
   auto prior = ctx.services.repo.FindIdempotency(record->principal_id, record->key);
   if (prior.ok() && *prior && (*prior)->request_hash == record->request_hash) return Replay(**prior);
   return std::nullopt;
+}
+
+Result<Response> RequestApproval(RequestContext& ctx, const core::Store& store, std::string request_body,
+                                 std::optional<db::IdempotencyRecord> idem) {
+  auto change = NewChange(ctx.action, store, ctx.caller->principal_id, std::move(request_body), *ctx.decision.approval,
+                          ctx.now_ms);
+  const auto location = "/v1/changes/" + change.id;
+  const auto body = boost::json::serialize(ChangeJson(change));
+  if (idem) {
+    idem->status = 202;
+    idem->response_body = body;
+    idem->location = location;
+  }
+  db::WriteBatch batch;
+  batch.audit.push_back(ctx.Audit("store/" + store.id, "pending_approval", {{"change", change.id}}));
+  batch.effects.emplace_back(db::InsertChangeEffect{std::move(change)});
+  batch.idempotency = std::move(idem);
+  auto written = ctx.services.repo.Apply(batch);
+  if (!written.ok()) return written.error();
+  ctx.MarkAudited();
+  Response resp;
+  resp.status = 202;
+  resp.body = body;
+  resp.SetHeader("Location", location);
+  return resp;
 }
 
 core::AuditEntry SystemAuditEntry(std::int64_t now_ms, std::string action, std::string target, std::string outcome,

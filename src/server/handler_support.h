@@ -35,6 +35,12 @@ Status ValidateIdempotencyKey(std::string_view key);
 // The remembered answer to a POST, marked Idempotent-Replayed.
 Response Replay(const db::IdempotencyRecord& rec);
 
+// 202 with a new pending change request: the route's action on `store` waits for the
+// approval rule of the last decision. The request, its audit record and the idempotency
+// record commit together; `request_body` is what runs when the change is approved.
+Result<Response> RequestApproval(RequestContext& ctx, const core::Store& store, std::string request_body,
+                                 std::optional<db::IdempotencyRecord> idem);
+
 // The Idempotency-Key of a POST: no record when the header is absent; a record to store
 // with the change (answer `status`) for a new key; the remembered answer for a key used
 // with the same request; a 422 problem for a key used with another request.

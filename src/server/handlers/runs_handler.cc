@@ -65,27 +65,7 @@ Result<Response> RequestRun(RequestContext& ctx, core::RunKind kind) {
   if (!plan.ok()) return plan.error();
 
   if (decision.approval != nullptr) {
-    auto change = NewChange(action, *store, ctx.caller->principal_id, req.body.empty() ? "{}" : req.body,
-                            *decision.approval, ctx.now_ms);
-    const auto location = "/v1/changes/" + change.id;
-    const auto body = json::serialize(ChangeJson(change));
-    if (idem) {
-      idem->status = 202;
-      idem->response_body = body;
-      idem->location = location;
-    }
-    db::WriteBatch batch;
-    batch.audit.push_back(ctx.Audit("store/" + store->id, "pending_approval", {{"change", change.id}}));
-    batch.effects.emplace_back(db::InsertChangeEffect{std::move(change)});
-    batch.idempotency = std::move(idem);
-    auto written = ctx.services.repo.Apply(batch);
-    if (!written.ok()) return written.error();
-    ctx.MarkAudited();
-    Response resp;
-    resp.status = 202;
-    resp.body = body;
-    resp.SetHeader("Location", location);
-    return resp;
+    return RequestApproval(ctx, *store, req.body.empty() ? "{}" : req.body, std::move(idem));
   }
 
   const auto location = "/v1/runs/" + plan->run.id;

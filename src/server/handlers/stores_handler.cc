@@ -125,32 +125,6 @@ Result<Response> GetStore(RequestContext& ctx) {
   return StoreResponse(200, *store);
 }
 
-// 202 with the pending change: the action waits for approval.
-Result<Response> RequestApproval(RequestContext& ctx, const core::Store& store, std::string request_body,
-                                 std::optional<db::IdempotencyRecord> idem) {
-  auto change = NewChange(ctx.action, store, ctx.caller->principal_id, std::move(request_body), *ctx.decision.approval,
-                          ctx.now_ms);
-  const auto location = "/v1/changes/" + change.id;
-  const auto body = json::serialize(ChangeJson(change));
-  if (idem) {
-    idem->status = 202;
-    idem->response_body = body;
-    idem->location = location;
-  }
-  db::WriteBatch batch;
-  batch.audit.push_back(ctx.Audit("store/" + store.id, "pending_approval", {{"change", change.id}}));
-  batch.effects.emplace_back(db::InsertChangeEffect{std::move(change)});
-  batch.idempotency = std::move(idem);
-  auto written = ctx.services.repo.Apply(batch);
-  if (!written.ok()) return written.error();
-  ctx.MarkAudited();
-  Response resp;
-  resp.status = 202;
-  resp.body = body;
-  resp.SetHeader("Location", location);
-  return resp;
-}
-
 Result<Response> RegisterStore(RequestContext& ctx) {
   const auto& req = ctx.request;
   SP_RETURN_IF_ERROR(RequireMediaType(req, {"application/json"}));
