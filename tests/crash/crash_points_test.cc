@@ -74,6 +74,12 @@ long EnvLong(const char* name, long fallback) {
   return std::strtol(v, nullptr, 10);
 }
 
+// The storeplane CLI (STOREPLANE_CLI_BIN in the environment, else the one built with the driver).
+std::string CliBinary() {
+  const char* env = std::getenv("STOREPLANE_CLI_BIN");
+  return env != nullptr && *env != '\0' ? std::string(env) : std::string(STOREPLANE_CLI_BIN);
+}
+
 std::optional<json::object> ParseObject(const std::string& text) {
   boost::system::error_code ec;
   auto v = json::parse(text, ec);
@@ -820,9 +826,8 @@ void CrashDriver::CheckAuditTransitions() {
 
 void CrashDriver::VerifyAuditChain() {
   ++audit_verifies_;
-  const std::string cmd = "STOREPLANE_ADDR='" + url() + "' STOREPLANE_TOKEN='" + token_ + "' '" +
-                          std::string(STOREPLANE_CLI_BIN) + "' -o json audit verify --public-key '" + key_path_ +
-                          "' 2>&1";
+  const std::string cmd = "STOREPLANE_ADDR='" + url() + "' STOREPLANE_TOKEN='" + token_ + "' '" + CliBinary() +
+                          "' -o json audit verify --public-key '" + key_path_ + "' 2>&1";
   FILE* pipe = ::popen(cmd.c_str(), "r");
   if (pipe == nullptr) {
     violations_.Add("cannot run storeplane audit verify");
