@@ -202,39 +202,48 @@ Result<Response> UpdateStore(RequestContext& ctx) {
   auto patch = DecodeStorePatch(req.body);
   if (!patch.ok()) return patch.error();
 
-  auto current = LoadVisibleStore(ctx, id);
-  if (!current.ok()) return current.error();
-  const auto updated = core::ApplyPatch(*current, *patch, ctx.now_ms);
-  // The change must be allowed on the store as it is and as it will be, so that labels
-  // cannot move a store out of (or into) the caller's scope.
-  const auto after = core::Decide(ctx.policy, ctx.caller->principal_id, "store.label", TargetOf(updated));
-  const auto decision = ctx.Authorize("store.label", TargetOf(*current));
-  if (!decision.allowed || !after.allowed) {
-    if (decision.allowed) ctx.decision = after;
-    return Error{ErrorCode::kPermissionDenied, "not allowed to perform store.label", {}};
+  // If-Match: * asks for no particular version: when the store moves between our read and
+  // our write (a run's lifecycle step, an agent's release report), read it again and apply
+  // the patch to the new version instead of answering 412 to a caller that named none (each
+  // round one of the racing writers commits, so a bounded retry ends).
+  for (int attempt = 0;; ++attempt) {
+    auto current = LoadVisibleStore(ctx, id);
+    if (!current.ok()) return current.error();
+    const auto updated = core::ApplyPatch(*current, *patch, ctx.now_ms);
+    // The change must be allowed on the store as it is and as it will be, so that labels
+    // cannot move a store out of (or into) the caller's scope.
+    const auto after = core::Decide(ctx.policy, ctx.caller->principal_id, "store.label", TargetOf(updated));
+    const auto decision = ctx.Authorize("store.label", TargetOf(*current));
+    if (!decision.allowed || !after.allowed) {
+      if (decision.allowed) ctx.decision = after;
+      return Error{ErrorCode::kPermissionDenied, "not allowed to perform store.label", {}};
+    }
+    if (*if_match && **if_match != current->version) {
+      return Error{ErrorCode::kPreconditionFailed,
+                   "store '" + id + "' is at version " + std::to_string(current->version) + ", not " +
+                       std::to_string(**if_match),
+                   {}};
+    }
+    if (current->state == core::StoreState::kDecommissioned) {
+      return Error{ErrorCode::kConflict, "store '" + id + "' is decommissioned; its record is kept for audit only", {}};
+    }
+    std::string keys;
+    for (const auto& [k, v] : updated.labels) keys += (keys.empty() ? "" : ",") + k;
+    ctx.audit_params = {{"version", std::to_string(updated.version)}, {"label_keys", keys}};
+    if (decision.approval != nullptr) {
+      return RequestApproval(ctx, *current, LabelChangeBody(req.body, current->version), std::nullopt);
+    }
+    db::WriteBatch batch;
+    batch.effects.emplace_back(db::UpdateStoreEffect{updated, current->version});
+    batch.audit.push_back(ctx.Audit("store/" + id, "ok", ctx.audit_params));
+    auto written = ctx.services.repo.Apply(batch);
+    if (!written.ok() && !*if_match && written.error().code == ErrorCode::kPreconditionFailed && attempt < 15) {
+      continue;
+    }
+    if (!written.ok()) return written.error();
+    ctx.MarkAudited();
+    return StoreResponse(200, written->stores.at(0));
   }
-  if (*if_match && **if_match != current->version) {
-    return Error{
-        ErrorCode::kPreconditionFailed,
-        "store '" + id + "' is at version " + std::to_string(current->version) + ", not " + std::to_string(**if_match),
-        {}};
-  }
-  if (current->state == core::StoreState::kDecommissioned) {
-    return Error{ErrorCode::kConflict, "store '" + id + "' is decommissioned; its record is kept for audit only", {}};
-  }
-  std::string keys;
-  for (const auto& [k, v] : updated.labels) keys += (keys.empty() ? "" : ",") + k;
-  ctx.audit_params = {{"version", std::to_string(updated.version)}, {"label_keys", keys}};
-  if (decision.approval != nullptr) {
-    return RequestApproval(ctx, *current, LabelChangeBody(req.body, current->version), std::nullopt);
-  }
-  db::WriteBatch batch;
-  batch.effects.emplace_back(db::UpdateStoreEffect{updated, current->version});
-  batch.audit.push_back(ctx.Audit("store/" + id, "ok", ctx.audit_params));
-  auto written = ctx.services.repo.Apply(batch);
-  if (!written.ok()) return written.error();
-  ctx.MarkAudited();
-  return StoreResponse(200, written->stores.at(0));
 }
 
 }  // namespace
