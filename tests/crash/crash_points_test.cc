@@ -948,10 +948,6 @@ void CrashDriver::Run() {
       break;
     }
     ++restarts_;
-    // Some kill points fall during the recovery itself: no checks before the next kill.
-    if (delay_ms == 0 && rng_() % 2 == 0) continue;
-    CheckAcknowledged(false);
-    if (audit_every_ > 0 && point % audit_every_ == 0) VerifyAuditChain();
     if (point % 50 == 0) {
       const auto c = ci_.counts();
       std::cout << "crash: " << point << "/" << points_ << " kill points, " << c.triggers << " triggers, "
@@ -959,6 +955,10 @@ void CrashDriver::Run() {
                 << std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started).count() << " s"
                 << std::endl;
     }
+    // Some kill points fall during the recovery itself: no checks before the next kill.
+    if (delay_ms == 0 && rng_() % 2 == 0) continue;
+    CheckAcknowledged(false);
+    if (audit_every_ > 0 && point % audit_every_ == 0) VerifyAuditChain();
   }
   violations_.point = points_ + 1;
   stop_ = true;
