@@ -1,60 +1,124 @@
 #!/usr/bin/env bash
-# The benchmark harness, one command (issue 6, first slice: heartbeat throughput).
+# The benchmark harness, one command (issue 6): every scenario of brief section 9.
 #
-#   bench/run.sh [AGENTS] [SECONDS]            e.g. bench/run.sh 1000 10
+#   bench/run.sh [--quick] [SCENARIO...]
+#
+# SCENARIO (default: all, in this order):
+#   heartbeat  heartbeat throughput and latency at 10,000 connections: closed loop against
+#              storeplaned (long-polls held open) and against bench_hello_server (ratio), and
+#              open loop at 10,000 agents' real 10 s interval and at a higher fixed rate
+#   mutations  durable audited mutations/s, group commit against one transaction each
+#   receipt    operator request -> agent receipt latency with 10,000 agents long-polling
+#   lost       lost-agent detection time, in heartbeat intervals (1 s interval)
+#   restart    bench_populate 100,000 stores + 1,000,000 audit records, then exec ->
+#              first answer of GET /v1/stores?limit=1 (twice)
+#   reads      GET one store and a filtered page of 100 out of 100,000
+#   scale      100,000 enrolled agents at a 10 s interval: storeplaned CPU and memory
+#   etcd       etcd (Debian's etcd-server) lease keep-alives and puts through its JSON
+#              gateway, same swarm and connection count; ratio to storeplane's heartbeats
+# --quick runs every size at about a tenth (1,000 connections, 10,000 stores) for checking
+# the harness; its figures are not the targets' figures.
 #
 # Builds storeplaned and the bench targets in a Release build directory (build/bench;
-# BENCH_BUILD_DIR and BENCH_BUILD_TYPE override), then on loopback:
-#   1. starts storeplaned --dev with rate limits raised out of the way (config below),
-#      registers AGENTS stores, enrolls one agent per store with its own one-time token,
-#      and runs the closed-loop heartbeat swarm for SECONDS;
-#   2. starts bench_hello_server (bare Beast, same flags) and runs the same swarm shape
-#      against it (no enrollment; the same heartbeat body POSTed to "/");
-# and prints a table with each figure beside the target of the brief (section 9), writing
-# bench/results/latest.json. BENCH_THREADS (default 1) sets the swarm's I/O threads.
+# BENCH_BUILD_DIR, BENCH_BUILD_TYPE override), runs on loopback, stops every process it
+# started (trap), prints a table with each figure beside its target and writes
+# bench/results/latest.json (BENCH_RESULTS overrides). BENCH_DATA_DIR: where the database
+# files of the disk-bound scenarios live (default: a temp dir under /var/tmp, i.e. disk).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-AGENTS=${1:-1000}
-DURATION=${2:-10}
 BUILD=${BENCH_BUILD_DIR:-$ROOT/build/bench}
 TYPE=${BENCH_BUILD_TYPE:-Release}
-THREADS=${BENCH_THREADS:-1}
-RESULTS=$ROOT/bench/results
+RESULTS=${BENCH_RESULTS:-$ROOT/bench/results/latest.json}
+ALL=(heartbeat mutations receipt lost restart reads scale etcd)
+
+QUICK=0
+SCENARIOS=()
+for arg in "$@"; do
+  case $arg in
+    --quick) QUICK=1 ;;
+    -h | --help)
+      sed -n '2,27p' "$0"
+      exit 0
+      ;;
+    all) SCENARIOS+=("${ALL[@]}") ;;
+    *)
+      if [[ " ${ALL[*]} " != *" $arg "* ]]; then
+        echo "bench: unknown scenario '$arg' (one of: ${ALL[*]})" >&2
+        exit 2
+      fi
+      SCENARIOS+=("$arg")
+      ;;
+  esac
+done
+((${#SCENARIOS[@]})) || SCENARIOS=("${ALL[@]}")
+want() { [[ " ${SCENARIOS[*]} " == *" $1 "* ]]; }
+
+# Sizes: full (the brief's) and quick.
+if ((QUICK)); then
+  HB_AGENTS=1000 HB_LONG_POLLS=500 HB_PROCS=1 HB_SECONDS=5 HB_RATES="100 2000"
+  MUT_CLIENTS=32 MUT_SECONDS=3
+  RC_AGENTS=1000 RC_OPS_RATE=100 RC_SECONDS=5
+  LOST_AGENTS=200 LOST_LOST=20
+  BIG_STORES=10000 BIG_AUDIT=100000
+  READ_REQUESTS=500
+  SCALE_AGENTS=10000 SCALE_PROCS=2 SCALE_CONNS=2000 SCALE_SECONDS=20
+  ETCD_AGENTS=1000 ETCD_PROCS=1 ETCD_SECONDS=5
+else
+  HB_AGENTS=10000 HB_LONG_POLLS=8000 HB_PROCS=3 HB_SECONDS=20 HB_RATES="1000 5000"
+  MUT_CLIENTS=64 MUT_SECONDS=10
+  RC_AGENTS=10000 RC_OPS_RATE=200 RC_SECONDS=20
+  LOST_AGENTS=1000 LOST_LOST=100
+  BIG_STORES=100000 BIG_AUDIT=1000000
+  READ_REQUESTS=3000
+  SCALE_AGENTS=100000 SCALE_PROCS=4 SCALE_CONNS=16000 SCALE_SECONDS=40
+  ETCD_AGENTS=10000 ETCD_PROCS=3 ETCD_SECONDS=20
+fi
 
 # Build.
 if [[ ! -f $BUILD/CMakeCache.txt ]]; then
   cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE="$TYPE" -DSTOREPLANE_BUILD_TESTS=OFF >/dev/null
 fi
-cmake --build "$BUILD" --target storeplaned bench_hello_server bench_agent_swarm
+nice -n 10 cmake --build "$BUILD" -j2 --target storeplaned bench_hello_server bench_agent_swarm bench_populate
+SWARM=$BUILD/bench/bench_agent_swarm
+POPULATE=$BUILD/bench/bench_populate
 
-# Both ends of every connection live in this session: two descriptors per agent, plus slack.
-NEED=$((2 * AGENTS + 1024))
-if (( $(ulimit -Sn) < NEED )); then
-  HARD=$(ulimit -Hn)
-  if [[ $HARD != unlimited ]] && (( HARD < NEED )); then
-    echo "bench: $AGENTS agents need about $NEED open files; the hard limit is $HARD" >&2
-    exit 1
-  fi
-  ulimit -n "$NEED"
-fi
+# Descriptors are per process: the server gets the hard limit (20,000 here), each swarm
+# process holds at most ~9,000 connections.
+HARD=$(ulimit -Hn)
+if [[ $HARD == unlimited ]] || ((HARD > 1048576)); then HARD=1048576; fi
+ulimit -n "$HARD"
 
-WORK=$(mktemp -d)
+WORK=$(mktemp -d "${BENCH_DATA_DIR:-/var/tmp}/storeplane-bench.XXXXXX")
+OUT=$WORK/out
+mkdir -p "$OUT"
+PIDS=()      # every background process this script started
 SERVER_PID=""
-stop_server() {
-  if [[ -n $SERVER_PID ]]; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
+stop_pid() {
+  local pid=$1
+  if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
   fi
 }
-cleanup() { stop_server; rm -rf "$WORK"; }
+stop_server() {
+  stop_pid "$SERVER_PID"
+  SERVER_PID=""
+}
+cleanup() {
+  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+log() { echo "bench: $*" >&2; }
+
 # wait_for FILE PREFIX: prints the value of the first "PREFIX=value" line written to FILE.
 wait_for() {
-  for _ in $(seq 1 300); do
+  for _ in $(seq 1 600); do
     if grep -q "^$2=" "$1" 2>/dev/null; then
       grep "^$2=" "$1" | head -1 | cut -d= -f2-
       return 0
@@ -63,72 +127,278 @@ wait_for() {
     sleep 0.1
   done
   echo "bench: the server did not print $2; its stderr:" >&2
-  cat "$WORK"/*.err >&2 || true
+  tail -20 "${1%.out}.err" >&2 || true
   return 1
 }
 
-# 1. storeplane: the per-agent (20 rps) and per-principal buckets would throttle a closed
-# loop, so they are raised; logging at warn keeps it off the hot path.
-cat >"$WORK/storeplane.yaml" <<YAML
-listen: 127.0.0.1:0
-log_level: warn
-agents: {rps: 100000, burst: 100000}
-limits: {principal_rps: 1000000, principal_burst: 1000000, max_in_flight: 100000}
-YAML
-"$BUILD/storeplaned" --dev --config "$WORK/storeplane.yaml" >"$WORK/storeplane.out" 2>"$WORK/storeplane.err" &
-SERVER_PID=$!
-URL=$(wait_for "$WORK/storeplane.out" STOREPLANE_ADDR)
-TOKEN=$(wait_for "$WORK/storeplane.out" STOREPLANE_TOKEN)
-echo "bench: storeplaned at $URL; $AGENTS agents for $DURATION s" >&2
-"$BUILD/bench/bench_agent_swarm" --url "$URL" --token "$TOKEN" --target storeplane --agents "$AGENTS" \
-  --seconds "$DURATION" --threads "$THREADS" --json "$WORK/storeplane.json" >/dev/null
-STOREPLANE_RSS_KB=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
-stop_server
+# start_storeplaned NAME CONFIG [VAR=value...]: starts storeplaned, sets SERVER_PID and URL.
+start_storeplaned() {
+  local name=$1 config=$2
+  shift 2
+  env "$@" "$BUILD/storeplaned" --config "$config" >"$OUT/$name.out" 2>"$OUT/$name.err" &
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+  URL=$(wait_for "$OUT/$name.out" STOREPLANE_ADDR)
+}
 
-# 2. The ceiling: bare Beast hello, same flags, same swarm shape.
-"$BUILD/bench/bench_hello_server" >"$WORK/hello.out" 2>"$WORK/hello.err" &
-SERVER_PID=$!
-HELLO=$(wait_for "$WORK/hello.out" BENCH_ADDR)
-echo "bench: bench_hello_server at $HELLO" >&2
-"$BUILD/bench/bench_agent_swarm" --url "http://$HELLO" --target hello --agents "$AGENTS" \
-  --seconds "$DURATION" --threads "$THREADS" --json "$WORK/hello.json" >/dev/null
-stop_server
+# A storeplaned configuration: rate limits out of the way of closed loops, warn logging.
+# write_config FILE DATA_DIR|"" [EXTRA YAML LINES]
+write_config() {
+  local file=$1 dir=$2
+  shift 2
+  {
+    echo "listen: ${LISTEN:-127.0.0.1:0}"
+    echo "log_level: warn"
+    if [[ -n $dir ]]; then
+      echo "data_dir: $dir"
+      echo "admin_token_file: $dir/admin.token"
+    fi
+    echo "agents: {rps: 100000, burst: 100000, heartbeat_interval_s: ${INTERVAL:-10}}"
+    echo "limits: {principal_rps: 1000000, principal_burst: 1000000, max_in_flight: 100000}"
+    for line in "$@"; do echo "$line"; done
+  } >"$file"
+}
 
-# Table and JSON.
-mkdir -p "$RESULTS"
-python3 - "$WORK/storeplane.json" "$WORK/hello.json" "$RESULTS/latest.json" "$TYPE" "$STOREPLANE_RSS_KB" <<'PY'
-import json, os, platform, subprocess, sys, datetime
-sp, hello = (json.load(open(p)) for p in sys.argv[1:3])
-out, build_type, rss_kb = sys.argv[3], sys.argv[4], int(sys.argv[5] or 0)
-ratio = sp["requests_per_s"] / hello["requests_per_s"] if hello["requests_per_s"] else 0.0
-def cpu():
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
-try:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=os.path.dirname(out)).stdout.strip()
-except OSError:
-    commit = ""
-print()
-print(f"{'scenario':<34}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'errors':>8}  vs hello  target")
-for name, r, tgt in (("heartbeat (storeplane)", sp, f"{ratio:6.1%}  >=60% of hello, p99<20 ms"),
-                     ("hello (bare Beast)", hello, "  100%  ceiling")):
-    errors = r["requests_rejected"] + r["io_errors"] + r["setup_errors"]
-    print(f"{name + ' x' + str(r['agents_ready']):<34}{r['requests_per_s']:>10.0f}{r['p50_ms']:>9.2f}"
-          f"{r['p99_ms']:>9.2f}{r['max_ms']:>9.2f}{errors:>8}  {tgt}")
-met_ratio, met_p99 = ratio >= 0.60, sp["p99_ms"] < 20.0
-print(f"\nratio target (>=60%): {'met' if met_ratio else 'MISSED'}; "
-      f"p99 target (<20 ms): {'met' if met_p99 else 'MISSED'}; storeplaned RSS {rss_kb / 1024:.0f} MiB")
-json.dump({
-    "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    "commit": commit, "build_type": build_type,
-    "machine": {"cpu": cpu(), "cores": os.cpu_count(), "kernel": platform.release()},
-    "scenarios": {"heartbeat": sp, "hello": hello},
-    "heartbeat_to_hello_ratio": ratio,
-    "storeplaned_rss_kb": rss_kb,
-    "targets": {"ratio_min": 0.60, "ratio_met": met_ratio, "p99_ms_max": 20.0, "p99_met": met_p99},
-}, open(out, "w"), indent=2)
-print(f"results: {out}")
+# run_swarm NAME PROCS AGENTS [args...]: AGENTS split over PROCS processes (--first,
+# --agents), with SW_CONNS, SW_LONG_POLLS and SW_RATE (totals) split the same way; the
+# processes start their windows together (ready/go files). JSON: $OUT/NAME.<i>.json.
+run_swarm() {
+  local name=$1 procs=$2 agents=$3
+  shift 3
+  local pids=() first=0 i
+  rm -f "$OUT/$name".*
+  for ((i = 0; i < procs; i++)); do
+    local n=$((agents / procs + (i < agents % procs ? 1 : 0)))
+    local extra=()
+    [[ -n ${SW_CONNS:-} ]] && extra+=(--conns $((SW_CONNS / procs + (i < SW_CONNS % procs ? 1 : 0))))
+    [[ -n ${SW_LONG_POLLS:-} ]] && extra+=(--long-polls $((SW_LONG_POLLS / procs + (i < SW_LONG_POLLS % procs ? 1 : 0))))
+    [[ -n ${SW_RATE:-} ]] && extra+=(--rate "$(python3 -c "print($SW_RATE * $n / $agents)")")
+    "$SWARM" --first "$first" --agents "$n" "${extra[@]}" --ready-file "$OUT/$name.$i.ready" \
+      --go-file "$OUT/$name.go" --json "$OUT/$name.$i.json" "$@" 2>"$OUT/$name.$i.err" &
+    pids+=($!)
+    PIDS+=($!)
+    first=$((first + n))
+  done
+  # Barrier: every process ready (or gone), then go.
+  for ((i = 0; i < procs; i++)); do
+    while [[ ! -f $OUT/$name.$i.ready ]] && kill -0 "${pids[$i]}" 2>/dev/null; do sleep 0.1; done
+  done
+  touch "$OUT/$name.go"
+  local rc=0
+  for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
+  cat "$OUT/$name".*.err >&2 || true
+  if ((rc)); then log "swarm $name: a process failed"; fi
+  return 0
+}
+
+# cpu_ticks PID: utime + stime of the process, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+mem_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+
+# Facts for the report.
+{
+  echo "quick=$QUICK"
+  echo "scenarios=${SCENARIOS[*]}"
+  echo "load_before=$(cut -d' ' -f1-3 /proc/loadavg)"
+} >"$OUT/facts"
+fact() { echo "$1=$2" >>"$OUT/facts"; }
+
+# ---- 1. heartbeat -------------------------------------------------------------------------
+if want heartbeat; then
+  log "heartbeat: populating $HB_AGENTS stores with enrolled agents"
+  "$POPULATE" --data-dir "$WORK/hb" --stores "$HB_AGENTS" --audit 0 >/dev/null
+  write_config "$WORK/hb.yaml" "$WORK/hb"
+  start_storeplaned hb "$WORK/hb.yaml"
+  log "heartbeat: closed loop, $HB_AGENTS connections, $HB_LONG_POLLS long-polls held, $HB_SECONDS s"
+  SW_LONG_POLLS=$HB_LONG_POLLS run_swarm hb_closed "$HB_PROCS" "$HB_AGENTS" --url "$URL" --preenrolled \
+    --seconds "$HB_SECONDS" --poll-wait-ms 30000
+  fact hb_closed_rss_kb "$(mem_kb "$SERVER_PID" VmRSS)"
+  for rate in $HB_RATES; do
+    log "heartbeat: open loop, $HB_AGENTS agents at $rate/s in total, $HB_LONG_POLLS long-polls held"
+    SW_RATE=$rate SW_LONG_POLLS=$HB_LONG_POLLS run_swarm "hb_open_$rate" "$HB_PROCS" "$HB_AGENTS" --url "$URL" \
+      --preenrolled --seconds "$HB_SECONDS" --poll-wait-ms 30000
+  done
+  stop_server
+  "$BUILD/bench/bench_hello_server" >"$OUT/hello.out" 2>"$OUT/hello.err" &
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+  HELLO=$(wait_for "$OUT/hello.out" BENCH_ADDR)
+  log "heartbeat: bare Beast hello, closed loop, $HB_AGENTS connections"
+  run_swarm hb_hello "$HB_PROCS" "$HB_AGENTS" --url "http://$HELLO" --target hello --seconds "$HB_SECONDS"
+  stop_server
+  rm -rf "$WORK/hb"
+fi
+
+# ---- 3. mutations -------------------------------------------------------------------------
+if want mutations; then
+  for gc in true false; do
+    mkdir -p "$WORK/mut_$gc"
+    write_config "$WORK/mut_$gc.yaml" "$WORK/mut_$gc"
+    start_storeplaned "mut_$gc" "$WORK/mut_$gc.yaml" STOREPLANE_GROUP_COMMIT=$gc
+    TOKEN=$(head -1 "$WORK/mut_$gc/admin.token" 2>/dev/null || wait_for "$OUT/mut_$gc.out" STOREPLANE_TOKEN)
+    log "mutations: group_commit=$gc, $MUT_CLIENTS clients POST /v1/stores for $MUT_SECONDS s"
+    SW_CONNS=$MUT_CLIENTS run_swarm "mut_$gc" 1 1 --url "$URL" --token "$TOKEN" --mode mutate \
+      --seconds "$MUT_SECONDS"
+    stop_server
+    rm -rf "$WORK/mut_$gc"
+  done
+  fact mutations_dir_fs "$(df -P "$WORK" | awk 'NR==2 {print $1}')"
+fi
+
+# ---- 4. receipt ---------------------------------------------------------------------------
+if want receipt; then
+  mkdir -p "$WORK/rc"
+  write_config "$WORK/rc.yaml" "$WORK/rc"
+  start_storeplaned rc "$WORK/rc.yaml"
+  TOKEN=$(wait_for "$OUT/rc.out" STOREPLANE_TOKEN)
+  log "receipt: $RC_AGENTS agents long-polling, $RC_OPS_RATE operations/s for $RC_SECONDS s"
+  # One process: the operator's send time and the agent's receipt are read from one clock;
+  # 10,000 agent connections fit in one process's descriptors (the server holds the rest).
+  run_swarm rc 1 "$RC_AGENTS" --url "$URL" --token "$TOKEN" --mode receipt --ops-rate "$RC_OPS_RATE" \
+    --seconds "$RC_SECONDS" --poll-wait-ms 20000 --setup-concurrency 32
+  stop_server
+  rm -rf "$WORK/rc"
+fi
+
+# ---- 5. lost ------------------------------------------------------------------------------
+if want lost; then
+  mkdir -p "$WORK/lost"
+  INTERVAL=1 write_config "$WORK/lost.yaml" "$WORK/lost"
+  start_storeplaned lost "$WORK/lost.yaml"
+  TOKEN=$(wait_for "$OUT/lost.out" STOREPLANE_TOKEN)
+  log "lost: $LOST_AGENTS agents at a 1 s interval; $LOST_LOST of them stop after 5 s"
+  run_swarm lost 1 "$LOST_AGENTS" --url "$URL" --token "$TOKEN" --mode lost --interval-s 1 --lost "$LOST_LOST" \
+    --warmup-s 5
+  stop_server
+  rm -rf "$WORK/lost"
+fi
+
+# ---- 6, 7, 2. restart, reads, scale (one populated data directory) -----------------------
+# wait_ready PORT TOKEN: polls GET /v1/stores?limit=1 until it answers 200; prints the
+# monotonic time (ns) of that answer.
+wait_ready() {
+  python3 - "$1" "$2" <<'PY'
+import socket, sys, time
+port, token = int(sys.argv[1]), sys.argv[2]
+req = (f"GET /v1/stores?limit=1 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n"
+       "Connection: close\r\n\r\n").encode()
+deadline = time.monotonic() + 120
+while time.monotonic() < deadline:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(req)
+            data = b""
+            while b"\r\n" not in data:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            if data.startswith(b"HTTP/1.1 200"):
+                print(time.monotonic_ns())
+                sys.exit(0)
+    except OSError:
+        pass
+    time.sleep(0.002)
+sys.exit(1)
 PY
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+if want restart || want reads || want scale; then
+  log "populating $BIG_STORES stores, $BIG_AUDIT audit records (bench_populate)"
+  "$POPULATE" --data-dir "$WORK/big" --stores "$BIG_STORES" --audit "$BIG_AUDIT" >"$OUT/populate.out"
+  cat "$OUT/populate.out" >&2
+  fact populate_s "$(awk -F= '$1 == "seconds" {print $2}' "$OUT/populate.out")"
+  fact big_db_bytes "$(du -cb "$WORK"/big/storeplane.db* | tail -1 | cut -f1)"
+  BIG_TOKEN=$(head -1 "$WORK/big/admin.token")
+  PORT=$(free_port)
+  LISTEN=127.0.0.1:$PORT write_config "$WORK/big.yaml" "$WORK/big"
+  ATTEMPTS=1
+  if want restart; then ATTEMPTS=2; fi  # the first start after populate, and a restart
+  for ((attempt = 1; attempt <= ATTEMPTS; attempt++)); do
+    t0=$(python3 -c 'import time; print(time.monotonic_ns())')
+    "$BUILD/storeplaned" --config "$WORK/big.yaml" >"$OUT/big.out" 2>"$OUT/big.err" &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    if ! t1=$(wait_ready "$PORT" "$BIG_TOKEN"); then
+      log "restart: storeplaned did not answer; its stderr:"
+      tail -20 "$OUT/big.err" >&2
+      exit 1
+    fi
+    fact "restart_${attempt}_ms" "$(((t1 - t0) / 1000000))"
+    fact "restart_${attempt}_rss_kb" "$(mem_kb "$SERVER_PID" VmRSS)"
+    log "restart $attempt: serving after $(((t1 - t0) / 1000000)) ms"
+    if ((attempt < ATTEMPTS)); then stop_server; fi
+  done
+  URL=http://127.0.0.1:$PORT
+  if want reads; then
+    log "reads: GET one store and a filtered page of 100, $READ_REQUESTS each, 8 clients"
+    SW_CONNS=8 run_swarm reads 1 1 --url "$URL" --token "$BIG_TOKEN" --mode read --requests "$READ_REQUESTS" \
+      --store-count "$BIG_STORES" --list-query "environment=production&selector=tier%3Dgold&limit=100"
+  fi
+  if want scale; then
+    log "scale: $BIG_STORES agents at a 10 s interval over $SCALE_CONNS connections, $SCALE_SECONDS s"
+    # CPU over the window after the first interval (every agent has sent once by then).
+    (
+      while [[ ! -f $OUT/scale.go ]]; do sleep 0.05; done
+      sleep 10
+      a=$(cpu_ticks "$SERVER_PID")
+      ta=$(date +%s.%N)
+      sleep $((SCALE_SECONDS - 12))
+      b=$(cpu_ticks "$SERVER_PID")
+      tb=$(date +%s.%N)
+      python3 -c "import os; print('scale_cpu_percent=%.1f' % (100.0 * ($b - $a) / os.sysconf('SC_CLK_TCK') / ($tb - $ta)))"
+      echo "scale_cpu_window_s=$(python3 -c "print(round($tb - $ta, 1))")"
+      echo "scale_rss_kb=$(mem_kb "$SERVER_PID" VmRSS)"
+    ) >"$OUT/scale.cpu" &
+    sampler=$!
+    PIDS+=("$sampler")
+    SW_CONNS=$SCALE_CONNS SW_RATE=$((BIG_STORES / 10)) run_swarm scale "$SCALE_PROCS" "$BIG_STORES" --url "$URL" \
+      --preenrolled --seconds "$SCALE_SECONDS"
+    wait "$sampler" || true
+    cat "$OUT/scale.cpu" >>"$OUT/facts"
+    fact scale_hwm_kb "$(mem_kb "$SERVER_PID" VmHWM)"
+    fact scale_rss_end_kb "$(mem_kb "$SERVER_PID" VmRSS)"
+  fi
+  stop_server
+  rm -rf "$WORK/big"
+fi
+
+# ---- 8. etcd ------------------------------------------------------------------------------
+if want etcd; then
+  if ! command -v etcd >/dev/null; then
+    if ((EUID == 0)); then
+      log "installing etcd-server and etcd-client from Debian"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y etcd-server etcd-client >/dev/null
+    else
+      log "etcd is not installed (apt-get install etcd-server etcd-client, as root)"
+      exit 1
+    fi
+  fi
+  fact etcd_version "$(etcd --version | head -1 | awk '{print $3}')"
+  CPORT=$(free_port)
+  PPORT=$(free_port)
+  etcd --name bench --data-dir "$WORK/etcd" --listen-client-urls "http://127.0.0.1:$CPORT" \
+    --advertise-client-urls "http://127.0.0.1:$CPORT" --listen-peer-urls "http://127.0.0.1:$PPORT" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$PPORT" --initial-cluster "bench=http://127.0.0.1:$PPORT" \
+    --log-level error >"$OUT/etcd.log" 2>&1 &
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+  for _ in $(seq 1 100); do
+    curl -sf -X POST "http://127.0.0.1:$CPORT/v3/maintenance/status" -d '{}' >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  log "etcd: lease keep-alives, closed loop, $ETCD_AGENTS connections"
+  run_swarm etcd_keepalive "$ETCD_PROCS" "$ETCD_AGENTS" --url "http://127.0.0.1:$CPORT" --target etcd \
+    --seconds "$ETCD_SECONDS"
+  log "etcd: puts, closed loop, $ETCD_AGENTS connections"
+  run_swarm etcd_put "$ETCD_PROCS" "$ETCD_AGENTS" --url "http://127.0.0.1:$CPORT" --target etcd --etcd-op put \
+    --seconds "$ETCD_SECONDS"
+  stop_server
+fi
+
+echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/facts"
+
+# ---- Table and JSON -----------------------------------------------------------------------
+mkdir -p "$(dirname "$RESULTS")"
+python3 "$ROOT/bench/report.py" "$OUT" "$RESULTS" "$TYPE" "$ROOT"
