@@ -22,6 +22,7 @@
 // 1), STOREPLANE_CRASH_SUMMARY (a file to write the summary to, as JSON).
 #include <signal.h>
 #include <sqlite3.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <gtest/gtest.h>
@@ -180,6 +181,20 @@ class CrashDriver {
     return Send(http_, token_, method, path, body, std::move(headers));
   }
   bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
+  // The end of storeplaned's log, the stub CI's view and the runs, for a failure message.
+  std::string LogTail() {
+    std::string out;
+    if (server_) {
+      const auto logs = server_->Logs();
+      out += "storeplaned log tail:\n" + logs.substr(logs.size() > 6000 ? logs.size() - 6000 : 0);
+    }
+    for (const auto& p : ci_.pipelines()) {
+      out += "\nstub pipeline " + p.correlation_id + " " + p.store_id + " " + p.kind + " " + p.status +
+             (p.silent ? " silent" : "");
+    }
+    if (auto runs = Admin("GET", "/v1/runs?limit=20")) out += "\nruns: " + runs->body;
+    return out;
+  }
   std::string url() {
     std::lock_guard lock(url_mu_);
     return url_;
@@ -190,6 +205,7 @@ class CrashDriver {
   void Answered(const std::string& action, long status);
 
   // Checks.
+  void CheckStillRunning();
   void IntegrityCheck();
   bool FetchAll(const std::string& base, const std::string& cursor_param, std::vector<json::object>& out);
   void CheckAcknowledged(bool final);
@@ -229,7 +245,8 @@ class CrashDriver {
   std::int64_t audit_after_ = 0;
   std::int64_t audit_records_ = 0;  // the chain length at the last verification
   std::set<std::string> duplicates_reported_;
-  std::set<std::string> confirmed_changes_;  // answered approvals seen as answered after a restart
+  std::set<std::string> confirmed_changes_;
+  std::string last_fetch_error_;  // answered approvals seen as answered after a restart
 
   // Counters for the summary.
   int kills_ = 0;
@@ -399,7 +416,7 @@ void CrashDriver::Setup() {
         return state == "active";
       },
       60s))
-      << "the agent's store was not provisioned";
+      << "the agent's store was not provisioned: " << LogTail();
   StartAgent();
 }
 
@@ -433,7 +450,8 @@ void CrashDriver::StartAgent() {
         return h && h->status == 200 && Str(*ParseObject(h->body), "health") == "healthy";
       },
       30s))
-      << agent_->Logs();
+      << "the agent did not report healthy: " << agent_->Logs() << "\n"
+      << LogTail();
 }
 
 void CrashDriver::Answered(const std::string& action, long status) {
@@ -567,6 +585,20 @@ void CrashDriver::Worker(int index) {
   }
 }
 
+// storeplaned must be alive when the driver kills it: an exit of its own (a crash, an abort,
+// a signal from elsewhere) is a violation, with its status and the end of its log.
+void CrashDriver::CheckStillRunning() {
+  int status = 0;
+  if (!server_ || !server_->Exited(&status)) return;
+  std::string how = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status)) +
+                                              (WCOREDUMP(status) ? " (core dumped)" : "")
+                    : WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
+                                        : "ended (status " + std::to_string(status) + ")";
+  const auto logs = server_->Logs();
+  violations_.Add("storeplaned " + how + " before the driver killed it; log tail:\n" +
+                  logs.substr(logs.size() > 3000 ? logs.size() - 3000 : 0));
+}
+
 void CrashDriver::IntegrityCheck() {
   ++integrity_checks_;
   const auto path = data_dir_ + "/storeplane.db";
@@ -601,8 +633,19 @@ bool CrashDriver::FetchAll(const std::string& base, const std::string& cursor_pa
   std::string cursor;
   for (int page = 0; page < 100000; ++page) {
     const auto sep = base.find('?') == std::string::npos ? "?" : "&";
-    auto resp = Admin("GET", base + (cursor.empty() ? "" : sep + cursor_param + "=" + cursor));
-    if (!resp || resp->status != 200) return false;
+    client::HttpRequest req;
+    req.url = url() + base + (cursor.empty() ? "" : sep + cursor_param + "=" + cursor);
+    req.headers = {{"Authorization", "Bearer " + token_}};
+    auto sent = http_.Send(req);
+    if (!sent.ok()) {
+      last_fetch_error_ = "GET " + req.url + ": " + sent.error().message;
+      return false;
+    }
+    std::optional<client::HttpResponse> resp = sent.value();
+    if (resp->status != 200) {
+      last_fetch_error_ = "GET " + req.url + ": " + std::to_string(resp->status) + " " + resp->body.substr(0, 500);
+      return false;
+    }
     auto body = ParseObject(resp->body);
     if (!body) return false;
     for (const auto& item : body->at("items").as_array()) out.push_back(item.as_object());
@@ -629,7 +672,8 @@ void CrashDriver::CheckAcknowledged(bool final) {
   // Stores, and their labels.
   std::vector<json::object> listed;
   if (!FetchAll("/v1/stores?limit=1000", "cursor", listed)) {
-    violations_.Add("cannot list the stores after the restart");
+    violations_.Add("cannot list the stores after the restart: " + last_fetch_error_);
+    CheckStillRunning();
     return;
   }
   std::map<std::string, json::object> by_id;
@@ -680,11 +724,15 @@ void CrashDriver::CheckAcknowledged(bool final) {
   const auto triggers = ci_.trigger_counts();
   std::vector<json::object> run_list;
   if (!FetchAll("/v1/runs?limit=1000", "cursor", run_list)) {
-    violations_.Add("cannot list the runs after the restart");
+    violations_.Add("cannot list the runs after the restart: " + last_fetch_error_);
     return;
   }
   std::map<std::string, json::object> runs_by_id;
-  for (auto& r : run_list) runs_by_id[Str(r, "id")] = r;
+  std::set<std::pair<std::string, std::string>> run_kinds_by_store;
+  for (auto& r : run_list) {
+    runs_by_id[Str(r, "id")] = r;
+    run_kinds_by_store.insert({Str(r, "store_id"), Str(r, "kind")});
+  }
   for (const auto& [id, rec] : runs) {
     ++acked_checks_;
     auto it = runs_by_id.find(id);
@@ -748,7 +796,18 @@ void CrashDriver::CheckAcknowledged(bool final) {
       violations_.Add("acknowledged change " + id + " answers " + std::to_string(resp->status));
       continue;
     }
-    const auto status = Str(*ParseObject(resp->body), "status");
+    const auto change = *ParseObject(resp->body);
+    const auto status = Str(change, "status");
+    // An approval answered `executed` made its run in the same transaction: the run is there
+    // too (only approvals answered before the listing: a later one's run may be newer).
+    if (rec.acked_status == "executed") {
+      const auto action = Str(change, "action");
+      const std::string kind = action == "store.provision" ? "provision" : action == "deploy.request" ? "deploy" : "";
+      if (!kind.empty() && !run_kinds_by_store.contains({rec.store, kind})) {
+        violations_.Add("change " + id + " (" + action + " on " + rec.store + ") is executed but the store has no " +
+                        kind + " run");
+      }
+    }
     if (!rec.acked_status.empty() && rec.acked_status != "-" && status != rec.acked_status) {
       violations_.Add("change " + id + " was answered " + rec.acked_status + " to its approval, now " + status);
     }
@@ -758,7 +817,7 @@ void CrashDriver::CheckAcknowledged(bool final) {
   // Operations of the agent's store.
   std::vector<json::object> op_list;
   if (!FetchAll(std::string("/v1/stores/") + kAgentStore + "/operations?limit=1000", "cursor", op_list)) {
-    violations_.Add("cannot list the operations after the restart");
+    violations_.Add("cannot list the operations after the restart: " + last_fetch_error_);
     return;
   }
   std::map<std::string, std::string> op_state;
@@ -947,6 +1006,7 @@ void CrashDriver::Run() {
                          : bucket < 85 ? 150 + static_cast<int>(rng_() % 650)
                                        : 800 + static_cast<int>(rng_() % 1200);
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    CheckStillRunning();
     server_->Kill();
     ++kills_;
     IntegrityCheck();
@@ -972,6 +1032,7 @@ void CrashDriver::Run() {
   for (auto& t : workers_) t.join();
   workers_.clear();
   Quiesce();
+  CheckStillRunning();
   CheckAcknowledged(true);
   VerifyAuditChain();
   for (const auto& p : ci_.problems()) violations_.Add(p);
@@ -992,6 +1053,10 @@ TEST(CrashPoints, KilledAtRandomMomentsTheControlPlaneKeepsItsInvariants) {
   std::cout << "crash: seed " << seed << " (STOREPLANE_CRASH_SEED=" << seed << " STOREPLANE_CRASH_POINTS=" << points
             << " to reproduce the workload)" << std::endl;
   ::testing::Test::RecordProperty("seed", std::to_string(seed));
+  // A storeplaned that dies by itself leaves a core file (kernel.core_pattern permitting) in
+  // the working directory, for the post-mortem.
+  rlimit core{RLIM_INFINITY, RLIM_INFINITY};
+  (void)::setrlimit(RLIMIT_CORE, &core);
   CrashDriver driver(seed, points, audit_every);
   driver.Run();
   const auto& v = driver.violations().items;

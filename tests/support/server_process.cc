@@ -251,6 +251,16 @@ void ServerProcess::SendSignal(int signal) {
   if (running()) ::kill(pid_, signal);
 }
 
+bool ServerProcess::Exited(int* status) {
+  if (!running()) return false;
+  int st = 0;
+  const pid_t r = ::waitpid(pid_, &st, WNOHANG);
+  if (r != pid_) return false;
+  pid_ = -1;
+  if (status != nullptr) *status = st;
+  return true;
+}
+
 void ServerProcess::Kill() {
   if (!running()) return;
   ::kill(pid_, SIGKILL);

@@ -55,6 +55,9 @@ class ServerProcess {
   void Kill();
   // Sends `signal` (e.g. SIGHUP) without waiting.
   void SendSignal(int signal);
+  // Whether the process has ended by itself (without waiting): when it has, reaps it, fills
+  // `status` (waitpid's) and from then on running() is false.
+  bool Exited(int* status = nullptr);
   bool running() const { return pid_ > 0; }
 
   const std::string& url() const { return url_; }      // e.g. http://127.0.0.1:41234
