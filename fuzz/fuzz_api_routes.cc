@@ -132,6 +132,14 @@ class World {
   World() {
     const char* tmp = std::getenv("TMPDIR");
     std::string base = ::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : (tmp != nullptr && *tmp ? tmp : "/tmp");
+    // Directories of earlier runs that were killed (their atexit handler never ran).
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(base, ec)) {
+      const auto name = entry.path().filename().string();
+      if (!name.starts_with("storeplane-fuzz-api-")) continue;
+      const auto pid = name.substr(std::string_view("storeplane-fuzz-api-").size());
+      if (!fs::exists("/proc/" + pid)) fs::remove_all(entry.path(), ec);
+    }
     dir_ = base + "/storeplane-fuzz-api-" + std::to_string(::getpid());
     fs::remove_all(dir_);
     fs::create_directories(dir_);

@@ -10,12 +10,14 @@
 #                                               merged (-merge=1) into fuzz/corpus/<target>/
 #   scripts/fuzz.sh run TARGET [libFuzzer args] build, then run one target on its corpus, e.g.
 #                                               scripts/fuzz.sh run fuzz_policy -max_total_time=60
+#   scripts/fuzz.sh status                      progress of the latest long run of each target
 #   scripts/fuzz.sh build                       configure and build build/fuzz only
 #
 # Exit status: non-zero when a build fails or any target crashes, leaks or times out; the
 # target and the reproducer ("artifact") are printed. Reproduce one with
 #   build/fuzz/fuzz/<target> <artifact>
-# Environment: FUZZ_SECONDS (ci), FUZZ_JOBS (long), FUZZ_TIMEOUT (s per input, default 10),
+# Environment: FUZZ_SECONDS (ci), FUZZ_JOBS and FUZZ_CHUNK_SECONDS (long, default 1 and 300),
+# FUZZ_TIMEOUT (s per input, default 10),
 # STOREPLANE_JOBS (build parallelism, default nproc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -107,7 +109,8 @@ ci() {
 keep_log() {
   local target="$1" log="$2" work="$3" dest="$build/failures/$1"
   mkdir -p "$dest"
-  cp "$log" "$dest/" && cp -r "$work/artifacts/." "$dest/" 2>/dev/null || true
+  cp "$log" "$dest/" || true
+  cp -r "$work/artifacts/." "$dest/" 2>/dev/null || true
   echo "     kept in $dest" >&2
 }
 
@@ -125,7 +128,10 @@ long_target() {
   while awk -v c="$cpu" -v g="$goal_s" 'BEGIN { exit !(c < g) }'; do
     chunk=$((chunk + 1))
     local remaining new log t
-    remaining="$(awk -v c="$cpu" -v g="$goal_s" 'BEGIN { r = int(g - c + 1); print (r < 30 ? 30 : r) }')"
+    # Chunks of at most FUZZ_CHUNK_SECONDS (wall), so that progress is recorded and merged
+    # as it goes (see `status`).
+    remaining="$(awk -v c="$cpu" -v g="$goal_s" -v m="${FUZZ_CHUNK_SECONDS:-300}" \
+      'BEGIN { r = int(g - c + 1); if (r > m) r = m; print (r < 30 ? 30 : r) }')"
     new="$work/new.$chunk"
     log="$work/chunk.$chunk.log"
     mkdir -p "$new"
@@ -154,6 +160,8 @@ long_target() {
         echo "merge failed for $target: $work/merge.$chunk.log" >&2
     fi
     rm -rf "$new"
+    printf '%s\t%s\t%s\t%d\t%s\t%d\t%d\t%d\n' "$(date -u +%F)" "$(hostname)" "$target" $(((SECONDS - started + 30) / 60)) \
+      "$cpu" "$execs" "$crashes" "$(find "$corpus" -type f | wc -l)" >"$work/progress"
     [ "$rc" = 0 ] || break
   done
   printf '%s\t%s\t%s\t%d\t%s\t%d\t%d\t%d\n' "$(date -u +%F)" "$(hostname)" "$target" $(((SECONDS - started + 30) / 60)) \
@@ -194,6 +202,19 @@ long() {
   return $failed
 }
 
+# The progress of the latest long run of each target (also while it runs).
+status() {
+  printf '%-10s %-14s %-24s %8s %9s %12s %7s %7s\n' date machine target wall-min cpu-min executions crashes corpus
+  local f
+  for f in "$build"/long/*/progress; do
+    [ -f "$f" ] || continue
+    while IFS=$'\t' read -r date host target wall cpu execs crashes size; do
+      printf '%-10s %-14s %-24s %8s %9.1f %12s %7s %7s\n' "$date" "$host" "$target" "$wall" \
+        "$(awk -v c="$cpu" 'BEGIN { print c / 60 }')" "$execs" "$crashes" "$size"
+    done <"$f"
+  done
+}
+
 run_one() {
   local target="${1:?usage: scripts/fuzz.sh run TARGET [libFuzzer args]}"
   shift
@@ -209,5 +230,6 @@ case "${1:-}" in
   long) shift; long "$@" ;;
   run) shift; run_one "$@" ;;
   build) configure_and_build ;;
-  *) sed -n '2,21p' "$0" >&2; exit 2 ;;
+  status) status ;;
+  *) sed -n '2,23p' "$0" >&2; exit 2 ;;
 esac
