@@ -1033,6 +1033,15 @@ void CrashDriver::Run() {
   workers_.clear();
   Quiesce();
   CheckStillRunning();
+  // The agent lives through every restart of the control plane.
+  if (agent_) {
+    (void)agent_->WaitExit(0);
+    if (!agent_->running()) {
+      const auto logs = agent_->Logs();
+      violations_.Add("shop-agent ended during the run; log tail:\n" +
+                      logs.substr(logs.size() > 3000 ? logs.size() - 3000 : 0));
+    }
+  }
   CheckAcknowledged(true);
   VerifyAuditChain();
   for (const auto& p : ci_.problems()) violations_.Add(p);
