@@ -246,7 +246,8 @@ class CrashDriver {
   std::int64_t audit_records_ = 0;  // the chain length at the last verification
   std::set<std::string> duplicates_reported_;
   std::set<std::string> confirmed_changes_;
-  std::string last_fetch_error_;  // answered approvals seen as answered after a restart
+  std::string last_fetch_error_;
+  std::int64_t transient_connect_failures_ = 0;  // answered approvals seen as answered after a restart
 
   // Counters for the summary.
   int kills_ = 0;
@@ -637,6 +638,13 @@ bool CrashDriver::FetchAll(const std::string& base, const std::string& cursor_pa
     req.url = url() + base + (cursor.empty() ? "" : sep + cursor_param + "=" + cursor);
     req.headers = {{"Authorization", "Bearer " + token_}};
     auto sent = http_.Send(req);
+    // A connection that cannot even be opened (a loaded machine's ephemeral ports, another
+    // suite's connection flood) is retried and counted, not taken for a lost write.
+    for (int retry = 0; !sent.ok() && retry < 10; ++retry) {
+      ++transient_connect_failures_;
+      std::this_thread::sleep_for(200ms);
+      sent = http_.Send(req);
+    }
     if (!sent.ok()) {
       last_fetch_error_ = "GET " + req.url + ": " + sent.error().message;
       return false;
@@ -894,16 +902,24 @@ void CrashDriver::VerifyAuditChain() {
   ++audit_verifies_;
   const std::string cmd = "STOREPLANE_ADDR='" + url() + "' STOREPLANE_TOKEN='" + token_ + "' '" + CliBinary() +
                           "' -o json audit verify --public-key '" + key_path_ + "' 2>&1";
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  if (pipe == nullptr) {
-    violations_.Add("cannot run storeplane audit verify");
-    return;
-  }
   std::string output;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) output.append(buf, n);
-  const int status = ::pclose(pipe);
+  int status = 0;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    FILE* pipe = ::popen(cmd.c_str(), "r");
+    if (pipe == nullptr) {
+      violations_.Add("cannot run storeplane audit verify");
+      return;
+    }
+    output.clear();
+    char buf[4096];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) output.append(buf, n);
+    status = ::pclose(pipe);
+    // The CLI could not connect at all: a transient failure of the machine, not of the chain.
+    if (output.find("Couldn't connect to server") == std::string::npos) break;
+    ++transient_connect_failures_;
+    std::this_thread::sleep_for(200ms);
+  }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     violations_.Add("storeplane audit verify failed (status " + std::to_string(status) +
                     "): " + output.substr(0, 2000));
@@ -976,6 +992,7 @@ void CrashDriver::PrintSummary(double seconds) {
                        {"audit_records", audit_records_},
                        {"audit_transitions_checked", audit_transitions_checked_},
                        {"adopted_at_provider", adopted_at_provider_},
+                       {"transient_connect_failures", transient_connect_failures_},
                        {"max_restart_ms", max_restart_ms_},
                        {"violations", violations_.items.size()},
                        {"duration_s", seconds}};

@@ -244,7 +244,6 @@ bool StubCi::SendCallback(const Pipeline& p, const std::string& status, const st
   const std::string body = json::serialize(json::object{
       {"correlation_id", p.correlation_id}, {"status", status}, {"external_id", "ext-" + p.correlation_id}});
   const auto ts = NowMs() / 1000;
-  client::HttpClient http;
   client::HttpRequest req;
   req.method = "POST";
   req.url = url;
@@ -254,7 +253,7 @@ bool StubCi::SendCallback(const Pipeline& p, const std::string& status, const st
                  {std::string(core::kTimestampHeader), std::to_string(ts)},
                  {std::string(core::kSignatureHeader), core::SignPayload(callback_secret_, ts, body)},
                  {std::string(core::kDeliveryHeader), delivery}};
-  auto resp = http.Send(req);
+  auto resp = callback_http_->Send(req);  // one connection, kept alive between callbacks
   if (!resp.ok()) return false;
   std::lock_guard lock(mu_);
   if (resp->status == 200) {
@@ -269,6 +268,7 @@ bool StubCi::SendCallback(const Pipeline& p, const std::string& status, const st
 }
 
 void StubCi::RunPipelines() {
+  callback_http_ = std::make_unique<client::HttpClient>();
   while (!stopping_) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     const auto now = NowMs();

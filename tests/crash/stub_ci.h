@@ -15,11 +15,16 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
+
+namespace storeplane::client {
+class HttpClient;
+}
 
 namespace storeplane::crash {
 
@@ -89,6 +94,7 @@ class StubCi {
   std::vector<std::string> problems_;
   Counts counts_;
   std::mt19937_64 rng_;
+  std::unique_ptr<client::HttpClient> callback_http_;  // the pipeline thread's
   std::thread server_thread_;
   std::thread pipeline_thread_;
 };
