@@ -142,7 +142,7 @@ long_target() {
       nice -n 10 "$bin" $(args_of "$target") -max_total_time="$remaining" -timeout="$timeout_s" -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="$work/artifacts/" "$new" "$corpus" >"$log" 2>&1
       echo "rc=$?"
-      times | tail -1
+      times # not in a pipeline: it must run in the shell that waited for the fuzzer
     )"
     local rc user sys
     rc="$(echo "$t" | sed -n 's/^rc=//p')"
