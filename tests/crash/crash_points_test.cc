@@ -178,7 +178,14 @@ class CrashDriver {
   std::optional<client::HttpResponse> Admin(const std::string& method, const std::string& path,
                                             const std::string& body = "",
                                             std::vector<std::pair<std::string, std::string>> headers = {}) {
-    return Send(http_, token_, method, path, body, std::move(headers));
+    auto resp = Send(http_, token_, method, path, body, headers);
+    // The checker's reads survive a connection that cannot be opened (see FetchAll).
+    for (int retry = 0; !resp && method == "GET" && retry < 10; ++retry) {
+      ++transient_connect_failures_;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      resp = Send(http_, token_, method, path, body, headers);
+    }
+    return resp;
   }
   bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
   // The end of storeplaned's log, the stub CI's view and the runs, for a failure message.
