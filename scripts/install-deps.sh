@@ -9,7 +9,7 @@ packages=(
   libssl-dev libsqlite3-dev sqlite3 libcurl4-openssl-dev
   libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
-  clang-format clang-tidy
+  clang-format clang-tidy clang libclang-rt-14-dev
   buildbot buildbot-worker
 )
 command -v node >/dev/null 2>&1 || packages+=(nodejs)

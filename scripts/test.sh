@@ -1,11 +1,26 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds everything, checks formatting and lint, and runs every
-# test with ctest. This is the README's test command and what CI runs.
+# The README's test command and what CI runs. Installs what is missing, then:
+#   1. builds everything, checks formatting, runs every test with ctest (incl. clang-tidy,
+#      the OpenAPI lint, the real-Buildbot tests and the short crash-point run);
+#   2. builds the suite again with AddressSanitizer and UndefinedBehaviorSanitizer and
+#      runs it (scripts/sanitize.sh);
+#   3. builds the libFuzzer targets with clang, replays every seed corpus and fuzzes each
+#      target for a few seconds (scripts/fuzz.sh ci).
+# STOREPLANE_TEST_PHASES (default "main asan fuzz") runs a subset, e.g. "main".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export STOREPLANE_REQUIRE_BUILDBOT=1  # the Buildbot tests fail instead of skipping without it
+phases=" ${STOREPLANE_TEST_PHASES:-main asan fuzz} "
 scripts/install-deps.sh
-scripts/build.sh -DSTOREPLANE_BUILD_TESTS=ON
-scripts/check-format.sh
-cd build
-ctest --output-on-failure -j "${STOREPLANE_TEST_JOBS:-2}" --timeout 900
+if [[ $phases == *" main "* ]]; then
+  scripts/build.sh -DSTOREPLANE_BUILD_TESTS=ON
+  scripts/check-format.sh
+  (cd build && ctest --output-on-failure -j "${STOREPLANE_TEST_JOBS:-2}" --timeout 900)
+fi
+if [[ $phases == *" asan "* ]]; then
+  scripts/sanitize.sh address
+fi
+if [[ $phases == *" fuzz "* ]]; then
+  scripts/fuzz.sh ci
+fi
+echo "test.sh: all phases passed:${phases% }"
