@@ -783,6 +783,13 @@ void CrashDriver::CheckAcknowledged(bool final) {
       }
     }
   }
+  // At most one active run per store (ADR 0008: the partial unique index).
+  std::map<std::string, int> active_per_store;
+  for (const auto& [id, r] : runs_by_id) {
+    if (r.at("active").as_bool() && ++active_per_store[Str(r, "store_id")] == 2) {
+      violations_.Add("store " + Str(r, "store_id") + " has more than one active run");
+    }
+  }
   for (const auto& [id, n] : triggers) {
     if (n > 1 && duplicates_reported_.insert(id).second) {
       violations_.Add("run " + id + " was triggered " + std::to_string(n) + " times");
