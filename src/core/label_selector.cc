@@ -249,6 +249,8 @@ std::string LabelSelector::ToString() const {
           if (i > 0) out += ',';
           out += r.values[i];
         }
+        // The empty value alone: "()" would not parse (a list needs a value); "(,)" does.
+        if (r.values.size() == 1 && r.values.front().empty()) out += ',';
         out += ')';
         break;
       }

@@ -86,9 +86,19 @@ TEST(SelectorParseTest, CanonicalFormSortsAndDeduplicates) {
   EXPECT_EQ(a.ToString(), b.ToString());
 }
 
+// Found by fuzz_label_selector: "(,)" deduplicated to the empty value alone printed as "()",
+// which does not parse.
+TEST(SelectorParseTest, EmptyValueAloneRoundTrips) {
+  LabelSelector s = MustParse("region in (,)");
+  EXPECT_EQ(s.ToString(), "region in (,)");
+  EXPECT_EQ(MustParse(s.ToString()).ToString(), s.ToString());
+  EXPECT_TRUE(s.Matches(Labels{{"region", ""}}));
+  EXPECT_FALSE(s.Matches(Labels{{"region", "eu"}}));
+}
+
 TEST(SelectorParseTest, ToStringRoundTrips) {
   for (const char* text : {"env=prod", "env!=prod", "env in (a,b)", "env notin (a)", "env", "!env", "env=", "x in (,a)",
-                           "env=prod,tier!=edge,region in (eu,us),!legacy,canary"}) {
+                           "x in (,)", "x notin ( , )", "env=prod,tier!=edge,region in (eu,us),!legacy,canary"}) {
     LabelSelector once = MustParse(text);
     LabelSelector twice = MustParse(once.ToString());
     EXPECT_EQ(once.ToString(), twice.ToString()) << text;
