@@ -16,7 +16,9 @@
 //   heartbeat   closed loop (one request in flight per connection, the next sent at the
 //               answer) or, with --rate R, open loop: every agent sends at its own fixed
 //               interval (agents / R) from a random phase, and latency is measured from
-//               the scheduled send time (no coordinated omission). --long-polls L: the
+//               the scheduled send time (no coordinated omission). --measure-after-s W:
+//               the first W seconds of the window are warm-up, not counted. --ramp-s R:
+//               the agents join evenly over the first R seconds (open loop). --long-polls L: the
 //               first L agents also hold a long-poll (GET /agent/v1/operations) on a
 //               connection of their own for the whole window.
 //   receipt     every agent heartbeats once and holds a long-poll on its connection
@@ -86,13 +88,15 @@ struct Options {
   int agents = 100;
   int conns = 0;  // 0: one per agent
   double seconds = 10;
-  double rate = 0;  // heartbeats/s offered by this process; 0 = closed loop
+  double rate = 0;             // heartbeats/s offered by this process; 0 = closed loop
+  double measure_after_s = 0;  // heartbeat mode: the first part of the window is warm-up
+  double ramp_s = 0;           // open loop: agents join evenly over the first ramp_s seconds
   int long_polls = 0;
   int poll_wait_ms = 25'000;
   bool preenrolled = false;
   int setup_concurrency = 16;
   int connect_concurrency = 256;
-  int source_addresses = 0;  // 0: one per 20,000 connections
+  int source_addresses = 0;  // 0: 32
   std::string store_prefix = "bench-";
   std::string ready_file;
   std::string go_file;
@@ -169,7 +173,8 @@ struct Counters {
   std::uint64_t throttled = 0;
   std::uint64_t io_errors = 0;
   std::uint64_t setup_errors = 0;
-  std::uint64_t late = 0;  // open loop: sends that started after their scheduled time + 1 s
+  std::uint64_t late = 0;       // open loop: sends that started after their scheduled time + 1 s
+  std::uint64_t warmup_ok = 0;  // 2xx answers to requests of the warm-up (not in the figures)
 };
 
 struct Agent {
@@ -181,6 +186,7 @@ struct Agent {
   std::string heartbeat_body;
   std::string lease_id;
   double phase_s = 0;  // open loop: offset of the first send
+  double start_s = 0;  // open loop: no send before this (ramp-up)
   bool ready = false;
   // receipt
   bool busy = false;
@@ -271,8 +277,9 @@ Clock::duration Seconds(double s) {
 }
 
 asio::ip::address SourceAddress(const Options& options, long index) {
-  const long total = std::max<long>(options.conns, options.agents) + options.long_polls;
-  const long k = options.source_addresses > 0 ? options.source_addresses : 1 + total / 20'000;
+  // 32 by default: several processes and back-to-back runs share the ephemeral ports of
+  // each address, and the closed connections of the previous run sit in TIME_WAIT.
+  const long k = options.source_addresses > 0 ? options.source_addresses : 32;
   const long n = 1 + (options.first + index) % std::min<long>(k, 250);
   return asio::ip::make_address_v4("127.0.0." + std::to_string(n));
 }
@@ -470,6 +477,7 @@ asio::awaitable<void> HeartbeatLoop(State& state, Conn& conn, Clock::time_point 
   const bool open = interval_s > 0;
   const bool lost_mode = o.mode == "lost";
   const auto stop_lost_at = start + Seconds(o.warmup_s);
+  const auto measure_from = start + Seconds(lost_mode ? 0.0 : o.measure_after_s);
   std::vector<Agent*> agents;
   for (Agent* a : conn.agents) {
     if (a->ready) agents.push_back(a);
@@ -486,6 +494,7 @@ asio::awaitable<void> HeartbeatLoop(State& state, Conn& conn, Clock::time_point 
         if (open) {
           scheduled = start + Seconds(agent->phase_s + static_cast<double>(round) * interval_s);
           if (scheduled >= deadline) co_return;
+          if (scheduled < start + Seconds(agent->start_s)) continue;  // not joined yet
           if (lost_mode && agent->lost && scheduled >= stop_lost_at) {
             if (++stopped == agents.size()) co_return;  // every agent here is lost now
             continue;
@@ -504,8 +513,12 @@ asio::awaitable<void> HeartbeatLoop(State& state, Conn& conn, Clock::time_point 
         auto response = co_await Beat(state, conn, *agent);
         const auto end = Clock::now();
         if (!open && end > deadline) co_return;  // answered after the window: not counted
-        state.latency.Record(Us(end - scheduled));
-        Count(state, response);
+        if (scheduled >= measure_from) {
+          state.latency.Record(Us(end - scheduled));
+          Count(state, response);
+        } else if (response.result_int() / 100 == 2) {
+          ++state.counters.warmup_ok;
+        }
         if (response.result_int() / 100 == 2) agent->last_sent = sent;
         if (!response.keep_alive()) {
           ++state.counters.io_errors;
@@ -706,7 +719,8 @@ asio::awaitable<void> Reader(State& state, Conn& conn, int& remaining, bool list
 void Usage() {
   std::cerr << "usage: bench_agent_swarm --url http://127.0.0.1:PORT [--token ADMIN_TOKEN]\n"
                "  [--target storeplane|hello|etcd] [--mode heartbeat|receipt|lost|mutate|read]\n"
-               "  [--first I] [--agents N] [--conns C] [--seconds D] [--rate R] [--long-polls L]\n"
+               "  [--first I] [--agents N] [--conns C] [--seconds D] [--rate R] [--ramp-s R] [--measure-after-s W]\n  "
+               "[--long-polls L]\n"
                "  [--poll-wait-ms W] [--preenrolled] [--etcd-op keepalive|put] [--store-prefix bench-]\n"
                "  [--ops-rate R] [--operator-conns C] [--interval-s S] [--lost K] [--warmup-s W]\n"
                "  [--requests N] [--store-count N] [--list-query Q] [--source-addresses K]\n"
@@ -765,6 +779,10 @@ bool ParseArgs(int argc, char** argv, Options& o) {
       o.seconds = std::atof(value.c_str());
     } else if (arg == "--rate") {
       o.rate = std::atof(value.c_str());
+    } else if (arg == "--measure-after-s") {
+      o.measure_after_s = std::atof(value.c_str());
+    } else if (arg == "--ramp-s") {
+      o.ramp_s = std::atof(value.c_str());
     } else if (arg == "--long-polls") {
       o.long_polls = std::atoi(value.c_str());
     } else if (arg == "--poll-wait-ms") {
@@ -810,7 +828,8 @@ bool ParseArgs(int argc, char** argv, Options& o) {
   o.long_polls = std::min(o.long_polls, o.agents);
   const bool needs_token = o.target == Target::kStoreplane && !(o.mode == "heartbeat" && o.preenrolled);
   return ParseUrl(url, o) && o.agents >= 1 && o.seconds > 0 && o.setup_concurrency >= 1 && o.operator_conns >= 1 &&
-         o.ops_rate > 0 && o.interval_s > 0 && (!needs_token || !o.token.empty());
+         o.ops_rate > 0 && o.interval_s > 0 && o.measure_after_s >= 0 && o.measure_after_s < o.seconds &&
+         (!needs_token || !o.token.empty());
 }
 
 }  // namespace
@@ -838,6 +857,7 @@ int main(int argc, char** argv) {
     agent->session = RandomHex(state.rng, 16);
     agent->heartbeat_body = HeartbeatBody(agent->session, state.rng);
     agent->phase_s = phase(state.rng);
+    agent->start_s = o.ramp_s * i / std::max(1, n_agents);
     agent->lost = o.mode == "lost" && i < o.lost;
     state.agents.push_back(std::move(agent));
   }
@@ -878,8 +898,9 @@ int main(int argc, char** argv) {
 
   // 2. Connections: the agents' (enroll, lease, first heartbeat), long-polls, operators.
   const auto connect_start = Clock::now();
-  const bool first_heartbeat =
-      o.target == Target::kStoreplane && (o.mode != "heartbeat" || o.long_polls > 0 || o.preenrolled);
+  // A first heartbeat where the server must know the agent before the window (long-polls,
+  // operations, the lost agents' baseline).
+  const bool first_heartbeat = o.target == Target::kStoreplane && (o.mode != "heartbeat" || o.long_polls > 0);
   {
     std::size_t next_conn = 0;
     std::size_t next_poll = 0;
@@ -981,7 +1002,9 @@ int main(int argc, char** argv) {
   }
   Run(state);
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  const double window = (o.mode == "heartbeat" || o.mode == "mutate") ? o.seconds : elapsed;
+  const double window = o.mode == "heartbeat" ? o.seconds - o.measure_after_s
+                        : o.mode == "mutate"  ? o.seconds
+                                              : elapsed;
 
   int lost_count = 0;
   for (auto& a : state.agents) lost_count += a->lost && a->ready ? 1 : 0;
@@ -1000,6 +1023,8 @@ int main(int argc, char** argv) {
       {"long_poll_returns", state.long_poll_returns},
       {"long_poll_errors", state.long_poll_errors},
       {"offered_rate", o.rate},
+      {"measure_after_s", o.measure_after_s},
+      {"ramp_s", o.ramp_s},
       {"interval_s", interval_s},
       {"seconds", window},
       {"requests_ok", state.counters.ok},
@@ -1008,6 +1033,7 @@ int main(int argc, char** argv) {
       {"io_errors", state.counters.io_errors},
       {"setup_errors", state.counters.setup_errors},
       {"late_sends", state.counters.late},
+      {"warmup_requests_ok", state.counters.warmup_ok},
       {"requests_per_s", static_cast<double>(state.counters.ok) / window},
       {"latency", state.latency.ToJson()},
       {"setup_s", setup_s},

@@ -52,7 +52,7 @@ def quantiles(hist):
 
 SUM_KEYS = ("agents", "agents_ready", "conns", "connections_open", "long_polls", "long_poll_returns",
             "long_poll_errors", "requests_ok", "requests_rejected", "requests_throttled", "io_errors",
-            "setup_errors", "late_sends", "ops_requested", "ops_received", "ops_refused", "lost",
+            "setup_errors", "late_sends", "warmup_requests_ok", "ops_requested", "ops_received", "ops_refused", "lost",
             "lost_detected", "list_items", "offered_rate")
 HIST_KEYS = ("latency", "operator_post", "detection", "list")
 
@@ -137,11 +137,13 @@ if closed:
 scale = merged("scale")
 if scale:
     cpu, rss, hwm = num("scale_cpu_percent"), num("scale_rss_kb"), num("scale_hwm_kb")
-    scenarios["scale"] = {"swarm": scale, "cpu_percent_of_one_core": cpu, "cpu_window_s": num("scale_cpu_window_s"),
+    scenarios["scale"] = {"swarm": scale, "ramp_s": num("scale_ramp_s"), "cpu_percent_of_one_core": cpu, "cpu_window_s": num("scale_cpu_window_s"),
                           "rss_kb": rss, "hwm_kb": hwm, "rss_end_kb": num("scale_rss_end_kb")}
-    row("2 scale", f"{scale['agents_ready']:,} agents over {scale['connections_open']:,} conns, 10 s interval",
+    ramp = num("scale_ramp_s", 0)
+    row("2 scale", f"{scale['agents_ready']:,} agents over {scale['connections_open']:,} conns, 10 s interval, "
+        f"joining over {ramp:.0f} s",
         f"{scale['requests_per_s']:,.0f}/s of {scale['offered_rate']:,.0f}/s offered; {lat(scale)}; "
-        f"errors {errors(scale)}")
+        f"errors {errors(scale)}; {scale.get('warmup_requests_ok', 0):,} answered in the warm-up")
     row("2 scale", "storeplaned CPU (100% = one core)", f"{fmt(cpu)}%")
     mem = max(v for v in (rss, hwm, 0) if v is not None)
     row("2 scale", "storeplaned memory (VmRSS / VmHWM)", f"{fmt(rss and rss / 1024, '.0f')} / "

@@ -56,22 +56,22 @@ want() { [[ " ${SCENARIOS[*]} " == *" $1 "* ]]; }
 
 # Sizes: full (the brief's) and quick.
 if ((QUICK)); then
-  HB_AGENTS=1000 HB_LONG_POLLS=500 HB_PROCS=1 HB_SECONDS=5 HB_RATES="100 2000"
+  HB_AGENTS=1000 HB_LONG_POLLS=500 HB_PROCS=1 HB_SECONDS=5 HB_WARM=2 HB_OPEN_WARM=3 HB_RATES="100 2000"
   MUT_CLIENTS=32 MUT_SECONDS=3
   RC_AGENTS=1000 RC_OPS_RATE=100 RC_SECONDS=5
   LOST_AGENTS=200 LOST_LOST=20
   BIG_STORES=10000 BIG_AUDIT=100000
   READ_REQUESTS=500
-  SCALE_AGENTS=10000 SCALE_PROCS=2 SCALE_CONNS=2000 SCALE_SECONDS=20
+  SCALE_PROCS=2 SCALE_CONNS=2000 SCALE_RAMP=${SCALE_RAMP:-10} SCALE_WARM=15 SCALE_SECONDS=10
   ETCD_AGENTS=1000 ETCD_PROCS=1 ETCD_SECONDS=5
 else
-  HB_AGENTS=10000 HB_LONG_POLLS=8000 HB_PROCS=3 HB_SECONDS=20 HB_RATES="1000 5000"
+  HB_AGENTS=10000 HB_LONG_POLLS=8000 HB_PROCS=3 HB_SECONDS=20 HB_WARM=5 HB_OPEN_WARM=10 HB_RATES="1000 5000"
   MUT_CLIENTS=64 MUT_SECONDS=10
   RC_AGENTS=10000 RC_OPS_RATE=200 RC_SECONDS=20
   LOST_AGENTS=1000 LOST_LOST=100
   BIG_STORES=100000 BIG_AUDIT=1000000
   READ_REQUESTS=3000
-  SCALE_AGENTS=100000 SCALE_PROCS=4 SCALE_CONNS=16000 SCALE_SECONDS=40
+  SCALE_PROCS=4 SCALE_CONNS=16000 SCALE_RAMP=${SCALE_RAMP:-90} SCALE_WARM=105 SCALE_SECONDS=30
   ETCD_AGENTS=10000 ETCD_PROCS=3 ETCD_SECONDS=20
 fi
 
@@ -210,13 +210,15 @@ if want heartbeat; then
   write_config "$WORK/hb.yaml" "$WORK/hb"
   start_storeplaned hb "$WORK/hb.yaml"
   log "heartbeat: closed loop, $HB_AGENTS connections, $HB_LONG_POLLS long-polls held, $HB_SECONDS s"
+  # Warm-up (not counted) first: agents whose first heartbeat is older than 1.5 intervals
+  # are stale, and their next heartbeat is an availability change, written before the answer.
   SW_LONG_POLLS=$HB_LONG_POLLS run_swarm hb_closed "$HB_PROCS" "$HB_AGENTS" --url "$URL" --preenrolled \
-    --seconds "$HB_SECONDS" --poll-wait-ms 30000
+    --seconds $((HB_WARM + HB_SECONDS)) --measure-after-s "$HB_WARM" --poll-wait-ms 30000
   fact hb_closed_rss_kb "$(mem_kb "$SERVER_PID" VmRSS)"
   for rate in $HB_RATES; do
     log "heartbeat: open loop, $HB_AGENTS agents at $rate/s in total, $HB_LONG_POLLS long-polls held"
     SW_RATE=$rate SW_LONG_POLLS=$HB_LONG_POLLS run_swarm "hb_open_$rate" "$HB_PROCS" "$HB_AGENTS" --url "$URL" \
-      --preenrolled --seconds "$HB_SECONDS" --poll-wait-ms 30000
+      --preenrolled --seconds $((HB_OPEN_WARM + HB_SECONDS)) --measure-after-s "$HB_OPEN_WARM" --poll-wait-ms 30000
   done
   stop_server
   "$BUILD/bench/bench_hello_server" >"$OUT/hello.out" 2>"$OUT/hello.err" &
@@ -224,7 +226,8 @@ if want heartbeat; then
   PIDS+=("$SERVER_PID")
   HELLO=$(wait_for "$OUT/hello.out" BENCH_ADDR)
   log "heartbeat: bare Beast hello, closed loop, $HB_AGENTS connections"
-  run_swarm hb_hello "$HB_PROCS" "$HB_AGENTS" --url "http://$HELLO" --target hello --seconds "$HB_SECONDS"
+  run_swarm hb_hello "$HB_PROCS" "$HB_AGENTS" --url "http://$HELLO" --target hello \
+    --seconds $((HB_WARM + HB_SECONDS)) --measure-after-s "$HB_WARM"
   stop_server
   rm -rf "$WORK/hb"
 fi
@@ -337,14 +340,18 @@ if want restart || want reads || want scale; then
       --store-count "$BIG_STORES" --list-query "environment=production&selector=tier%3Dgold&limit=100"
   fi
   if want scale; then
-    log "scale: $BIG_STORES agents at a 10 s interval over $SCALE_CONNS connections, $SCALE_SECONDS s"
-    # CPU over the window after the first interval (every agent has sent once by then).
+    log "scale: $BIG_STORES agents at a 10 s interval over $SCALE_CONNS connections, joining over $SCALE_RAMP s, $SCALE_WARM s warm-up + $SCALE_SECONDS s"
+    fact scale_ramp_s "$SCALE_RAMP"
+    # The agents were never seen: their first heartbeat is an availability change, written
+    # before the answer. They join evenly over SCALE_RAMP seconds (SCALE_RAMP=0: all at
+    # once, the cold start of a whole fleet); CPU, memory and latency are measured after
+    # the warm-up, in the steady state.
     (
       while [[ ! -f $OUT/scale.go ]]; do sleep 0.05; done
-      sleep 10
+      sleep "$SCALE_WARM"
       a=$(cpu_ticks "$SERVER_PID")
       ta=$(date +%s.%N)
-      sleep $((SCALE_SECONDS - 12))
+      sleep $((SCALE_SECONDS - 2))
       b=$(cpu_ticks "$SERVER_PID")
       tb=$(date +%s.%N)
       python3 -c "import os; print('scale_cpu_percent=%.1f' % (100.0 * ($b - $a) / os.sysconf('SC_CLK_TCK') / ($tb - $ta)))"
@@ -354,7 +361,7 @@ if want restart || want reads || want scale; then
     sampler=$!
     PIDS+=("$sampler")
     SW_CONNS=$SCALE_CONNS SW_RATE=$((BIG_STORES / 10)) run_swarm scale "$SCALE_PROCS" "$BIG_STORES" --url "$URL" \
-      --preenrolled --seconds "$SCALE_SECONDS"
+      --preenrolled --seconds $((SCALE_WARM + SCALE_SECONDS)) --measure-after-s "$SCALE_WARM" --ramp-s "$SCALE_RAMP"
     wait "$sampler" || true
     cat "$OUT/scale.cpu" >>"$OUT/facts"
     fact scale_hwm_kb "$(mem_kb "$SERVER_PID" VmHWM)"
@@ -390,10 +397,10 @@ if want etcd; then
   done
   log "etcd: lease keep-alives, closed loop, $ETCD_AGENTS connections"
   run_swarm etcd_keepalive "$ETCD_PROCS" "$ETCD_AGENTS" --url "http://127.0.0.1:$CPORT" --target etcd \
-    --seconds "$ETCD_SECONDS"
+    --seconds $((HB_WARM + ETCD_SECONDS)) --measure-after-s "$HB_WARM"
   log "etcd: puts, closed loop, $ETCD_AGENTS connections"
   run_swarm etcd_put "$ETCD_PROCS" "$ETCD_AGENTS" --url "http://127.0.0.1:$CPORT" --target etcd --etcd-op put \
-    --seconds "$ETCD_SECONDS"
+    --seconds $((HB_WARM + ETCD_SECONDS)) --measure-after-s "$HB_WARM"
   stop_server
 fi
 
