@@ -45,6 +45,8 @@ Status CheckKeys(const std::string& path, const YAML::Node& map, const std::set<
                  const std::string& section) {
   if (!map.IsMap()) return ConfigError(Where(path, map), "'" + section + "' must be a mapping");
   for (const auto& kv : map) {
+    // A complex key ("? [a]: b") is not a name; as<std::string>() would throw.
+    if (!kv.first.IsScalar()) return ConfigError(Where(path, kv.first), "keys in " + section + " must be names");
     const auto key = kv.first.as<std::string>();
     if (!known.contains(key)) {
       return ConfigError(Where(path, kv.first), "unknown key '" + key + "' in " + section);
