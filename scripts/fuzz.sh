@@ -7,10 +7,12 @@
 #   scripts/fuzz.sh long [MINUTES] [TARGET...]  give each target (default: all) at least MINUTES
 #                                               (default 10) CPU-minutes of fuzzing, under nice -n 10,
 #                                               ${FUZZ_JOBS:-1} target(s) at a time; new inputs are
-#                                               merged (-merge=1) into fuzz/corpus/<target>/
+#                                               merged (-merge=1, new edges only) into
+#                                               fuzz/corpus/<target>/
 #   scripts/fuzz.sh run TARGET [libFuzzer args] build, then run one target on its corpus, e.g.
 #                                               scripts/fuzz.sh run fuzz_policy -max_total_time=60
 #   scripts/fuzz.sh status                      progress of the latest long run of each target
+#   scripts/fuzz.sh minimize [TARGET...]        shrink fuzz/corpus/<target>/ (keeps what git tracks)
 #   scripts/fuzz.sh build                       configure and build build/fuzz only
 #
 # Exit status: non-zero when a build fails or any target crashes, leaks or times out; the
@@ -156,7 +158,7 @@ long_target() {
     fi
     if [ -n "$(ls -A "$new")" ]; then
       # shellcheck disable=SC2046
-      nice -n 10 "$bin" $(args_of "$target") -merge=1 -timeout="$timeout_s" -rss_limit_mb=2048 "$corpus" "$new" >"$work/merge.$chunk.log" 2>&1 ||
+      nice -n 10 "$bin" $(args_of "$target") -merge=1 -use_counters=0 -timeout="$timeout_s" -rss_limit_mb=2048 "$corpus" "$new" >"$work/merge.$chunk.log" 2>&1 ||
         echo "merge failed for $target: $work/merge.$chunk.log" >&2
     fi
     rm -rf "$new"
@@ -202,6 +204,27 @@ long() {
   return $failed
 }
 
+# Shrinks each corpus: keeps the files git tracks (hand-written seeds, crash inputs, earlier
+# merges) and adds the fewest other files that reach the same edges (-use_counters=0: hit
+# counts do not count as new coverage, which keeps the corpus to a few hundred files).
+minimize() {
+  local targets=("$@")
+  [ ${#targets[@]} -gt 0 ] || targets=("${targets_all[@]}")
+  for target in "${targets[@]}"; do
+    local corpus="$corpus_root/$target" keep before
+    keep="$(mktemp -d "${TMPDIR:-/tmp}/storeplane-fuzz-min.XXXXXX")"
+    git ls-files -z -- "fuzz/corpus/$target" | xargs -0 -r cp -t "$keep"
+    before="$(find "$corpus" -type f | wc -l)"
+    # shellcheck disable=SC2046
+    nice -n 10 "$(bin_of "$target")" $(args_of "$target") -merge=1 -use_counters=0 -timeout="$timeout_s" \
+      -rss_limit_mb=2048 "$keep" "$corpus" >"$keep.log" 2>&1 || { echo "minimize failed for $target: $keep.log" >&2; continue; }
+    find "$corpus" -type f -delete
+    cp "$keep"/* "$corpus/"
+    rm -rf "$keep" "$keep.log"
+    echo "$target: $before -> $(find "$corpus" -type f | wc -l) files"
+  done
+}
+
 # The progress of the latest long run of each target (also while it runs).
 status() {
   printf '%-10s %-14s %-24s %8s %9s %12s %7s %7s\n' date machine target wall-min cpu-min executions crashes corpus
@@ -231,5 +254,6 @@ case "${1:-}" in
   run) shift; run_one "$@" ;;
   build) configure_and_build ;;
   status) status ;;
+  minimize) shift; minimize "$@" ;;
   *) sed -n '2,23p' "$0" >&2; exit 2 ;;
 esac
