@@ -174,7 +174,8 @@ db::Repository::AgentTelemetry AgentHub::TelemetryLocked(const Live& live) const
   return t;
 }
 
-protocol::HeartbeatAck AgentHub::RecordHeartbeat(const AgentIdentity& agent, const protocol::Heartbeat& heartbeat) {
+protocol::HeartbeatAck AgentHub::RecordHeartbeat(const AgentIdentity& agent, const protocol::Heartbeat& heartbeat,
+                                                 std::function<void()>* blocking_rest) {
   const auto now = now_ms_();
   std::optional<db::Repository::AgentTelemetry> changed;
   std::optional<core::Health> health;
@@ -209,17 +210,28 @@ protocol::HeartbeatAck AgentHub::RecordHeartbeat(const AgentIdentity& agent, con
       }
     }
   }
-  if (changed) {
-    // A change of availability or health is on disk before the agent hears back.
-    db::Repository::TelemetryBatch batch;
-    batch.agents.push_back(std::move(*changed));
-    if (auto s = repo_.WriteTelemetry(batch); !s.ok()) {
-      log::Error("cannot write agent telemetry", {{"store", agent.store_id}, {"detail", s.error().message}});
-      std::lock_guard lock(mu_);
-      if (auto it = agents_.find(agent.store_id); it != agents_.end()) it->second->dirty = true;
+  const bool observe = observer_ && health && watches_ && watches_(agent.store_id);
+  if (changed || observe) {
+    auto rest = [this, store_id = agent.store_id, changed = std::move(changed), release = heartbeat.release,
+                 health = observe ? health : std::nullopt]() mutable {
+      if (changed) {
+        // A change of availability or health is on disk before the agent hears back.
+        db::Repository::TelemetryBatch batch;
+        batch.agents.push_back(std::move(*changed));
+        if (auto s = repo_.WriteTelemetry(batch); !s.ok()) {
+          log::Error("cannot write agent telemetry", {{"store", store_id}, {"detail", s.error().message}});
+          std::lock_guard lock(mu_);
+          if (auto it = agents_.find(store_id); it != agents_.end()) it->second->dirty = true;
+        }
+      }
+      if (health) observer_(store_id, release, *health);
+    };
+    if (blocking_rest != nullptr) {
+      *blocking_rest = std::move(rest);
+    } else {
+      rest();
     }
   }
-  if (observer_ && health) observer_(agent.store_id, heartbeat.release, *health);
   protocol::HeartbeatAck ack;
   ack.heartbeat_interval_s = static_cast<int>(options_.heartbeat_interval_ms / 1000);
   ack.server_time_ms = now;

@@ -75,8 +75,11 @@ class AgentHub {
   std::optional<AgentIdentity> Authenticate(std::string_view credential) const;
   // Per-agent token bucket.
   bool AllowRate(const std::string& store_id);
-  // Remembers the heartbeat; availability or health changes are written before returning.
-  protocol::HeartbeatAck RecordHeartbeat(const AgentIdentity& agent, const protocol::Heartbeat& heartbeat);
+  // Remembers the heartbeat; availability or health changes are written, and a watching
+  // observer told, before returning. With `blocking_rest`, nothing blocks: that part (if
+  // any) is left in *blocking_rest for the caller to run on a worker before answering.
+  protocol::HeartbeatAck RecordHeartbeat(const AgentIdentity& agent, const protocol::Heartbeat& heartbeat,
+                                         std::function<void()>* blocking_rest = nullptr);
   // A wake-up fired when an operation is queued for the store (or the hub stops).
   std::shared_ptr<Wakeup> Subscribe(const std::string& store_id);
   // The store's operations that `session` should run now: queued ones, and delivered ones
@@ -98,10 +101,15 @@ class AgentHub {
   // The open operation, if the hub holds it.
   std::optional<db::OperationRecord> OpenOperation(const std::string& id) const;
 
-  // Told of every heartbeat (after it is recorded): the run coordinator's health gate.
+  // Told of every heartbeat (after it is recorded) of a store it watches: the run
+  // coordinator's health gate. `watches` must not block; the observer may.
   using HeartbeatObserver =
       std::function<void(const std::string& store_id, const std::optional<std::string>& release, core::Health)>;
-  void SetHeartbeatObserver(HeartbeatObserver observer) { observer_ = std::move(observer); }
+  using HeartbeatWatch = std::function<bool(const std::string& store_id)>;
+  void SetHeartbeatObserver(HeartbeatObserver observer, HeartbeatWatch watches) {
+    observer_ = std::move(observer);
+    watches_ = std::move(watches);
+  }
 
   // One sweep now (availability, flush of changes, expiry); the sweeper calls it, tests may.
   void SweepOnce(bool flush_all);
@@ -121,6 +129,7 @@ class AgentHub {
 
   db::Repository& repo_;
   HeartbeatObserver observer_;
+  HeartbeatWatch watches_;
   AgentHubOptions options_;
   Clock now_ms_;
 

@@ -40,7 +40,7 @@ const std::vector<RouteSpec>& ApiRouteTable() {
       {"GET", "/v1/runs/{id}", "run.read"},
       {"POST", "/hooks/cicd/{provider}", "", RouteAudience::kCallback},
       {"POST", "/agent/v1/enroll", "", RouteAudience::kAgent},
-      {"POST", "/agent/v1/heartbeat", "", RouteAudience::kAgent},
+      {"POST", "/agent/v1/heartbeat", "", RouteAudience::kAgent, true},
       {"GET", "/agent/v1/operations", "", RouteAudience::kAgent},
       {"POST", "/agent/v1/operations/{id}/result", "", RouteAudience::kAgent},
       {"POST", "/agent/v1/credential/rotate", "", RouteAudience::kAgent},

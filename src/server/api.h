@@ -20,6 +20,9 @@ struct RouteSpec {
   // handler decides the concrete action from the request; "" for agent and public routes.
   std::string_view action;
   RouteAudience audience = RouteAudience::kOperator;
+  // Answered on the I/O thread, without the hand-off to a worker: only routes whose handler
+  // touches memory alone and leaves any blocking work in Response::finish_on_worker.
+  bool io_thread = false;
 };
 
 // Every route the server answers, in a stable order.

@@ -141,7 +141,8 @@ Result<Caller> App::Authenticate(const Request& request, std::int64_t now_ms, co
 }
 
 Result<Response> App::Dispatch(const Request& request, const std::string& request_id, std::int64_t now_ms,
-                               std::optional<RequestContext>& ctx, Caller& caller, const core::Policy& policy) {
+                               std::optional<RequestContext>& ctx, Caller& caller, const core::Policy& policy,
+                               bool on_io_thread) {
   const auto match = router_.Match(request.method, request.path);
   if (match.outcome == RouteMatch::Outcome::kNoPath) {
     return Error::NotFound("no resource at " + request.path);
@@ -158,7 +159,8 @@ Result<Response> App::Dispatch(const Request& request, const std::string& reques
   // Public routes, and the agent channel, whose handlers authenticate agent credentials
   // themselves: operator tokens mean nothing there.
   if (route.audience != RouteAudience::kOperator) {
-    ctx.emplace(RequestContext{request, match.params, nullptr, request_id, now_ms, services_, policy, route.action});
+    ctx.emplace(RequestContext{request, match.params, nullptr, request_id, now_ms, services_, policy, route.action,
+                               on_io_thread && route.io_thread});
     return handlers_.at(&route)(*ctx);
   }
 
@@ -183,7 +185,18 @@ Result<Response> App::Dispatch(const Request& request, const std::string& reques
   return result;
 }
 
-Response App::Handle(const Request& request) {
+bool App::RunsOnIoThread(const Request& request) const {
+  const auto match = router_.Match(request.method, request.path);
+  // Operator routes write their audit record in Handle: never on the I/O thread.
+  return match.outcome == RouteMatch::Outcome::kMatched && match.route->io_thread &&
+         match.route->audience != RouteAudience::kOperator;
+}
+
+Response App::Handle(const Request& request) { return HandleOn(request, false); }
+
+Response App::HandleOnIoThread(const Request& request) { return HandleOn(request, true); }
+
+Response App::HandleOn(const Request& request, bool on_io_thread) {
   const auto started = SteadyMicros();
   const auto request_id = RequestIdFor(request);
   const auto now_ms = services_.now_ms();
@@ -192,7 +205,7 @@ Response App::Handle(const Request& request) {
   Caller caller;
   Response response;
   try {
-    auto result = Dispatch(request, request_id, now_ms, ctx, caller, *policy);
+    auto result = Dispatch(request, request_id, now_ms, ctx, caller, *policy, on_io_thread);
     if (result.ok()) {
       response = std::move(result.value());
     } else {

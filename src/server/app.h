@@ -77,6 +77,7 @@ struct RequestContext {
   Services& services;
   const core::Policy& policy;  // snapshot for this request
   std::string_view action;     // the route's action
+  bool on_io_thread = false;   // must not block: leave blocking work in finish_on_worker
 
   // Decides `action` for the caller against `target` and remembers the decision for the
   // audit record. Store-scoped routes must call this before acting (the pipeline refuses
@@ -104,6 +105,10 @@ class App {
   ~App();
 
   Response Handle(const Request& request);
+  // Whether `request`'s route is answered on the I/O thread (RouteSpec::io_thread); then the
+  // server calls HandleOnIoThread instead of taking Handle to a worker.
+  bool RunsOnIoThread(const Request& request) const;
+  Response HandleOnIoThread(const Request& request);
   // A request id for `request`: its X-Request-Id when well-formed, else a new one.
   static std::string RequestIdFor(const Request& request);
   // Marks the server as draining: /readyz answers 503 from now on.
@@ -111,8 +116,10 @@ class App {
   bool draining() const { return draining_; }
 
  private:
+  Response HandleOn(const Request& request, bool on_io_thread);
   Result<Response> Dispatch(const Request& request, const std::string& request_id, std::int64_t now_ms,
-                            std::optional<RequestContext>& ctx, Caller& caller, const core::Policy& policy);
+                            std::optional<RequestContext>& ctx, Caller& caller, const core::Policy& policy,
+                            bool on_io_thread);
   Result<Caller> Authenticate(const Request& request, std::int64_t now_ms, const core::Policy& policy);
   bool AllowRate(const std::string& principal_id);
 

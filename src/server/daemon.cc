@@ -243,7 +243,8 @@ int RunDaemon(Config config) {
     RunCoordinator runs(**repo, config.cicd, config.cicd.public_url, std::move(*providers), SystemNowMs);
     runs.SetStoreObserver([&hub](const core::Store& store) { hub.OnStoreChanged(store); });
     hub.SetHeartbeatObserver([&runs](const std::string& store, const std::optional<std::string>& release,
-                                     core::Health health) { runs.ObserveHeartbeat(store, release, health); });
+                                     core::Health health) { runs.ObserveHeartbeat(store, release, health); },
+                             [&runs](const std::string& store) { return runs.GatesStore(store); });
     Services services{**repo, config, holder, *public_key};
     services.agents = &hub;
     services.runs = &runs;

@@ -364,6 +364,23 @@ asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, tcp::socket::lowes
       response = ProblemResponse(Error{ErrorCode::kResourceExhausted, "the server is at capacity; retry shortly", {}},
                                  request.path, request_id);
       response.SetHeader("X-Request-Id", request_id);
+    } else if (app.RunsOnIoThread(request)) {
+      // Memory-only routes (heartbeats) skip the two thread switches of the hand-off; what
+      // little blocking work they leave (a change of health to write) goes to a worker.
+      response = app.HandleOnIoThread(request);
+      if (response.finish_on_worker) {
+        // Captured by reference, like the request above: a by-value capture in this
+        // temporary coroutine lambda was destroyed twice (a crash seen with GCC 12).
+        const auto finish = std::move(response.finish_on_worker);
+        lowest.expires_never();
+        co_await asio::co_spawn(
+            workers,
+            [&finish]() -> asio::awaitable<void> {
+              finish();
+              co_return;
+            },
+            asio::use_awaitable);
+      }
     } else {
       lowest.expires_never();
       response = co_await asio::co_spawn(

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -43,6 +44,10 @@ struct Response {
   // runs the handler again with Request::wait_expired telling which happened.
   std::shared_ptr<Wakeup> wait;
   std::int64_t wait_ms = 0;
+
+  // Blocking work a handler that ran on the I/O thread left undone (a durable write): the
+  // session runs it on the worker pool, then writes the answer. Empty almost always.
+  std::function<void()> finish_on_worker;
 
   void SetHeader(std::string name, std::string value) { headers.emplace_back(std::move(name), std::move(value)); }
 };

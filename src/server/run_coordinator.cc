@@ -332,6 +332,11 @@ Result<db::PipelineRunRecord> RunCoordinator::ApplyReportOnce(const Report& repo
               std::move(extra));
 }
 
+bool RunCoordinator::GatesStore(const std::string& store_id) {
+  std::lock_guard lock(gates_mu_);
+  return gates_.contains(store_id);
+}
+
 void RunCoordinator::ObserveHeartbeat(const std::string& store_id, const std::optional<std::string>& release,
                                       core::Health health) {
   std::string run_id;

@@ -73,6 +73,8 @@ class RunCoordinator {
   };
   Result<db::PipelineRunRecord> ApplyReport(const Report& report);
 
+  // Whether a verifying run of the store has its health gate open (memory only, never blocks).
+  bool GatesStore(const std::string& store_id);
   // One heartbeat of a store: feeds the health gate of its verifying run, if any.
   void ObserveHeartbeat(const std::string& store_id, const std::optional<std::string>& release, core::Health health);
 

@@ -59,5 +59,15 @@ TEST(RouteActions, ReadsAndWritesAreDifferentActions) {
   }
 }
 
+TEST(RouteActions, OnlyTheHeartbeatIsAnsweredOnTheIoThread) {
+  // The I/O thread must never block: the heartbeat handler touches memory only and leaves
+  // its rare durable write to a worker. Any other route would stall every connection.
+  std::set<std::string> io_thread;
+  for (const auto& route : ApiRouteTable()) {
+    if (route.io_thread) io_thread.insert(std::string(route.method) + " " + std::string(route.path_template));
+  }
+  EXPECT_EQ(io_thread, (std::set<std::string>{"POST /agent/v1/heartbeat"}));
+}
+
 }  // namespace
 }  // namespace storeplane::server

@@ -110,8 +110,8 @@ Result<Response> Heartbeat(RequestContext& ctx) {
   SP_RETURN_IF_ERROR(CheckBody(ctx.request));
   auto heartbeat = protocol::DecodeHeartbeat(ctx.request.body);
   if (!heartbeat.ok()) return heartbeat.error();
-  const auto ack = Hub(ctx).RecordHeartbeat(*agent, *heartbeat);
   Response resp;
+  const auto ack = Hub(ctx).RecordHeartbeat(*agent, *heartbeat, ctx.on_io_thread ? &resp.finish_on_worker : nullptr);
   resp.body = protocol::Encode(ack);
   return resp;
 }
