@@ -19,6 +19,7 @@
 # target and the reproducer ("artifact") are printed. Reproduce one with
 #   build/fuzz/fuzz/<target> <artifact>
 # Environment: FUZZ_SECONDS (ci), FUZZ_JOBS and FUZZ_CHUNK_SECONDS (long, default 1 and 300),
+# FUZZ_NO_BUILD=1 (ci, long: use the binaries already built),
 # FUZZ_TIMEOUT (s per input, default 10),
 # STOREPLANE_JOBS (build parallelism, default nproc).
 set -euo pipefail
@@ -73,7 +74,7 @@ to_seconds() { awk -v t="$1" 'BEGIN { split(t, a, /[ms]/); printf "%.2f", a[1] *
 
 ci() {
   local seconds="${FUZZ_SECONDS:-5}" failed=0
-  configure_and_build
+  [ -n "${FUZZ_NO_BUILD:-}" ] || configure_and_build
   scratch="$(mktemp -d "${TMPDIR:-/tmp}/storeplane-fuzz-ci.XXXXXX")"
   trap 'rm -rf "$scratch"' EXIT
   for target in "${targets_all[@]}"; do
@@ -178,7 +179,7 @@ long() {
   fi
   local targets=("$@")
   [ ${#targets[@]} -gt 0 ] || targets=("${targets_all[@]}")
-  configure_and_build
+  [ -n "${FUZZ_NO_BUILD:-}" ] || configure_and_build
   local results="$build/long-results.$$.tsv" jobs="${FUZZ_JOBS:-1}" running=0
   : >"$results"
   for target in "${targets[@]}"; do
@@ -255,5 +256,5 @@ case "${1:-}" in
   build) configure_and_build ;;
   status) status ;;
   minimize) shift; minimize "$@" ;;
-  *) sed -n '2,23p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,24p' "$0" >&2; exit 2 ;;
 esac
