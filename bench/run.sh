@@ -24,6 +24,8 @@
 # started (trap), prints a table with each figure beside its target and writes
 # bench/results/latest.json (BENCH_RESULTS overrides). BENCH_DATA_DIR: where the database
 # files of the disk-bound scenarios live (default: a temp dir under /var/tmp, i.e. disk).
+# SCALE_RAMP: seconds over which the 100,000 agents of `scale` join (default 90; 0: all at
+# once, the cold start of a whole fleet).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,7 +40,7 @@ for arg in "$@"; do
   case $arg in
     --quick) QUICK=1 ;;
     -h | --help)
-      sed -n '2,27p' "$0"
+      sed -n '2,28p' "$0"
       exit 0
       ;;
     all) SCENARIOS+=("${ALL[@]}") ;;
