@@ -21,6 +21,7 @@ struct AgentHub::Live {
   std::map<std::string, std::int64_t> check_successes;  // check name -> last pass
   std::set<std::string> unsaved_successes;              // names passed since the last flush
   bool dirty = false;                                   // telemetry not written yet
+  bool changed = false;  // a change of availability or health not written yet (in changed_)
 };
 
 namespace {
@@ -113,16 +114,49 @@ void AgentHub::Stop() {
 void AgentHub::SweeperMain() {
   const auto period = std::chrono::milliseconds(core::SweepPeriodMs(options_.heartbeat_interval_ms));
   auto last_flush = std::chrono::steady_clock::now();
+  auto next_sweep = last_flush + period;
   std::unique_lock lock(sweeper_mu_);
   while (!stopping_) {
-    sweeper_cv_.wait_for(lock, period, [this] { return stopping_; });
+    // Woken early by heartbeats that changed an agent: their writes go out in one batch
+    // (more gather while it commits), without waiting for the next sweep.
+    sweeper_cv_.wait_until(lock, next_sweep, [this] { return stopping_ || changes_pending_; });
     if (stopping_) break;
+    changes_pending_ = false;
     lock.unlock();
     const auto now = std::chrono::steady_clock::now();
-    const bool flush_all = now - last_flush >= std::chrono::milliseconds(options_.flush_interval_ms);
-    if (flush_all) last_flush = now;
-    SweepOnce(flush_all);
+    if (now < next_sweep) {
+      FlushChanges();
+    } else {
+      next_sweep = now + period;
+      const bool flush_all = now - last_flush >= std::chrono::milliseconds(options_.flush_interval_ms);
+      if (flush_all) last_flush = now;
+      SweepOnce(flush_all);
+    }
     lock.lock();
+  }
+}
+
+void AgentHub::FlushChanges() {
+  db::Repository::TelemetryBatch batch;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& store : changed_) {
+      auto it = agents_.find(store);
+      if (it == agents_.end() || !it->second->changed || it->second->record.revoked_at_ms) continue;
+      batch.agents.push_back(TelemetryLocked(*it->second));
+      it->second->changed = false;
+      it->second->dirty = false;
+    }
+    changed_.clear();
+  }
+  if (batch.agents.empty()) return;
+  if (auto s = repo_.WriteTelemetry(batch); !s.ok()) {
+    // Kept dirty: the next full flush writes them again.
+    log::Error("cannot write agent telemetry", {{"agents", batch.agents.size()}, {"detail", s.error().message}});
+    std::lock_guard lock(mu_);
+    for (const auto& agent : batch.agents) {
+      if (auto it = agents_.find(agent.store_id); it != agents_.end()) it->second->dirty = true;
+    }
   }
 }
 
@@ -177,7 +211,7 @@ db::Repository::AgentTelemetry AgentHub::TelemetryLocked(const Live& live) const
 protocol::HeartbeatAck AgentHub::RecordHeartbeat(const AgentIdentity& agent, const protocol::Heartbeat& heartbeat,
                                                  std::function<void()>* blocking_rest) {
   const auto now = now_ms_();
-  std::optional<db::Repository::AgentTelemetry> changed;
+  bool changed = false;
   std::optional<core::Health> health;
   {
     std::lock_guard lock(mu_);
@@ -205,31 +239,27 @@ protocol::HeartbeatAck AgentHub::RecordHeartbeat(const AgentIdentity& agent, con
       health = live.health.health;
       live.dirty = true;
       if (live.availability != before_availability || live.health != before_health) {
-        changed = TelemetryLocked(live);
-        live.dirty = false;
+        changed = !live.changed;
+        live.changed = true;
+        changed_.insert(agent.store_id);
       }
     }
   }
-  const bool observe = observer_ && health && watches_ && watches_(agent.store_id);
-  if (changed || observe) {
-    auto rest = [this, store_id = agent.store_id, changed = std::move(changed), release = heartbeat.release,
-                 health = observe ? health : std::nullopt]() mutable {
-      if (changed) {
-        // A change of availability or health is on disk before the agent hears back.
-        db::Repository::TelemetryBatch batch;
-        batch.agents.push_back(std::move(*changed));
-        if (auto s = repo_.WriteTelemetry(batch); !s.ok()) {
-          log::Error("cannot write agent telemetry", {{"store", store_id}, {"detail", s.error().message}});
-          std::lock_guard lock(mu_);
-          if (auto it = agents_.find(store_id); it != agents_.end()) it->second->dirty = true;
-        }
-      }
-      if (health) observer_(store_id, release, *health);
+  if (changed) {
+    {
+      std::lock_guard lock(sweeper_mu_);
+      changes_pending_ = true;
+    }
+    sweeper_cv_.notify_one();
+  }
+  if (observer_ && health && watches_ && watches_(agent.store_id)) {
+    auto observe = [this, store_id = agent.store_id, release = heartbeat.release, health = *health] {
+      observer_(store_id, release, health);
     };
     if (blocking_rest != nullptr) {
-      *blocking_rest = std::move(rest);
+      *blocking_rest = std::move(observe);
     } else {
-      rest();
+      observe();
     }
   }
   protocol::HeartbeatAck ack;
@@ -391,6 +421,7 @@ void AgentHub::SweepOnce(bool flush_all) {
   std::vector<std::string> written;
   {
     std::lock_guard lock(mu_);
+    changed_.clear();  // this pass writes every pending change
     for (auto& [store, live] : agents_) {
       if (live->record.revoked_at_ms) continue;
       const auto before_availability = live->availability;
@@ -401,9 +432,10 @@ void AgentHub::SweepOnce(bool flush_all) {
         log::Info("agent availability",
                   {{"store", store}, {"availability", live->record.availability}, {"health", live->record.health}});
       }
-      if (changed || (flush_all && live->dirty)) {
+      if (changed || live->changed || (flush_all && live->dirty)) {
         batch.agents.push_back(TelemetryLocked(*live));
         live->dirty = false;
+        live->changed = false;
         written.push_back(store);
       }
       if (flush_all) {

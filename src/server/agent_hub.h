@@ -75,9 +75,11 @@ class AgentHub {
   std::optional<AgentIdentity> Authenticate(std::string_view credential) const;
   // Per-agent token bucket.
   bool AllowRate(const std::string& store_id);
-  // Remembers the heartbeat; availability or health changes are written, and a watching
-  // observer told, before returning. With `blocking_rest`, nothing blocks: that part (if
-  // any) is left in *blocking_rest for the caller to run on a worker before answering.
+  // Remembers the heartbeat in memory. A change of availability or health is handed to the
+  // sweeper, which writes it within moments in one batch with the others (the heartbeat
+  // never waits for a disk). A watching observer is told before returning; with
+  // `blocking_rest`, nothing blocks: the observer call (if any) is left in *blocking_rest
+  // for the caller to run on a worker before answering.
   protocol::HeartbeatAck RecordHeartbeat(const AgentIdentity& agent, const protocol::Heartbeat& heartbeat,
                                          std::function<void()>* blocking_rest = nullptr);
   // A wake-up fired when an operation is queued for the store (or the hub stops).
@@ -122,6 +124,8 @@ class AgentHub {
   };
 
   void AssessLocked(Live& live, std::int64_t now_ms);
+  // Writes the changes RecordHeartbeat handed over (the sweeper thread, when woken).
+  void FlushChanges();
   db::Repository::AgentTelemetry TelemetryLocked(const Live& live) const;
   AgentView ViewLocked(const Live& live) const;
   void ExpireDue(std::int64_t now_ms);
@@ -139,10 +143,12 @@ class AgentHub {
   std::map<std::string, db::OperationRecord, std::less<>> open_ops_;  // by operation id
   std::map<std::string, std::vector<std::weak_ptr<Wakeup>>, std::less<>> waiters_;
   std::map<std::string, Bucket, std::less<>> buckets_;
+  std::set<std::string, std::less<>> changed_;  // stores whose change of availability/health awaits writing
 
   std::mutex sweeper_mu_;
   std::condition_variable sweeper_cv_;
   bool stopping_ = false;
+  bool changes_pending_ = false;  // under sweeper_mu_: wake the sweeper to write changed_
   std::thread sweeper_;
 };
 

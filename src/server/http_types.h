@@ -45,8 +45,9 @@ struct Response {
   std::shared_ptr<Wakeup> wait;
   std::int64_t wait_ms = 0;
 
-  // Blocking work a handler that ran on the I/O thread left undone (a durable write): the
-  // session runs it on the worker pool, then writes the answer. Empty almost always.
+  // Blocking work a handler that ran on the I/O thread left undone (feeding an open health
+  // gate, which may write): the session runs it on the worker pool, then writes the answer.
+  // Empty almost always.
   std::function<void()> finish_on_worker;
 
   void SetHeader(std::string name, std::string value) { headers.emplace_back(std::move(name), std::move(value)); }

@@ -2,6 +2,7 @@
 // with a fake Magento directory whose `php` stand-in records its argv and its parent.
 // Enrollment, heartbeats, every catalog operation, refusals (API, control plane, agent),
 // cross-store isolation, loss and return of an agent, expiry, redelivery, and a PII canary.
+#include <sqlite3.h>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -458,6 +459,33 @@ TEST_F(AgentChannelTest, AKilledAgentIsOfflineWithinThreeIntervalsAndBackAtItsFi
   StartAgent(s);
   ASSERT_TRUE(WaitAvailability("shop-a", "online", 5s));
   EXPECT_NE(Health("shop-a")["health"].as_string(), "unknown");
+}
+
+// A heartbeat never waits for the disk, but the change of availability it causes is written
+// within moments (the sweeper is woken for it), not left for the next periodic flush.
+TEST_F(AgentChannelTest, AChangeOfAvailabilityReachesTheDatabaseWithinMoments) {
+  OnlineStore("shop-a");
+  const auto db_path = dir_->path() + "/data/storeplane.db";
+  std::string stored;
+  const bool written = WaitFor(
+      [&] {
+        sqlite3* db = nullptr;
+        if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+          sqlite3_close(db);
+          return false;
+        }
+        sqlite3_stmt* stmt = nullptr;
+        if (sqlite3_prepare_v2(db, "SELECT availability FROM agents WHERE store_id = 'shop-a'", -1, &stmt, nullptr) ==
+                SQLITE_OK &&
+            sqlite3_step(stmt) == SQLITE_ROW) {
+          stored = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+        }
+        sqlite3_finalize(stmt);
+        sqlite3_close(db);
+        return stored == "online";
+      },
+      2s);
+  EXPECT_TRUE(written) << "stored availability: '" << stored << "'";
 }
 
 TEST_F(AgentChannelTest, AHungOperationEndsOnItsOwnAndOtherStoresAreNotSlowed) {

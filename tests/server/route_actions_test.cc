@@ -61,7 +61,7 @@ TEST(RouteActions, ReadsAndWritesAreDifferentActions) {
 
 TEST(RouteActions, OnlyTheHeartbeatIsAnsweredOnTheIoThread) {
   // The I/O thread must never block: the heartbeat handler touches memory only and leaves
-  // its rare durable write to a worker. Any other route would stall every connection.
+  // its rare blocking part to a worker. Any other route would stall every connection.
   std::set<std::string> io_thread;
   for (const auto& route : ApiRouteTable()) {
     if (route.io_thread) io_thread.insert(std::string(route.method) + " " + std::string(route.path_template));
