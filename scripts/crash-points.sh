@@ -67,6 +67,8 @@ rows = [
     ("audit records at the end", s["audit_records"]),
     ("run.transition records checked", s["audit_transitions_checked"]),
     ("slowest restart (ms)", round(s["max_restart_ms"])),
+    ("checker: connections retried / 429s waited out",
+     f'{s.get("transient_connect_failures", 0)} / {s.get("rate_limited", 0)}'),
     ("violations", s["violations"]),
     ("duration (s)", round(s["duration_s"])),
 ]
