@@ -19,8 +19,10 @@ struct AgentHub::Live {
   core::Availability availability = core::Availability::kNeverSeen;
   core::HealthAssessment health;
   std::map<std::string, std::int64_t> check_successes;  // check name -> last pass
-  std::set<std::string> unsaved_successes;              // names passed since the last flush
-  bool dirty = false;                                   // telemetry not written yet
+  std::set<std::string> unsaved_successes;              // names whose last pass is due for writing
+  std::map<std::string, std::int64_t> success_written;  // check name -> pass time last made due
+  std::int64_t seen_written_ms = 0;                     // last_seen_ms as last made due
+  bool dirty = false;                                   // telemetry due for the next flush
   bool changed = false;  // a change of availability or health not written yet (in changed_)
 };
 
@@ -97,6 +99,16 @@ void AgentHub::Stop() {
   }
   sweeper_cv_.notify_all();
   if (sweeper_.joinable()) sweeper_.join();
+  {
+    // The last flush writes every time not written yet, so a restart starts from them.
+    std::lock_guard lock(mu_);
+    for (auto& [store, live] : agents_) {
+      if (live->record.last_seen_ms.value_or(0) > live->seen_written_ms) live->dirty = true;
+      for (const auto& [name, at] : live->check_successes) {
+        if (at > live->success_written[name]) live->unsaved_successes.insert(name);
+      }
+    }
+  }
   SweepOnce(true);
   std::vector<std::shared_ptr<Wakeup>> wake;
   {
@@ -221,23 +233,40 @@ protocol::HeartbeatAck AgentHub::RecordHeartbeat(const AgentIdentity& agent, con
       const auto before_availability = live.availability;
       const auto before_health = live.health;
       live.record.last_seen_ms = now;
-      live.record.agent_version = heartbeat.agent_version;
-      live.record.release = heartbeat.release;
-      live.record.reported_isolation = heartbeat.isolation_mode
-                                           ? std::optional<std::string>(core::ToString(*heartbeat.isolation_mode))
-                                           : std::nullopt;
-      live.record.allowed_operations.clear();
-      for (auto name : heartbeat.allowed_operations) live.record.allowed_operations.emplace_back(core::ToString(name));
-      live.checks = heartbeat.checks;
+      std::optional<std::string> isolation;
+      if (heartbeat.isolation_mode) isolation = std::string(core::ToString(*heartbeat.isolation_mode));
+      std::vector<std::string> allowed;
+      allowed.reserve(heartbeat.allowed_operations.size());
+      for (auto name : heartbeat.allowed_operations) allowed.emplace_back(core::ToString(name));
+      // What the agent reports, beyond the time, is written at the next flush when it
+      // changed; the time alone once seen_write_ms has passed since it was last written.
+      const bool reported_changed = live.record.agent_version != heartbeat.agent_version ||
+                                    live.record.release != heartbeat.release ||
+                                    live.record.reported_isolation != isolation ||
+                                    live.record.allowed_operations != allowed || live.checks != heartbeat.checks;
+      if (reported_changed) {
+        live.record.agent_version = heartbeat.agent_version;
+        live.record.release = heartbeat.release;
+        live.record.reported_isolation = std::move(isolation);
+        live.record.allowed_operations = std::move(allowed);
+        live.checks = heartbeat.checks;
+      }
+      if (reported_changed || now - live.seen_written_ms >= options_.seen_write_ms) {
+        live.dirty = true;
+        live.seen_written_ms = now;
+      }
       for (const auto& check : heartbeat.checks) {
         if (check.status != core::CheckStatus::kPass) continue;
         const std::string name(core::ToString(check.name));
         live.check_successes[name] = now;
-        live.unsaved_successes.insert(name);
+        auto& written = live.success_written[name];
+        if (now - written >= options_.success_write_ms) {
+          live.unsaved_successes.insert(name);
+          written = now;
+        }
       }
       AssessLocked(live, now);
       health = live.health.health;
-      live.dirty = true;
       if (live.availability != before_availability || live.health != before_health) {
         changed = !live.changed;
         live.changed = true;

@@ -30,7 +30,12 @@ namespace storeplane::server {
 
 struct AgentHubOptions {
   std::int64_t heartbeat_interval_ms = 10'000;
-  std::int64_t flush_interval_ms = 5'000;    // batch writes of heartbeat telemetry
+  std::int64_t flush_interval_ms = 5'000;  // batch writes of heartbeat telemetry
+  // A heartbeat that changes nothing but the times (last seen, a check's last pass) makes
+  // its agent due for writing only once this much time has passed since its last write:
+  // at 100,000 agents, writing every time at every flush is most of the server's work.
+  std::int64_t seen_write_ms = 10'000;       // the daemon uses the heartbeat interval
+  std::int64_t success_write_ms = 60'000;    // a check's last pass
   std::int64_t redeliver_after_ms = 30'000;  // a delivered, unfinished operation goes out again
   std::int64_t finish_grace_ms = 30'000;     // after delivery + timeout, an operation expires
   double agent_rps = 20;                     // per-agent sustained requests/s

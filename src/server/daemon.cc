@@ -233,6 +233,7 @@ int RunDaemon(Config config) {
     AgentHubOptions hub_options;
     hub_options.heartbeat_interval_ms = static_cast<std::int64_t>(config.agents.heartbeat_interval_s) * 1000;
     hub_options.flush_interval_ms = config.agents.flush_interval_ms;
+    hub_options.seen_write_ms = hub_options.heartbeat_interval_ms;
     hub_options.agent_rps = config.agents.rps;
     hub_options.agent_burst = config.agents.burst;
     AgentHub hub(**repo, hub_options, SystemNowMs);
