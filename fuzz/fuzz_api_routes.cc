@@ -10,6 +10,7 @@
 // then one line per header the flags ask to fuzz, then the body (the rest). In the body,
 // "$RUN" is replaced by the queued run's id and "$STORE" by the development store's id.
 // FUZZ_API_VERBOSE=1 in the environment prints each request's route and answer.
+#include <openssl/crypto.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -408,6 +409,10 @@ int g_inputs = 0;
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  // The world's writer thread still runs when the process exits (above): OpenSSL must not
+  // tear itself down at exit under it (an audit record being sealed then crashed in
+  // EVP_Digest after a merge run). This is the first OpenSSL call, so the flag holds.
+  OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, nullptr);
   server::log::Init("off");
   std::atexit([] {
     std::error_code ec;
