@@ -391,14 +391,14 @@ roles:
   viewer:
     description: Sees stores, their agents, operations and change requests; changes nothing.
     allow:
-      - actions: [store.read, agent.read, operation.read, run.read, change.read, principal.whoami]
+      - actions: [store.read, agent.read, operation.read, run.read, change.read, principal.whoami, event.watch, metrics.read]
 
   operator:
     description: >-
       Runs the store lifecycle and the allow-listed agent operations. Outside production
       it acts alone; in production its lifecycle changes wait for an approver.
     allow:
-      - actions: [store.read, agent.read, operation.read, run.read, change.read, principal.whoami]
+      - actions: [store.read, agent.read, operation.read, run.read, change.read, principal.whoami, event.watch, metrics.read]
       - actions: [store.register, store.label, store.provision, store.decommission, isolation.migrate]
       - actions: [operation.run.*, agent.enroll, agent.revoke]
 
@@ -407,7 +407,7 @@ roles:
       Requests deploys and rollbacks (approved by an approver in production) and checks
       their result.
     allow:
-      - actions: [store.read, agent.read, operation.read, run.read, change.read, principal.whoami]
+      - actions: [store.read, agent.read, operation.read, run.read, change.read, principal.whoami, event.watch]
       - actions: [deploy.request, rollback.request]
       - actions: [operation.run.health.probe, operation.run.release.report]
 
@@ -415,7 +415,7 @@ roles:
     description: >-
       Approves or rejects change requests made by someone else; requests nothing itself.
     allow:
-      - actions: [store.read, agent.read, operation.read, run.read, change.read, principal.whoami]
+      - actions: [store.read, agent.read, operation.read, run.read, change.read, principal.whoami, event.watch]
       - actions: [change.approve, change.reject]
 
   auditor:
@@ -429,7 +429,7 @@ roles:
       Whoever holds it never deploys, rolls back or decides on change requests, whatever
       other roles it holds.
     allow:
-      - actions: [token.*, agent.read, agent.enroll, agent.revoke, audit.read, authz.explain, principal.whoami]
+      - actions: [token.*, agent.read, agent.enroll, agent.revoke, audit.read, authz.explain, principal.whoami, event.watch]
     deny:
       - actions: [deploy.request, rollback.request, change.approve, change.reject]
 

@@ -35,6 +35,8 @@ const std::map<std::string, Row>& ExpectedTable() {
            {"run.read", "AAA"},
            {"change.read", "AAA"},
            {"principal.whoami", "AAA"},
+           {"event.watch", "AAA"},
+           {"metrics.read", "AAA"},
        }},
       {"operator",
        {
@@ -44,6 +46,8 @@ const std::map<std::string, Row>& ExpectedTable() {
            {"run.read", "AAA"},
            {"change.read", "AAA"},
            {"principal.whoami", "AAA"},
+           {"event.watch", "AAA"},
+           {"metrics.read", "AAA"},
            {"store.register", "aAA"},
            {"store.label", "AAA"},
            {"store.provision", "aAA"},
@@ -67,6 +71,7 @@ const std::map<std::string, Row>& ExpectedTable() {
            {"run.read", "AAA"},
            {"change.read", "AAA"},
            {"principal.whoami", "AAA"},
+           {"event.watch", "AAA"},
            {"deploy.request", "aAA"},
            {"rollback.request", "aAA"},
            {"operation.run.health.probe", "AAA"},
@@ -80,6 +85,7 @@ const std::map<std::string, Row>& ExpectedTable() {
            {"run.read", "AAA"},
            {"change.read", "AAA"},
            {"principal.whoami", "AAA"},
+           {"event.watch", "AAA"},
            {"change.approve", "AAA"},
            {"change.reject", "AAA"},
        }},
@@ -100,6 +106,7 @@ const std::map<std::string, Row>& ExpectedTable() {
            {"audit.read", "AAA"},
            {"authz.explain", "AAA"},
            {"principal.whoami", "AAA"},
+           {"event.watch", "AAA"},
        }},
   };
   return kTable;
