@@ -7,6 +7,7 @@
 #include "cli/audit_commands.h"
 #include "cli/authz_commands.h"
 #include "cli/changes_commands.h"
+#include "cli/events_commands.h"
 #include "cli/cli_config.h"
 #include "cli/ops_commands.h"
 #include "cli/output.h"
@@ -84,6 +85,7 @@ int Run(int argc, char** argv) {
   AddAgentsCommands(app, state);
   AddStoreHealthCommand(app, state);  // `stores health`, after AddStoresCommands
   AddRunsCommands(app, state);        // `deploy`, `rollback`, `runs`, `stores provision` etc.
+  AddEventsCommand(app, state);
 
   try {
     app.parse(argc, argv);

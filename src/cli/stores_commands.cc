@@ -7,7 +7,9 @@
 #include <set>
 
 #include "cli/changes_commands.h"
+#include "cli/events_commands.h"
 #include "cli/output.h"
+#include "core/label_selector.h"
 
 namespace storeplane::cli {
 namespace {
@@ -38,24 +40,75 @@ struct ListArgs {
   ListFilters filters;
   std::string cursor;
   bool all = false;
+  bool watch = false;
 };
 
+// Whether a store (as the API shows it) passes the list's filters, for --watch.
+bool PassesFilters(const json::object& store, const ListFilters& filters, const core::LabelSelector* selector) {
+  if (!filters.environment.empty() && CellText(store, "environment") != filters.environment) return false;
+  if (!filters.isolation_mode.empty() && CellText(store, "isolation_mode") != filters.isolation_mode) return false;
+  if (!filters.state.empty() && CellText(store, "state") != filters.state) return false;
+  return selector == nullptr || selector->Matches(LabelsOf(store));
+}
+
 int RunList(CliState& state, const ListArgs& args) {
-  return RunPagedListing(state, {[&](const std::string& cursor) {
-                                   return StoresListPath(args.filters, cursor.empty() ? args.cursor : cursor);
-                                 },
-                                 args.all, "stores", "--cursor", "No stores found.\n", StoresTable});
+  const int listed = RunPagedListing(state, {[&](const std::string& cursor) {
+                                               return StoresListPath(args.filters, cursor.empty() ? args.cursor : cursor);
+                                             },
+                                             args.all, "stores", "--cursor", "No stores found.\n", StoresTable});
+  if (!args.watch || listed != static_cast<int>(kExitOk)) return listed;
+  std::optional<core::LabelSelector> selector;
+  if (!args.filters.selector.empty()) {
+    auto parsed = core::LabelSelector::Parse(args.filters.selector);
+    if (!parsed.ok()) return UsageError(state, "--selector: " + parsed.error().message);
+    selector = std::move(*parsed);
+  }
+  // Agent events carry no store: they are shown for stores known to pass the filters.
+  auto passing = std::make_shared<std::set<std::string>>();
+  const bool filtered = !args.filters.environment.empty() || !args.filters.isolation_mode.empty() ||
+                        !args.filters.state.empty() || selector;
+  EventWatch watch;
+  watch.types = "store,agent";
+  watch.show = [&](const std::string& type, const json::object& data) {
+    const std::string store_id = CellText(data, "store_id");
+    if (auto it = data.find("store"); it != data.end() && it->value().is_object()) {
+      const bool passes = PassesFilters(it->value().as_object(), args.filters, selector ? &*selector : nullptr);
+      if (passes) {
+        passing->insert(store_id);
+      } else if (passing->erase(store_id) == 0) {
+        return false;  // neither passes now nor did before
+      }
+      return true;
+    }
+    (void)type;
+    return !filtered || passing->contains(store_id);
+  };
+  return WithSession(state, [&](ApiSession& session) {
+    if (filtered) {  // which stores pass now, for their agents' events
+      json::array items;
+      auto pages = CollectPages(
+          state, session, [&](const std::string& cursor) { return StoresListPath(args.filters, cursor); }, true, items);
+      if (auto* failure = std::get_if<Failure>(&pages)) return failure->exit_code;
+      for (const auto& item : items) {
+        if (item.is_object()) passing->insert(CellText(item.as_object(), "id"));
+      }
+    }
+    return WatchEvents(state, session, watch);
+  });
 }
 
 // --- stores get -----------------------------------------------------------------------
 
-int RunGet(CliState& state, const std::string& id) {
+int RunGet(CliState& state, const std::string& id, bool watch) {
   return WithSession(state, [&](ApiSession& session) {
     auto reply = CallJson(state, session, "GET", StorePath(id));
     if (auto* failure = std::get_if<Failure>(&reply)) return failure->exit_code;
     const json::value& store = std::get<JsonReply>(reply).body;
     Print(state, FormatOf(session), store, [&] { return StoresTable(json::array{store}); });
-    return static_cast<int>(kExitOk);
+    if (!watch) return static_cast<int>(kExitOk);
+    EventWatch events;  // everything about this store the caller may read
+    events.store_id = id;
+    return WatchEvents(state, session, events);
   });
 }
 
@@ -267,15 +320,21 @@ void AddStoresCommands(CLI::App& root, CliState& state) {
   list->add_option("--limit", list_args->filters.limit, "Page size (stores per request)")->check(CLI::PositiveNumber);
   list->add_option("--cursor", list_args->cursor, "Start at this page cursor (from a previous list)");
   list->add_flag("--all", list_args->all, "Follow next_cursor and list every matching store");
+  list->add_flag("-w,--watch", list_args->watch,
+                 "After listing, follow changes of the matching stores and their agents (Ctrl-C ends)");
   list->final_callback([&state, list_args] {
     state.action = Guarded(state, [&state, list_args] { return RunList(state, *list_args); });
   });
 
   auto get_id = std::make_shared<std::string>();
+  auto get_watch = std::make_shared<bool>(false);
   CLI::App* get = stores->add_subcommand("get", "Show one store");
   get->add_option("id", *get_id, "Store id")->required();
-  get->final_callback(
-      [&state, get_id] { state.action = Guarded(state, [&state, get_id] { return RunGet(state, *get_id); }); });
+  get->add_flag("-w,--watch", *get_watch,
+                "Then follow everything that happens to the store: agent, runs, operations, changes (Ctrl-C ends)");
+  get->final_callback([&state, get_id, get_watch] {
+    state.action = Guarded(state, [&state, get_id, get_watch] { return RunGet(state, *get_id, *get_watch); });
+  });
 
   auto reg = std::make_shared<RegisterArgs>();
   CLI::App* register_cmd = stores->add_subcommand(

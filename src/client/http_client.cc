@@ -25,6 +25,33 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
   return size * count;
 }
 
+// Where a streaming exchange's body goes: to the caller once the status is 2xx.
+struct BodySink {
+  CURL* curl;
+  std::string* kept;
+  const std::function<bool(std::string_view)>* on_body;
+  bool stopped = false;
+};
+
+size_t OnStreamBody(char* data, size_t size, size_t count, void* user) {
+  auto* sink = static_cast<BodySink*>(user);
+  long status = 0;
+  curl_easy_getinfo(sink->curl, CURLINFO_RESPONSE_CODE, &status);
+  try {
+    if (status < 200 || status > 299) {
+      if (sink->kept->size() < (1U << 20)) sink->kept->append(data, size * count);
+      return size * count;
+    }
+    if (!(*sink->on_body)(std::string_view(data, size * count))) {
+      sink->stopped = true;
+      return 0;
+    }
+  } catch (...) {
+    return 0;
+  }
+  return size * count;
+}
+
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
@@ -84,9 +111,18 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, request.timeout_ms);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, std::min<long>(request.timeout_ms, 10000L));
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &OnBody);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+                     request.timeout_ms > 0 ? std::min<long>(request.timeout_ms, 10000L) : 10000L);
+    BodySink sink{curl, &response.body, &request.on_body};
+    if (request.on_body) {
+      curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &OnStreamBody);
+      curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
+      curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+      curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
+    } else {
+      curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &OnBody);
+      curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
+    }
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &OnHeader);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &response.headers);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "storeplane/0.1");
@@ -136,6 +172,7 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
     CURLcode rc = curl_easy_perform(curl);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
     curl_slist_free_all(header_list);
+    if (rc == CURLE_WRITE_ERROR && sink.stopped) rc = CURLE_OK;  // the caller ended the stream
     if (rc != CURLE_OK) {
       std::string_view message =
           error_buffer[0] != '\0' ? std::string_view(error_buffer) : std::string_view(curl_easy_strerror(rc));

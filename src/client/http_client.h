@@ -4,8 +4,10 @@
 // including 4xx and 5xx, is a successful HttpResponse.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/result.h"
@@ -17,7 +19,12 @@ struct HttpRequest {
   std::string url;  // absolute: http://127.0.0.1:8750/v1/stores
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
-  long timeout_ms = 30000;
+  long timeout_ms = 30000;  // 0: no limit on the whole exchange (streams)
+  // Streaming (Server-Sent Events): when set, a 2xx answer's body is handed here piece by
+  // piece instead of being kept in HttpResponse::body (other answers are kept whole, for
+  // their problem document); returning false ends the exchange, which is then not an
+  // error. A stream that sends nothing for 60 s is cut off as unreachable.
+  std::function<bool(std::string_view)> on_body;
 };
 
 struct HttpResponse {

@@ -318,9 +318,16 @@ struct WriteResult {
   std::vector<std::int64_t> audit_seqs;
 };
 
+// Told of every committed WriteBatch, in commit order, on the writer's thread (the event
+// stream's source). Must be quick and must not call the repository.
+using CommitListener = std::function<void(const WriteBatch&, const WriteResult&)>;
+
 class Repository {
  public:
   virtual ~Repository() = default;
+
+  // Set once, before traffic starts.
+  void SetCommitListener(CommitListener listener) { commit_listener_ = std::move(listener); }
 
   virtual Result<core::Store> GetStore(std::string_view id) = 0;
   // Stores matching every filter of `query` and its `visible` predicate, ordered by id.
@@ -425,6 +432,12 @@ class Repository {
 
   // Cheap liveness check of the database, for /readyz.
   virtual Status Ping() = 0;
+
+ protected:
+  const CommitListener& commit_listener() const { return commit_listener_; }
+
+ private:
+  CommitListener commit_listener_;
 };
 
 }  // namespace storeplane::db

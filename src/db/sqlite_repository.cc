@@ -654,16 +654,22 @@ Result<WriteResult> SqliteRepository::Apply(const WriteBatch& batch) {
     WriteResult result;
     // Effects, then the idempotency record, then the audit records (last, so that nothing
     // after the chain head moved can fail); any error rolls the whole mutation back.
-    Status st = writer_->Run([&](Connection& conn) -> Status {
-      result = WriteResult{};
-      EffectRunner runner{conn, result};
-      for (const Effect& effect : batch.effects) SP_RETURN_IF_ERROR(std::visit(runner, effect));
-      if (batch.idempotency) SP_RETURN_IF_ERROR(InsertIdempotency(conn, *batch.idempotency));
-      auto seqs = chain_->Append(conn, batch.audit);
-      if (!seqs.ok()) return seqs.error();
-      result.audit_seqs = std::move(*seqs);
-      return Status::Ok();
-    });
+    std::function<void()> on_committed;
+    if (const auto& listener = commit_listener()) on_committed = [&] { listener(batch, result); };
+    Status st = writer_
+                    ->Submit(
+                        [&](Connection& conn) -> Status {
+                          result = WriteResult{};
+                          EffectRunner runner{conn, result};
+                          for (const Effect& effect : batch.effects) SP_RETURN_IF_ERROR(std::visit(runner, effect));
+                          if (batch.idempotency) SP_RETURN_IF_ERROR(InsertIdempotency(conn, *batch.idempotency));
+                          auto seqs = chain_->Append(conn, batch.audit);
+                          if (!seqs.ok()) return seqs.error();
+                          result.audit_seqs = std::move(*seqs);
+                          return Status::Ok();
+                        },
+                        std::move(on_committed))
+                    .get();
     if (!st.ok()) return st.error();
     return result;
   });

@@ -40,8 +40,10 @@ WriteQueue::~WriteQueue() {
   if (writer_.joinable()) writer_.join();
 }
 
-std::future<Status> WriteQueue::Submit(Mutation mutation) {
-  Pending pending{std::move(mutation), {}};
+std::future<Status> WriteQueue::Submit(Mutation mutation) { return Submit(std::move(mutation), nullptr); }
+
+std::future<Status> WriteQueue::Submit(Mutation mutation, std::function<void()> on_committed) {
+  Pending pending{std::move(mutation), {}, std::move(on_committed)};
   std::future<Status> result = pending.done.get_future();
   {
     std::lock_guard lock(mu_);
@@ -138,7 +140,15 @@ void WriteQueue::CommitBatch(std::vector<Pending>& batch) {
     stats_.mutations += batch.size();
     stats_.largest_batch = std::max<std::uint64_t>(stats_.largest_batch, batch.size());
   }
-  for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done.set_value(std::move(results[i]));
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (batch[i].on_committed && results[i].ok()) {
+      try {
+        batch[i].on_committed();
+      } catch (...) {  // a listener's failure never un-commits a write
+      }
+    }
+    batch[i].done.set_value(std::move(results[i]));
+  }
 }
 
 }  // namespace storeplane::db

@@ -72,6 +72,10 @@ class WriteQueue {
   // committed, or kUnavailable if the transaction could not commit (or the queue is
   // shutting down).
   std::future<Status> Submit(Mutation mutation);
+  // Submit() with `on_committed`, run on the writer thread right after COMMIT when the
+  // mutation succeeded, before its future completes, in commit order. It must be quick and
+  // must not wait for the queue (it feeds the event stream).
+  std::future<Status> Submit(Mutation mutation, std::function<void()> on_committed);
   // Submit() and wait.
   Status Run(Mutation mutation) { return Submit(std::move(mutation)).get(); }
 
@@ -81,6 +85,7 @@ class WriteQueue {
   struct Pending {
     Mutation mutation;
     std::promise<Status> done;
+    std::function<void()> on_committed;
   };
 
   void WriterLoop();

@@ -225,6 +225,7 @@ protocol::HeartbeatAck AgentHub::RecordHeartbeat(const AgentIdentity& agent, con
   const auto now = now_ms_();
   bool changed = false;
   std::optional<core::Health> health;
+  std::optional<std::pair<core::Availability, core::Health>> status;  // when it changed
   {
     std::lock_guard lock(mu_);
     auto it = agents_.find(agent.store_id);
@@ -271,9 +272,11 @@ protocol::HeartbeatAck AgentHub::RecordHeartbeat(const AgentIdentity& agent, con
         changed = !live.changed;
         live.changed = true;
         changed_.insert(agent.store_id);
+        status = std::make_pair(live.availability, live.health.health);
       }
     }
   }
+  if (status && status_listener_) status_listener_(agent.store_id, agent.agent_id, status->first, status->second);
   if (changed) {
     {
       std::lock_guard lock(sweeper_mu_);
@@ -448,6 +451,12 @@ void AgentHub::SweepOnce(bool flush_all) {
   const auto now = now_ms_();
   db::Repository::TelemetryBatch batch;
   std::vector<std::string> written;
+  struct StatusChange {
+    std::string store_id, agent_id;
+    core::Availability availability;
+    core::Health health;
+  };
+  std::vector<StatusChange> statuses;
   {
     std::lock_guard lock(mu_);
     changed_.clear();  // this pass writes every pending change
@@ -460,6 +469,7 @@ void AgentHub::SweepOnce(bool flush_all) {
       if (changed) {
         log::Info("agent availability",
                   {{"store", store}, {"availability", live->record.availability}, {"health", live->record.health}});
+        statuses.push_back({store, live->record.id, live->availability, live->health.health});
       }
       if (changed || live->changed || (flush_all && live->dirty)) {
         batch.agents.push_back(TelemetryLocked(*live));
@@ -474,6 +484,9 @@ void AgentHub::SweepOnce(bool flush_all) {
         live->unsaved_successes.clear();
       }
     }
+  }
+  if (status_listener_) {
+    for (const auto& st : statuses) status_listener_(st.store_id, st.agent_id, st.availability, st.health);
   }
   if (!batch.agents.empty() || !batch.successes.empty()) {
     if (auto s = repo_.WriteTelemetry(batch); !s.ok()) {

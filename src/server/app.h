@@ -48,6 +48,7 @@ class PolicyHolder {
 };
 
 class AgentHub;
+class EventHub;
 class RunCoordinator;
 
 struct Services {
@@ -58,6 +59,7 @@ struct Services {
   Clock now_ms = SystemNowMs;
   AgentHub* agents = nullptr;      // the agents' live state; set by the daemon
   RunCoordinator* runs = nullptr;  // the CI/CD side of the lifecycle; set by the daemon
+  EventHub* events = nullptr;      // the live event stream's source; set by the daemon
 };
 
 // The authenticated caller: the token's principal and its roles from the policy.
@@ -150,6 +152,7 @@ void RegisterOperationHandlers(std::map<std::string, Handler>& by_route);
 void RegisterStoreHealthHandlers(std::map<std::string, Handler>& by_route);
 void RegisterRunHandlers(std::map<std::string, Handler>& by_route);
 void RegisterCicdHookHandlers(std::map<std::string, Handler>& by_route);
+void RegisterEventHandlers(std::map<std::string, Handler>& by_route);
 
 // "METHOD path_template", the key handlers register under.
 std::string RouteKey(std::string_view method, std::string_view path_template);

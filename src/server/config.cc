@@ -173,7 +173,7 @@ Status MergeYamlFile(const std::string& path, Config& config) {
   if (root.IsNull()) return Status::Ok();
   SP_RETURN_IF_ERROR(CheckKeys(path, root,
                                {"listen", "data_dir", "environments", "tls", "limits", "storage", "admin_token_file",
-                                "log_level", "worker_threads", "policy_file", "audit", "agents", "cicd"},
+                                "log_level", "worker_threads", "policy_file", "audit", "agents", "events", "cicd"},
                                "the top level"));
   SP_RETURN_IF_ERROR(ReadIf(path, root, "listen", config.listen));
   SP_RETURN_IF_ERROR(ReadIf(path, root, "data_dir", config.data_dir));
@@ -197,6 +197,12 @@ Status MergeYamlFile(const std::string& path, Config& config) {
     SP_RETURN_IF_ERROR(ReadIf(path, agents, "flush_interval_ms", config.agents.flush_interval_ms));
     SP_RETURN_IF_ERROR(ReadIf(path, agents, "rps", config.agents.rps));
     SP_RETURN_IF_ERROR(ReadIf(path, agents, "burst", config.agents.burst));
+  }
+  if (auto events = root["events"]) {
+    SP_RETURN_IF_ERROR(CheckKeys(path, events, {"buffer", "max_streams", "keepalive_ms"}, "events"));
+    SP_RETURN_IF_ERROR(ReadIf(path, events, "buffer", config.events.buffer));
+    SP_RETURN_IF_ERROR(ReadIf(path, events, "max_streams", config.events.max_streams));
+    SP_RETURN_IF_ERROR(ReadIf(path, events, "keepalive_ms", config.events.keepalive_ms));
   }
   if (auto n = root["environments"]) {
     std::vector<std::string> envs;
@@ -334,6 +340,12 @@ Status Validate(const Config& config) {
   }
   if (a.flush_interval_ms < 10 || a.rps <= 0 || a.burst < 1) {
     return Error::Invalid("agents.flush_interval_ms must be >= 10 and agent rate limits positive");
+  }
+  const auto& e = config.events;
+  if (e.buffer < 100 || e.buffer > 1'000'000) return Error::Invalid("events.buffer must be from 100 to 1000000");
+  if (e.max_streams < 1 || e.max_streams > 100'000) return Error::Invalid("events.max_streams must be from 1 to 100000");
+  if (e.keepalive_ms < 1'000 || e.keepalive_ms > 300'000) {
+    return Error::Invalid("events.keepalive_ms must be from 1000 to 300000");
   }
   static const std::set<std::string> kLevels{"trace", "debug", "info", "warn", "error"};
   if (!kLevels.contains(config.log_level)) return Error::Invalid("log_level must be trace|debug|info|warn|error");

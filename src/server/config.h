@@ -55,6 +55,13 @@ struct AgentsConfig {
   double burst = 40;              // per-agent burst
 };
 
+// The live event stream (/v1/events).
+struct EventsConfig {
+  int buffer = 10'000;        // recent events kept for resuming with Last-Event-ID
+  int max_streams = 256;      // open streams at once; more are refused with 429
+  int keepalive_ms = 15'000;  // a comment line this often keeps proxies from closing idle streams
+};
+
 // One CI/CD provider instance and the secrets its callbacks are signed with (the current
 // one, and the previous one while it is being rotated), read from files or the environment.
 struct CicdProviderEntry {
@@ -94,6 +101,7 @@ struct Config {
   std::string policy_file;       // authority policy (YAML); empty = the built-in default
   AuditConfig audit;
   AgentsConfig agents;
+  EventsConfig events;
   CicdConfig cicd;
   std::string log_level = "info";
   // One I/O thread runs every connection; blocking work (database) runs on the workers.

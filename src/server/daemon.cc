@@ -16,6 +16,7 @@
 #include "server/agent_hub.h"
 #include "server/app.h"
 #include "server/auth.h"
+#include "server/event_hub.h"
 #include "server/handler_support.h"
 #include "server/http_server.h"
 #include "server/logging.h"
@@ -228,6 +229,14 @@ int RunDaemon(Config config) {
     }
   };
 
+  // Outlives everything that publishes into it: the writer (drained by repo->reset() below)
+  // and the agent hub (which publishes as it stops).
+  EventHub events(EventHub::Options{static_cast<std::size_t>(config.events.buffer), config.events.max_streams},
+                  SystemNowMs);
+  (*repo)->SetCommitListener([&events](const db::WriteBatch& batch, const db::WriteResult& result) {
+    events.Publish(EventHub::DraftsOf(batch, result, SystemNowMs()));
+  });
+
   int code = 0;
   {
     AgentHubOptions hub_options;
@@ -238,6 +247,11 @@ int RunDaemon(Config config) {
     hub_options.agent_burst = config.agents.burst;
     AgentHub hub(**repo, hub_options, SystemNowMs);
     if (auto s = hub.Load(); !s.ok()) return Fail("cannot load the agents", s.error());
+    hub.SetStatusListener([&events](const std::string& store, const std::string& agent, core::Availability availability,
+                                    core::Health health) {
+      events.Publish({EventHub::AgentStatusDraft(store, agent, core::ToString(availability), core::ToString(health),
+                                                 SystemNowMs())});
+    });
     hub.Start();
     auto providers = RunCoordinator::MakeProviders(config.cicd);
     if (!providers.ok()) return Fail("invalid CI/CD configuration", providers.error());
@@ -249,6 +263,7 @@ int RunDaemon(Config config) {
     Services services{**repo, config, holder, *public_key};
     services.agents = &hub;
     services.runs = &runs;
+    services.events = &events;
     App app(services);
     HttpServer server(config, app);
     if (auto s = server.Listen(); !s.ok()) return Fail("cannot start the server", s.error());

@@ -45,6 +45,7 @@ struct HttpServer::Impl {
   std::unique_ptr<ssl::context> tls;
   std::string url;
   std::atomic<int> in_flight{0};
+  std::atomic<int> open_streams{0};  // streamed answers not yet ended; drain lets them say goodbye
   std::atomic<bool> stopping{false};
   asio::thread_pool workers;
   asio::io_context ioc;
@@ -55,6 +56,9 @@ struct HttpServer::Impl {
   asio::awaitable<void> Accept();
   template <typename Stream>
   asio::awaitable<void> Serve(Stream& stream, tcp::socket::lowest_layer_type& socket, std::string remote);
+  template <typename Stream>
+  asio::awaitable<void> WriteStream(Stream& stream, beast::flat_buffer& buffer, std::list<Connection>::iterator self,
+                                    Response& response, unsigned version);
   asio::awaitable<void> Drain();
 };
 
@@ -131,7 +135,7 @@ asio::awaitable<void> HttpServer::Impl::Drain() {
         if (c.wake) c.wake();
       }
     }
-    if (in_flight.load() == 0 || std::chrono::steady_clock::now() >= deadline) break;
+    if ((in_flight.load() == 0 && open_streams.load() == 0) || std::chrono::steady_clock::now() >= deadline) break;
     timer.expires_after(10ms);
     co_await timer.async_wait(asio::use_awaitable);
   }
@@ -438,12 +442,105 @@ asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, tcp::socket::lowes
       if (request.wait_expired) response.wait.reset();  // never wait past the deadline
     }
 
+    if (response.stream) {
+      co_await WriteStream(stream, buffer, self, response, version);
+      co_return;
+    }
+
     auto out = ToBeast(std::move(response), version, keep_alive && !stopping);
     const bool close = !out.keep_alive();
     lowest.expires_after(std::chrono::milliseconds(limits.read_timeout_ms));
     auto [wec, wn] = co_await http::async_write(stream, out, asio::as_tuple(asio::use_awaitable));
     (void)wn;
     if (wec || close) co_return;
+  }
+}
+
+// A streamed answer (the event stream): the head at once, then each piece as a chunk, until
+// the stream ends, the client goes or the server drains; the connection then closes.
+// Between pieces it waits like a long-poll: no worker held, not counted as in flight.
+template <typename Stream>
+asio::awaitable<void> HttpServer::Impl::WriteStream(Stream& stream, beast::flat_buffer& buffer,
+                                                    std::list<Connection>::iterator self, Response& response,
+                                                    unsigned version) {
+  auto& lowest = beast::get_lowest_layer(stream);
+  const auto write_timeout = std::chrono::milliseconds(config.limits.read_timeout_ms);
+  std::shared_ptr<ResponseStream> source = std::move(response.stream);
+  open_streams.fetch_add(1);
+  struct Ended {
+    std::atomic<int>& count;
+    ~Ended() { count.fetch_sub(1); }
+  } ended{open_streams};
+  http::response<http::empty_body> head{static_cast<http::status>(response.status), version};
+  head.set(http::field::server, "storeplaned");
+  if (!response.content_type.empty()) head.set(http::field::content_type, response.content_type);
+  head.set(http::field::cache_control, "no-store");
+  head.set("X-Content-Type-Options", "nosniff");
+  for (auto& [name, value] : response.headers) head.insert(name, value);
+  head.keep_alive(false);
+  head.chunked(true);
+  http::response_serializer<http::empty_body> serializer{head};
+  lowest.expires_after(write_timeout);
+  auto [hec, hn] = co_await http::async_write_header(stream, serializer, asio::as_tuple(asio::use_awaitable));
+  (void)hn;
+  if (hec) co_return;
+
+  bool idle = false;
+  for (;;) {
+    bool draining = stopping.load();
+    in_flight.fetch_add(1);
+    // Captured by reference: see the note on finish_on_worker in Serve.
+    auto piece = co_await asio::co_spawn(
+        workers,
+        [&source, &idle, &draining]() -> asio::awaitable<ResponseStream::Piece> {
+          co_return source->Next(idle, draining);
+        },
+        asio::use_awaitable);
+    in_flight.fetch_sub(1);
+    if (!piece.data.empty()) {
+      lowest.expires_after(write_timeout);  // a client that stops reading is cut off
+      auto [wec, wn] = co_await asio::async_write(stream, http::make_chunk(asio::buffer(piece.data)),
+                                                  asio::as_tuple(asio::use_awaitable));
+      (void)wn;
+      if (wec) co_return;
+    }
+    if (piece.end || draining) {
+      lowest.expires_after(write_timeout);
+      co_await asio::async_write(stream, http::make_chunk_last(), asio::as_tuple(asio::use_awaitable));
+      co_return;
+    }
+    idle = false;
+    if (!piece.wait) continue;  // more to send at once
+
+    lowest.expires_never();
+    auto timer = std::make_shared<asio::steady_timer>(stream.get_executor());
+    timer->expires_after(std::chrono::milliseconds(std::max<std::int64_t>(1, source->idle_ms())));
+    std::weak_ptr<asio::steady_timer> weak = timer;
+    auto cancel = [weak, executor = stream.get_executor()] {
+      asio::post(executor, [weak] {
+        if (auto t = weak.lock()) t->cancel();
+      });
+    };
+    piece.wait->OnFire(cancel);
+    {
+      std::lock_guard lock(connections_mu);
+      self->wake = cancel;
+    }
+    if (stopping) cancel();
+    auto outcome = co_await (timer->async_wait(asio::as_tuple(asio::use_awaitable)) ||
+                             stream.async_read_some(buffer.prepare(4096), asio::as_tuple(asio::use_awaitable)));
+    {
+      std::lock_guard lock(connections_mu);
+      self->wake = nullptr;
+    }
+    if (outcome.index() == 1) {
+      auto [rec, n] = std::get<1>(outcome);
+      if (rec || n == 0) co_return;  // the client is gone
+      buffer.consume(buffer.size());  // a stream's client has nothing to say; ignored
+      continue;
+    }
+    auto [tec] = std::get<0>(outcome);
+    idle = !tec;
   }
 }
 

@@ -32,6 +32,26 @@ struct Request {
   bool HasHeader(const std::string& lower_name) const { return headers.contains(lower_name); }
 };
 
+// A streamed answer (Server-Sent Events). The session writes the status and headers at once
+// (chunked), then asks Next() for each piece on a worker thread. A piece with data is
+// written; a piece with `wait` set means nothing more for now: the session waits, holding
+// no worker and not counting as in flight, until the wake-up fires, `idle_ms` passes (then
+// Next(true) may send a keep-alive), the client hangs up or the server drains. The
+// connection closes when a piece says `end`, or at drain after one last Next(true).
+class ResponseStream {
+ public:
+  struct Piece {
+    std::string data;
+    bool end = false;
+    std::shared_ptr<Wakeup> wait;  // set: wait for it (or idle_ms) before the next call
+  };
+  virtual ~ResponseStream() = default;
+  // `idle`: called because idle_ms passed with nothing to send. `stopping`: the server is
+  // draining; the stream should say goodbye and end.
+  virtual Piece Next(bool idle, bool stopping) = 0;
+  virtual std::int64_t idle_ms() const { return 15'000; }
+};
+
 struct Response {
   int status = 200;
   std::string content_type = "application/json";
@@ -49,6 +69,9 @@ struct Response {
   // gate, which may write): the session runs it on the worker pool, then writes the answer.
   // Empty almost always.
   std::function<void()> finish_on_worker;
+
+  // A streamed answer (see ResponseStream); `body` is then ignored.
+  std::shared_ptr<ResponseStream> stream;
 
   void SetHeader(std::string name, std::string value) { headers.emplace_back(std::move(name), std::move(value)); }
 };
