@@ -59,11 +59,12 @@ int WatchEvents(CliState& state, ApiSession& session, const EventWatch& watch) {
     client::SseParser parser;
     bool done = false;
     client::HttpRequest request;
-    request.url = session.config().server +
-                  WithQuery("/v1/events", {{"types", watch.types}, {"store", watch.store_id}});
+    request.url =
+        session.config().server + WithQuery("/v1/events", {{"types", watch.types}, {"store", watch.store_id}});
     request.timeout_ms = 0;
     request.headers = {{"Accept", "text/event-stream"}};
-    if (!session.config().token.empty()) request.headers.emplace_back("Authorization", "Bearer " + session.config().token);
+    if (!session.config().token.empty())
+      request.headers.emplace_back("Authorization", "Bearer " + session.config().token);
     if (!last_id.empty()) request.headers.emplace_back("Last-Event-ID", last_id);
     request.on_body = [&](std::string_view bytes) {
       failures = 0;
@@ -100,7 +101,8 @@ int WatchEvents(CliState& state, ApiSession& session, const EventWatch& watch) {
 
 void AddEventsCommand(CLI::App& root, CliState& state) {
   auto watch = std::make_shared<EventWatch>();
-  CLI::App* events = root.add_subcommand("events", "Follow the live event stream: stores, agents, runs, changes, operations");
+  CLI::App* events =
+      root.add_subcommand("events", "Follow the live event stream: stores, agents, runs, changes, operations");
   events->add_option("--types", watch->types, "Only these kinds, comma-separated: store,agent,run,change,operation");
   events->add_option("--store", watch->store_id, "Only events about this store");
   events->add_option("--since", watch->last_event_id, "Resume after this event id (from a previous watch)");

@@ -52,10 +52,10 @@ bool PassesFilters(const json::object& store, const ListFilters& filters, const 
 }
 
 int RunList(CliState& state, const ListArgs& args) {
-  const int listed = RunPagedListing(state, {[&](const std::string& cursor) {
-                                               return StoresListPath(args.filters, cursor.empty() ? args.cursor : cursor);
-                                             },
-                                             args.all, "stores", "--cursor", "No stores found.\n", StoresTable});
+  const int listed = RunPagedListing(
+      state,
+      {[&](const std::string& cursor) { return StoresListPath(args.filters, cursor.empty() ? args.cursor : cursor); },
+       args.all, "stores", "--cursor", "No stores found.\n", StoresTable});
   if (!args.watch || listed != static_cast<int>(kExitOk)) return listed;
   std::optional<core::LabelSelector> selector;
   if (!args.filters.selector.empty()) {

@@ -10,9 +10,9 @@
 namespace storeplane::client {
 
 struct SseEvent {
-  std::string id;     // the last id seen on the stream (kept across events, per the format)
-  std::string type;   // "message" when the event named none
-  std::string data;   // data lines joined with '\n'
+  std::string id;    // the last id seen on the stream (kept across events, per the format)
+  std::string type;  // "message" when the event named none
+  std::string data;  // data lines joined with '\n'
 };
 
 class SseParser {

@@ -120,8 +120,8 @@ class AgentHub {
 
   // Told of every change of an agent's availability or health, outside the hub's lock (the
   // event stream). Must not block: it runs on the heartbeat's I/O thread too. Set before Start().
-  using StatusListener = std::function<void(const std::string& store_id, const std::string& agent_id,
-                                            core::Availability, core::Health)>;
+  using StatusListener =
+      std::function<void(const std::string& store_id, const std::string& agent_id, core::Availability, core::Health)>;
   void SetStatusListener(StatusListener listener) { status_listener_ = std::move(listener); }
 
   // One sweep now (availability, flush of changes, expiry); the sweeper calls it, tests may.

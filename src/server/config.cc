@@ -263,6 +263,15 @@ Status MergeEnvironment(const std::map<std::string, std::string>& env, Config& c
   if (auto v = get("STOREPLANE_AGENTS_HEARTBEAT_INTERVAL_S")) {
     SP_RETURN_IF_ERROR(ParseNumber("STOREPLANE_AGENTS_HEARTBEAT_INTERVAL_S", *v, config.agents.heartbeat_interval_s));
   }
+  if (auto v = get("STOREPLANE_EVENTS_KEEPALIVE_MS")) {
+    SP_RETURN_IF_ERROR(ParseNumber("STOREPLANE_EVENTS_KEEPALIVE_MS", *v, config.events.keepalive_ms));
+  }
+  if (auto v = get("STOREPLANE_EVENTS_MAX_STREAMS")) {
+    SP_RETURN_IF_ERROR(ParseNumber("STOREPLANE_EVENTS_MAX_STREAMS", *v, config.events.max_streams));
+  }
+  if (auto v = get("STOREPLANE_EVENTS_BUFFER")) {
+    SP_RETURN_IF_ERROR(ParseNumber("STOREPLANE_EVENTS_BUFFER", *v, config.events.buffer));
+  }
   if (auto v = get("STOREPLANE_WORKER_THREADS")) {
     SP_RETURN_IF_ERROR(ParseNumber("STOREPLANE_WORKER_THREADS", *v, config.worker_threads));
   }
@@ -343,7 +352,8 @@ Status Validate(const Config& config) {
   }
   const auto& e = config.events;
   if (e.buffer < 100 || e.buffer > 1'000'000) return Error::Invalid("events.buffer must be from 100 to 1000000");
-  if (e.max_streams < 1 || e.max_streams > 100'000) return Error::Invalid("events.max_streams must be from 1 to 100000");
+  if (e.max_streams < 1 || e.max_streams > 100'000)
+    return Error::Invalid("events.max_streams must be from 1 to 100000");
   if (e.keepalive_ms < 1'000 || e.keepalive_ms > 300'000) {
     return Error::Invalid("events.keepalive_ms must be from 1000 to 300000");
   }

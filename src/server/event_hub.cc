@@ -199,12 +199,10 @@ std::vector<EventDraft> EventHub::DraftsOf(const db::WriteBatch& batch, const db
 
 EventDraft EventHub::AgentStatusDraft(const std::string& store_id, const std::string& agent_id,
                                       std::string_view availability, std::string_view health, std::int64_t at_ms) {
-  return EventDraft{"agent.status",
-                    store_id,
-                    "agent.read",
-                    std::nullopt,
-                    at_ms,
-                    json::object{{"agent_id", agent_id}, {"availability", availability}, {"health", health}}};
+  return EventDraft{
+      "agent.status", store_id,
+      "agent.read",   std::nullopt,
+      at_ms,          json::object{{"agent_id", agent_id}, {"availability", availability}, {"health", health}}};
 }
 
 }  // namespace storeplane::server

@@ -535,7 +535,7 @@ asio::awaitable<void> HttpServer::Impl::WriteStream(Stream& stream, beast::flat_
     }
     if (outcome.index() == 1) {
       auto [rec, n] = std::get<1>(outcome);
-      if (rec || n == 0) co_return;  // the client is gone
+      if (rec || n == 0) co_return;   // the client is gone
       buffer.consume(buffer.size());  // a stream's client has nothing to say; ignored
       continue;
     }

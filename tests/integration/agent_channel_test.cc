@@ -16,6 +16,7 @@
 
 #include "tests/integration/integration_fixture.h"
 #include "tests/support/agent_process.h"
+#include "tests/support/event_collector.h"
 
 namespace storeplane::testing {
 namespace {
@@ -84,7 +85,7 @@ roles:
   operator:
     allow:
       - actions: [store.read, store.register, store.label, principal.whoami, operation.run.*, operation.read,
-                  agent.read, agent.enroll, agent.revoke]
+                  agent.read, agent.enroll, agent.revoke, event.watch]
   auditor:
     allow:
       - actions: [audit.read, audit.export, principal.whoami]
@@ -289,6 +290,36 @@ TEST_F(AgentChannelTest, EnrollsStoresItsCredential0600AndHeartbeats) {
   EXPECT_EQ(agent.Stop(), 0);
   EXPECT_EQ(agent.Logs().find(credential), std::string::npos);
   EXPECT_EQ(server_->Logs().find(credential), std::string::npos);
+}
+
+TEST_F(AgentChannelTest, TheEventStreamShowsAnAgentComingOnlineAndGoingAway) {
+  EventCollector stream(server_->url() + "/v1/events?store=shop-e", token_);
+  ASSERT_EQ(stream.WaitStatus(10s), 200);
+  auto is_status = [](std::string_view availability) {
+    return [availability](const CollectedEvent& e) {
+      return e.type == "agent.status" && e.data.at("availability").as_string() == availability;
+    };
+  };
+  OnlineStore("shop-e");
+  auto enrolled = stream.WaitFor(
+      [](const auto& e) { return e.type == "agent.updated" && e.data.at("change").as_string() == "enrolled"; }, 10s);
+  EXPECT_EQ(enrolled.type, "agent.updated");
+  auto online = stream.WaitFor(is_status("online"), 10s);
+  ASSERT_EQ(online.type, "agent.status");
+  EXPECT_TRUE(online.data.at("agent_id").as_string().starts_with("agt_"));
+  EXPECT_EQ(online.data.at("store_id").as_string(), "shop-e");
+
+  agents_["shop-e"]->Kill();  // gone without a word: only the missing heartbeats tell
+  auto offline = stream.WaitFor(is_status("offline"), 15s);
+  ASSERT_EQ(offline.type, "agent.status");
+  EXPECT_EQ(offline.data.at("health").as_string(), "unknown");
+  // Stale came first, between online and offline.
+  bool stale_before = false;
+  for (const auto& e : stream.events()) {
+    if (e.id == offline.id) break;
+    stale_before = stale_before || is_status("stale")(e);
+  }
+  EXPECT_TRUE(stale_before);
 }
 
 TEST_F(AgentChannelTest, EveryCatalogOperationRunsItsFixedArgvWithoutAShell) {

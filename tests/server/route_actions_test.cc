@@ -53,7 +53,8 @@ TEST(RouteActions, ReadsAndWritesAreDifferentActions) {
     const std::string action(route.action);
     if (route.method == "GET") {
       EXPECT_TRUE(action.ends_with(".read") || action == "audit.export" || action == "principal.whoami" ||
-                  action == "event.watch") << action;
+                  action == "event.watch")
+          << action;
     } else {
       EXPECT_FALSE(action.ends_with(".read")) << route.method << " " << route.path_template;
     }

@@ -70,8 +70,8 @@ std::string ResetFrame(std::string_view reason) {
 
 class EventStream final : public ResponseStream {
  public:
-  EventStream(Services& services, std::string principal, std::string token_id, StreamFilter filter,
-              std::int64_t after, std::string opening, std::int64_t now_ms)
+  EventStream(Services& services, std::string principal, std::string token_id, StreamFilter filter, std::int64_t after,
+              std::string opening, std::int64_t now_ms)
       : services_(services),
         hub_(*services.events),
         principal_(std::move(principal)),
@@ -175,9 +175,7 @@ Result<Response> OpenEventStream(RequestContext& ctx) {
     }
   }
   if (!hub.OpenStream()) {
-    return Error{ErrorCode::kResourceExhausted,
-                 "too many open event streams (events.max_streams); retry shortly",
-                 {}};
+    return Error{ErrorCode::kResourceExhausted, "too many open event streams (events.max_streams); retry shortly", {}};
   }
   Response response;
   response.status = 200;
