@@ -8,6 +8,7 @@
 #include "cli/authz_commands.h"
 #include "cli/changes_commands.h"
 #include "cli/cli_config.h"
+#include "cli/completion.h"
 #include "cli/ops_commands.h"
 #include "cli/output.h"
 #include "cli/runs_commands.h"
@@ -84,6 +85,7 @@ int Run(int argc, char** argv) {
   AddAgentsCommands(app, state);
   AddStoreHealthCommand(app, state);  // `stores health`, after AddStoresCommands
   AddRunsCommands(app, state);        // `deploy`, `rollback`, `runs`, `stores provision` etc.
+  AddCompletionCommand(app, state);   // hidden; last, so that it sees every command
 
   try {
     app.parse(argc, argv);
