@@ -304,6 +304,16 @@ done
 ns journalctl -u storeplaned -o cat --no-pager | grep -q '"exited cleanly"' || fail "storeplaned did not exit cleanly"
 if pgrep -u storeplane >/dev/null || pgrep -u shop-agent >/dev/null; then fail "processes left after stop"; fi
 
+# --- installing again (the upgrade path) keeps the data, the token and edited conffiles --------
+token_sum="$(sha256sum /var/lib/storeplane/admin.token)"
+dpkg -i "${debs[@]}" </dev/null >"$tmp/dpkg2.log" 2>&1 || {
+  cat "$tmp/dpkg2.log" >&2
+  fail "installing the packages again failed"
+}
+[ "$(sha256sum /var/lib/storeplane/admin.token)" = "$token_sum" ] || fail "installing again replaced admin.token"
+[ -s /var/lib/storeplane/storeplane.db ] || fail "installing again lost the database"
+grep -q '^store_id: pkg-test$' /etc/shop-agent/agent.yaml || fail "installing again replaced the edited agent.yaml"
+
 # --- remove keeps the data, purge deletes it -----------------------------------------------
 rm -f /etc/shop-agent/enrollment.token
 dpkg -r storeplane-server storeplane-agent storeplane-cli >/dev/null 2>&1 || fail "dpkg -r failed"
