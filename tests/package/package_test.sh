@@ -44,9 +44,8 @@ for d in /var/lib/storeplane /var/lib/shop-agent /etc/storeplane /etc/shop-agent
   [ ! -e "$d" ] || fail "$d exists; this test would delete it when purging (move it away first)"
 done
 
-tmp="$(mktemp -d /tmp/storeplane-package-test.XXXXXX)"
-# The stand-in store lives outside /tmp: the agent's unit has a private /tmp.
-store_dir="$(mktemp -d /srv/storeplane-package-test.XXXXXX)"
+tmp=""
+store_dir=""
 unshare_pid=""
 sd_pid=""
 
@@ -68,7 +67,7 @@ cleanup() {
     kill -9 "$sd_pid" 2>/dev/null
   fi
   if [ -n "$unshare_pid" ]; then
-    kill -9 "$unshare_pid" 2>/dev/null
+    kill -9 "$unshare_pid" 2>/dev/null  # --kill-child: its child, the namespace's PID 1, dies too
     wait "$unshare_pid" 2>/dev/null
   fi
   if [ -n "$sd_pid" ]; then
@@ -83,13 +82,20 @@ cleanup() {
       dpkg --purge "$p" >/dev/null 2>&1 || echo "package_test: could not purge $p" >&2
     fi
   done
-  rm -rf "$tmp" "$store_dir" /tmp/systemd-private-*-storeplaned.service-* /tmp/systemd-private-*-shop-agent.service-* \
+  [ -z "$tmp" ] || rm -rf "$tmp"
+  [ -z "$store_dir" ] || rm -rf "$store_dir"
+  rm -rf /tmp/systemd-private-*-storeplaned.service-* /tmp/systemd-private-*-shop-agent.service-* \
     /var/tmp/systemd-private-*-storeplaned.service-* /var/tmp/systemd-private-*-shop-agent.service-*
   say "took $(($(date +%s) - started)) s"
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
+
+tmp="$(mktemp -d /tmp/storeplane-package-test.XXXXXX)"
+# The stand-in store lives outside /tmp: the agent's unit has a private /tmp.
+mkdir -p /srv
+store_dir="$(mktemp -d /srv/storeplane-package-test.XXXXXX)"
 
 # --- build the packages -----------------------------------------------------------------
 say "cpack -G DEB"
@@ -156,7 +162,7 @@ done
 # two units the packages installed. Drop-ins go next to them.
 units=/run/storeplane-test/units
 say "starting systemd in a namespace"
-unshare --pid --fork --mount --mount-proc --propagation private env UNITS="$units" sh -c '
+unshare --pid --fork --kill-child --mount --mount-proc --propagation private env UNITS="$units" sh -c '
   set -e
   mount -t tmpfs tmpfs /run
   mkdir -p "$UNITS" /run/systemd/journald.conf.d
