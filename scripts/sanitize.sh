@@ -15,14 +15,15 @@ case "$kind" in
   address)
     dir=build/asan
     sanitize=address,undefined
-    # The linters and the docs checks compile nothing of ours: the plain build ran them.
-    exclude='^(lint\.|docs\.)'
+    # The linters and the docs checks compile nothing of ours, and the package test
+    # packages the plain build: the plain build ran them.
+    exclude='^(lint\.|docs\.|package\.)'
     include=''
     ;;
   thread)
     dir=build/tsan
     sanitize=thread
-    exclude='^(lint\.|docs\.)'
+    exclude='^(lint\.|docs\.|package\.)'
     # Where threads meet: the write queue and repository, the agent hub, the HTTP server,
     # the run coordinator, the shop agent's loops.
     include='WriteQueue|Sqlite|AgentHub|HttpServer|RunCoordinator|AgentLoop|CommandRunner'

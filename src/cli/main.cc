@@ -9,6 +9,7 @@
 #include "cli/changes_commands.h"
 #include "cli/cli_config.h"
 #include "cli/events_commands.h"
+#include "cli/completion.h"
 #include "cli/ops_commands.h"
 #include "cli/output.h"
 #include "cli/runs_commands.h"
@@ -86,6 +87,7 @@ int Run(int argc, char** argv) {
   AddStoreHealthCommand(app, state);  // `stores health`, after AddStoresCommands
   AddRunsCommands(app, state);        // `deploy`, `rollback`, `runs`, `stores provision` etc.
   AddEventsCommand(app, state);
+  AddCompletionCommand(app, state);   // hidden; last, so that it sees every command
 
   try {
     app.parse(argc, argv);
