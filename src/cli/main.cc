@@ -8,8 +8,8 @@
 #include "cli/authz_commands.h"
 #include "cli/changes_commands.h"
 #include "cli/cli_config.h"
-#include "cli/events_commands.h"
 #include "cli/completion.h"
+#include "cli/events_commands.h"
 #include "cli/ops_commands.h"
 #include "cli/output.h"
 #include "cli/runs_commands.h"
@@ -87,7 +87,7 @@ int Run(int argc, char** argv) {
   AddStoreHealthCommand(app, state);  // `stores health`, after AddStoresCommands
   AddRunsCommands(app, state);        // `deploy`, `rollback`, `runs`, `stores provision` etc.
   AddEventsCommand(app, state);
-  AddCompletionCommand(app, state);   // hidden; last, so that it sees every command
+  AddCompletionCommand(app, state);  // hidden; last, so that it sees every command
 
   try {
     app.parse(argc, argv);
