@@ -21,6 +21,13 @@ EventHub::EventHub(Options options, Clock now_ms)
 
 void EventHub::Publish(std::vector<EventDraft> drafts) {
   if (drafts.empty()) return;
+  // Store events carry the store: remember its scope before any reader can see the event,
+  // so that it and later events about the store are decided against the new labels.
+  for (const auto& draft : drafts) {
+    if (!draft.target) continue;
+    std::lock_guard lock(targets_mu_);
+    targets_[draft.target->store_id] = *draft.target;
+  }
   std::vector<std::shared_ptr<Wakeup>> wake;
   {
     std::lock_guard lock(mu_);
@@ -43,12 +50,6 @@ void EventHub::Publish(std::vector<EventDraft> drafts) {
     wake.swap(waiting_);
   }
   for (auto& w : wake) w->Fire();
-  // Store events carry the store: remember its scope for deciding later events about it.
-  for (auto& draft : drafts) {
-    if (!draft.target) continue;
-    std::lock_guard lock(targets_mu_);
-    targets_[draft.target->store_id] = std::move(*draft.target);
-  }
 }
 
 std::optional<std::int64_t> EventHub::ResumeAfter(std::string_view last_event_id) const {
