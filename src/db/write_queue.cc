@@ -57,7 +57,9 @@ std::future<Status> WriteQueue::Submit(Mutation mutation) {
 
 WriteQueueStats WriteQueue::stats() const {
   std::lock_guard lock(mu_);
-  return stats_;
+  WriteQueueStats stats = stats_;
+  stats.pending = queue_.size();
+  return stats;
 }
 
 void WriteQueue::WriterLoop() {
