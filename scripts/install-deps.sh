@@ -12,6 +12,7 @@ packages=(
   clang-format clang-tidy clang libclang-rt-14-dev
   buildbot buildbot-worker
   dpkg-dev systemd adduser util-linux
+  prometheus-cpp-dev prometheus
 )
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)

@@ -11,6 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export STOREPLANE_REQUIRE_BUILDBOT=1  # the Buildbot tests fail instead of skipping without it
 export STOREPLANE_REQUIRE_PACKAGE=1   # the .deb test (needs root) fails instead of skipping without it
+export STOREPLANE_REQUIRE_PROMETHEUS=1  # so do the promtool and Prometheus tests without prometheus
 phases=" ${STOREPLANE_TEST_PHASES:-main asan fuzz} "
 scripts/install-deps.sh
 if [[ $phases == *" main "* ]]; then

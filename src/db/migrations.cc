@@ -292,11 +292,20 @@ WHEN EXISTS (SELECT 1 FROM callback_deliveries WHERE provider = NEW.provider AND
 BEGIN SELECT RAISE(ABORT, 'callback_deliveries is append-only'); END;
 )sql";
 
+// v5: covering indexes for the aggregates read at every /metrics scrape, so that counting
+// 100,000 stores by (state, environment, isolation mode), or every run by (kind, state),
+// reads a small index in order instead of the tables (and sorts nothing).
+constexpr const char* kSchemaV5 = R"sql(
+CREATE INDEX stores_by_group ON stores (state, environment, isolation_mode);
+CREATE INDEX pipeline_runs_by_kind_state ON pipeline_runs (kind, state);
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, "stores, principals, tokens, idempotency keys", kSchemaV1},
     Migration{2, "append-only audit trail and checkpoints, token ids and revocation, change requests", kSchemaV2},
     Migration{3, "enrollment tokens, agents, operations, last successes", kSchemaV3},
     Migration{4, "pipeline runs (one active per store), their outbox, callback deliveries", kSchemaV4},
+    Migration{5, "covering indexes for the /metrics aggregates", kSchemaV5},
 };
 
 Result<int> ReadVersion(Connection& conn) {

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -432,6 +433,43 @@ class Repository {
 
   // Cheap liveness check of the database, for /readyz.
   virtual Status Ping() = 0;
+
+  // ---- Aggregates for /metrics ---------------------------------------------------------
+  // Read at every scrape, so each must stay cheap at 100,000 stores (index-only scans in
+  // SQLite). Counts by closed values only: never a store id, a label or a name.
+  struct StoreGroupCount {
+    std::string state;  // core::StoreState text
+    std::string environment;
+    std::string isolation_mode;  // core::IsolationMode text
+    std::int64_t count = 0;
+  };
+  // Every store (tombstones included) by (state, environment, isolation mode); groups
+  // without stores are absent.
+  virtual Result<std::vector<StoreGroupCount>> CountStoresByGroup() = 0;
+  struct RunGroupCount {
+    std::string kind;   // core::RunKind text
+    std::string state;  // core::RunState text
+    std::int64_t count = 0;
+  };
+  // Every pipeline run by (kind, state); groups without runs are absent.
+  virtual Result<std::vector<RunGroupCount>> CountRunsByKindState() = 0;
+  // Operations still open (queued or delivered), by state text; states without any are absent.
+  virtual Result<std::vector<std::pair<std::string, std::int64_t>>> CountOpenOperationsByState() = 0;
+  // Outbox entries not sent yet (due or waiting for a retry).
+  virtual Result<std::int64_t> CountPendingOutbox() = 0;
+  struct AuditHead {
+    std::int64_t last_seq = 0;                       // 0 when the trail is empty
+    std::optional<std::int64_t> last_checkpoint_ms;  // time of the newest signed checkpoint
+  };
+  virtual Result<AuditHead> GetAuditHead() = 0;
+  // The writer's counters since start (all zero for a back end without a writer queue).
+  struct WriterStats {
+    std::uint64_t batches = 0;         // transactions committed
+    std::uint64_t mutations = 0;       // mutations in them
+    std::uint64_t failed_batches = 0;  // transactions that could not begin or commit
+    std::uint64_t pending = 0;         // mutations queued, not yet taken by the writer
+  };
+  virtual WriterStats GetWriterStats() = 0;
 
  protected:
   const CommitListener& commit_listener() const { return commit_listener_; }

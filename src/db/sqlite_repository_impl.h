@@ -64,6 +64,14 @@ class SqliteRepository final : public Repository {
 
   Status Ping() override;
 
+  // Aggregates for /metrics: defined in sqlite_metrics.cc.
+  Result<std::vector<StoreGroupCount>> CountStoresByGroup() override;
+  Result<std::vector<RunGroupCount>> CountRunsByKindState() override;
+  Result<std::vector<std::pair<std::string, std::int64_t>>> CountOpenOperationsByState() override;
+  Result<std::int64_t> CountPendingOutbox() override;
+  Result<AuditHead> GetAuditHead() override;
+  WriterStats GetWriterStats() override;
+
   // Group-commit counters of the writer thread (for tests and benchmarks).
   WriteQueueStats write_queue_stats() const { return writer_->stats(); }
 

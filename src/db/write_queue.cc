@@ -59,7 +59,9 @@ std::future<Status> WriteQueue::Submit(Mutation mutation, std::function<void()> 
 
 WriteQueueStats WriteQueue::stats() const {
   std::lock_guard lock(mu_);
-  return stats_;
+  WriteQueueStats stats = stats_;
+  stats.pending = queue_.size();
+  return stats;
 }
 
 void WriteQueue::WriterLoop() {

@@ -53,6 +53,7 @@ struct WriteQueueStats {
   std::uint64_t mutations = 0;       // mutations in committed transactions (ok or rolled back alone)
   std::uint64_t failed_batches = 0;  // transactions that could not begin or commit
   std::uint64_t largest_batch = 0;
+  std::uint64_t pending = 0;  // mutations queued now, not yet taken by the writer
 };
 
 class WriteQueue {

@@ -440,6 +440,26 @@ std::vector<AgentView> AgentHub::ViewAll() const {
   return views;
 }
 
+AgentHub::Tally AgentHub::Count() const {
+  const auto now = now_ms_();
+  Tally tally;
+  std::lock_guard lock(mu_);
+  for (const auto& [store, live] : agents_) {
+    if (live->record.revoked_at_ms) continue;
+    const auto availability = core::AvailabilityAt(live->record.last_seen_ms, now, options_.heartbeat_interval_ms);
+    // The last assessment holds unless time alone moved the availability since (rare).
+    const auto health = availability == live->availability
+                            ? live->health.health
+                            : Assess(availability, live->store_state, live->recorded_isolation,
+                                     live->record.reported_isolation, live->checks)
+                                  .health;
+    ++tally.by_availability[availability];
+    ++tally.by_health[health];
+    ++tally.agents;
+  }
+  return tally;
+}
+
 std::optional<db::OperationRecord> AgentHub::OpenOperation(const std::string& id) const {
   std::lock_guard lock(mu_);
   auto it = open_ops_.find(id);

@@ -127,6 +127,17 @@ class AgentHub {
   // One sweep now (availability, flush of changes, expiry); the sweeper calls it, tests may.
   void SweepOnce(bool flush_all);
 
+  // ---- Counts for /metrics -------------------------------------------------------------
+  // Unrevoked agents by availability and by health, judged at this moment as View() judges
+  // them; one pass under the lock, nothing copied. Revoked agents are left out (their
+  // stores' health is what a store without an agent gets).
+  struct Tally {
+    std::map<core::Availability, std::int64_t> by_availability;
+    std::map<core::Health, std::int64_t> by_health;
+    std::int64_t agents = 0;  // unrevoked
+  };
+  Tally Count() const;
+
  private:
   struct Live;  // one agent's live state
   struct Bucket {

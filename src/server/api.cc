@@ -6,6 +6,7 @@ const std::vector<RouteSpec>& ApiRouteTable() {
   static const std::vector<RouteSpec> kRoutes = {
       {"GET", "/healthz", "", RouteAudience::kPublic},
       {"GET", "/readyz", "", RouteAudience::kPublic},
+      {"GET", "/metrics", "metrics.read"},
       {"GET", "/v1/stores", "store.read"},
       {"POST", "/v1/stores", "store.register"},
       {"GET", "/v1/stores/{id}", "store.read"},

@@ -5,6 +5,7 @@
 
 #include "server/auth.h"
 #include "server/logging.h"
+#include "server/metrics.h"
 #include "server/problem.h"
 
 namespace storeplane::server {
@@ -46,6 +47,7 @@ core::Decision RequestContext::Authorize(std::string_view act, const std::option
   decision = caller == nullptr ? core::Decision{false, "unauthenticated", "no caller", nullptr}
                                : core::Decide(policy, caller->principal_id, act, target);
   authorized = true;
+  if (services.metrics != nullptr) services.metrics->CountDecision(act, decision);
   if (target && !target->store_id.empty() && audit_target.empty()) audit_target = "store/" + target->store_id;
   return decision;
 }
@@ -83,6 +85,7 @@ App::App(Services services) : services_(std::move(services)), router_(ApiRouteTa
   RegisterRunHandlers(by_route);
   RegisterCicdHookHandlers(by_route);
   RegisterEventHandlers(by_route);
+  RegisterMetricsHandlers(by_route);
   for (const auto& route : ApiRouteTable()) {
     auto it = by_route.find(RouteKey(route.method, route.path_template));
     if (it == by_route.end()) {
@@ -143,8 +146,9 @@ Result<Caller> App::Authenticate(const Request& request, std::int64_t now_ms, co
 
 Result<Response> App::Dispatch(const Request& request, const std::string& request_id, std::int64_t now_ms,
                                std::optional<RequestContext>& ctx, Caller& caller, const core::Policy& policy,
-                               bool on_io_thread) {
+                               bool on_io_thread, const RouteSpec*& matched) {
   const auto match = router_.Match(request.method, request.path);
+  matched = match.route;
   if (match.outcome == RouteMatch::Outcome::kNoPath) {
     return Error::NotFound("no resource at " + request.path);
   }
@@ -205,8 +209,9 @@ Response App::HandleOn(const Request& request, bool on_io_thread) {
   std::optional<RequestContext> ctx;
   Caller caller;
   Response response;
+  const RouteSpec* route = nullptr;  // the matched route, for the metrics
   try {
-    auto result = Dispatch(request, request_id, now_ms, ctx, caller, *policy, on_io_thread);
+    auto result = Dispatch(request, request_id, now_ms, ctx, caller, *policy, on_io_thread, route);
     if (result.ok()) {
       response = std::move(result.value());
     } else {
@@ -215,7 +220,7 @@ Response App::HandleOn(const Request& request, bool on_io_thread) {
         log::Error("request failed", {{"request_id", request_id}, {"detail", err.message}});
       }
       response = ProblemResponse(err, request.path, request_id);
-      if (response.status == 401 && request.path.starts_with("/v1/")) {
+      if (response.status == 401 && (request.path.starts_with("/v1/") || request.path == "/metrics")) {
         response.SetHeader("WWW-Authenticate", "Bearer realm=\"storeplane\"");
       }
     }
@@ -242,11 +247,16 @@ Response App::HandleOn(const Request& request, bool on_io_thread) {
   }
 
   response.SetHeader("X-Request-Id", request_id);
+  const auto duration_us = SteadyMicros() - started;
+  // A deferred answer (long-poll) is not answered yet: it counts when its handler runs again.
+  if (services_.metrics != nullptr && !response.wait) {
+    services_.metrics->ObserveRequest(route, request.method, response.status, static_cast<double>(duration_us) / 1e6);
+  }
   log::Info("request", {{"request_id", request_id},
                         {"method", request.method},
                         {"path", request.path},
                         {"status", response.status},
-                        {"duration_us", SteadyMicros() - started},
+                        {"duration_us", duration_us},
                         {"principal", caller.principal_id},
                         {"remote", request.remote}});
   return response;

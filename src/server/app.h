@@ -50,6 +50,7 @@ class PolicyHolder {
 class AgentHub;
 class EventHub;
 class RunCoordinator;
+class Metrics;
 
 struct Services {
   db::Repository& repo;
@@ -60,6 +61,7 @@ struct Services {
   AgentHub* agents = nullptr;      // the agents' live state; set by the daemon
   RunCoordinator* runs = nullptr;  // the CI/CD side of the lifecycle; set by the daemon
   EventHub* events = nullptr;      // the live event stream's source; set by the daemon
+  Metrics* metrics = nullptr;      // Prometheus metrics (server/metrics.h); set by the daemon
 };
 
 // The authenticated caller: the token's principal and its roles from the policy.
@@ -121,7 +123,7 @@ class App {
   Response HandleOn(const Request& request, bool on_io_thread);
   Result<Response> Dispatch(const Request& request, const std::string& request_id, std::int64_t now_ms,
                             std::optional<RequestContext>& ctx, Caller& caller, const core::Policy& policy,
-                            bool on_io_thread);
+                            bool on_io_thread, const RouteSpec*& matched);
   Result<Caller> Authenticate(const Request& request, std::int64_t now_ms, const core::Policy& policy);
   bool AllowRate(const std::string& principal_id);
 
@@ -153,6 +155,7 @@ void RegisterStoreHealthHandlers(std::map<std::string, Handler>& by_route);
 void RegisterRunHandlers(std::map<std::string, Handler>& by_route);
 void RegisterCicdHookHandlers(std::map<std::string, Handler>& by_route);
 void RegisterEventHandlers(std::map<std::string, Handler>& by_route);
+void RegisterMetricsHandlers(std::map<std::string, Handler>& by_route);
 
 // "METHOD path_template", the key handlers register under.
 std::string RouteKey(std::string_view method, std::string_view path_template);

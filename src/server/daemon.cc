@@ -20,6 +20,7 @@
 #include "server/handler_support.h"
 #include "server/http_server.h"
 #include "server/logging.h"
+#include "server/metrics.h"
 #include "server/policy_loader.h"
 #include "server/run_coordinator.h"
 
@@ -260,10 +261,12 @@ int RunDaemon(Config config) {
     hub.SetHeartbeatObserver([&runs](const std::string& store, const std::optional<std::string>& release,
                                      core::Health health) { runs.ObserveHeartbeat(store, release, health); },
                              [&runs](const std::string& store) { return runs.GatesStore(store); });
+    Metrics metrics(config.environments);
     Services services{**repo, config, holder, *public_key};
     services.agents = &hub;
     services.runs = &runs;
     services.events = &events;
+    services.metrics = &metrics;
     App app(services);
     HttpServer server(config, app);
     if (auto s = server.Listen(); !s.ok()) return Fail("cannot start the server", s.error());

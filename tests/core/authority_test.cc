@@ -106,6 +106,8 @@ TEST(AuthorityCatalogTest, HoldsExactlyTheDocumentedActionsWithTheirScope) {
       {"token.read", false},
       {"token.revoke", false},
       {"principal.whoami", false},
+      {"event.watch", false},
+      {"metrics.read", false},
       {"policy.reload", false},
       {"agent.enrolled", false},
       {"agent.credential.rotate", false},

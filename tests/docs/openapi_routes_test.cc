@@ -34,6 +34,8 @@ constexpr std::string_view kCallbackScheme = "callbackSignature";
 constexpr std::string_view kCallbackSignatureHeader = "X-Storeplane-Signature";
 // The one agent route without a credential: the enrollment token in its body authenticates.
 constexpr std::string_view kEnrollPath = "/agent/v1/enroll";
+// The one operator route outside /v1: Prometheus scrapes at its conventional path.
+constexpr std::string_view kMetricsPath = "/metrics";
 constexpr std::string_view kHttpMethods[] = {"get", "put", "post", "delete", "options", "head", "patch", "trace"};
 
 using MethodAndPath = std::pair<std::string, std::string>;
@@ -120,7 +122,7 @@ class OpenApiRoutesTest : public ::testing::Test {
   // only documented (DocumentsExactlyTheServerRoutes reports it), the one its path implies.
   static RouteAudience AudienceOf(const Operation& op) {
     if (const RouteSpec* route = RouteOf(op)) return route->audience;
-    if (op.path.rfind("/v1/", 0) == 0) return RouteAudience::kOperator;
+    if (op.path.rfind("/v1/", 0) == 0 || op.path == kMetricsPath) return RouteAudience::kOperator;
     if (op.path.rfind("/agent/", 0) == 0) return RouteAudience::kAgent;
     if (op.path.rfind("/hooks/", 0) == 0) return RouteAudience::kCallback;
     return RouteAudience::kPublic;
@@ -215,7 +217,7 @@ TEST_F(OpenApiRoutesTest, RouteTableHasNoDuplicates) {
 }
 
 // The audience of each route matches its path and its action: operator routes live under
-// /v1/ and name an action, agent routes live under /agent/v1/ and name none (the handler
+// /v1/ (or are /metrics) and name an action, agent routes live under /agent/v1/ and name none (the handler
 // authenticates the agent), callback routes live under /hooks/ and name none (the handler
 // verifies the signature), public routes are outside all three and name none.
 TEST_F(OpenApiRoutesTest, RouteAudiencesMatchPathsAndActions) {
@@ -226,7 +228,7 @@ TEST_F(OpenApiRoutesTest, RouteAudiencesMatchPathsAndActions) {
     const bool under_hooks = route.path_template.rfind("/hooks/", 0) == 0;
     switch (route.audience) {
       case RouteAudience::kOperator:
-        EXPECT_TRUE(under_v1) << where << " is an operator route outside /v1/";
+        EXPECT_TRUE(under_v1 || route.path_template == kMetricsPath) << where << " is an operator route outside /v1/";
         EXPECT_FALSE(route.action.empty()) << where << " is an operator route without an action";
         break;
       case RouteAudience::kAgent:

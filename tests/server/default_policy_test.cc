@@ -194,7 +194,7 @@ TEST(DefaultPolicyTest, EveryRoleActionAndEnvironmentMatchesTheTable) {
       }
     }
   }
-  EXPECT_EQ(checked, 6 * 39 * 3);
+  EXPECT_EQ(checked, 6 * 41 * 3);
 }
 
 TEST(DefaultPolicyTest, UnknownActionsAndUnknownPrincipalsAreDenied) {

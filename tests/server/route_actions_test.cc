@@ -1,6 +1,7 @@
 // Every route of the operator API maps to exactly one action of the catalog: a /v1 route
 // without one, or with a name the catalog does not hold, fails here (and the server
-// refuses to start with it). Only the health endpoints are unauthenticated.
+// refuses to start with it). Only the health endpoints are unauthenticated; /metrics is the
+// one operator route outside /v1 (Prometheus' conventional path).
 #include <gtest/gtest.h>
 
 #include <set>
@@ -39,6 +40,10 @@ TEST(RouteActions, EveryApiRouteNamesOneCatalogAction) {
       // CI/CD callbacks: authenticated by their signature in the handler, never an action.
       EXPECT_EQ(route.audience, RouteAudience::kCallback) << key;
       EXPECT_TRUE(route.action.empty()) << key;
+    } else if (route.path_template == "/metrics") {
+      // Prometheus scrapes at the conventional path, with a bearer token holding metrics.read.
+      EXPECT_EQ(route.audience, RouteAudience::kOperator) << key;
+      EXPECT_EQ(route.action, "metrics.read") << key;
     } else {
       EXPECT_TRUE(route.path_template == "/healthz" || route.path_template == "/readyz") << key;
       EXPECT_EQ(route.audience, RouteAudience::kPublic) << key;

@@ -16,6 +16,7 @@
 #include "server/auth.h"
 #include "server/handler_support.h"
 #include "server/logging.h"
+#include "server/metrics.h"
 
 namespace storeplane::server {
 namespace {
@@ -112,6 +113,7 @@ Result<Response> Heartbeat(RequestContext& ctx) {
   if (!heartbeat.ok()) return heartbeat.error();
   Response resp;
   const auto ack = Hub(ctx).RecordHeartbeat(*agent, *heartbeat, ctx.on_io_thread ? &resp.finish_on_worker : nullptr);
+  if (ctx.services.metrics != nullptr) ctx.services.metrics->CountHeartbeat();
   resp.body = protocol::Encode(ack);
   return resp;
 }
