@@ -6,6 +6,10 @@ const std::vector<RouteSpec>& ApiRouteTable() {
   static const std::vector<RouteSpec> kRoutes = {
       {"GET", "/healthz", "", RouteAudience::kPublic},
       {"GET", "/readyz", "", RouteAudience::kPublic},
+      // The web UI (handlers/ui_handler.cc): static files embedded at build time.
+      {"GET", "/", "", RouteAudience::kPublic},
+      {"GET", "/ui", "", RouteAudience::kPublic},
+      {"GET", "/ui/", "", RouteAudience::kPublic, false, true},
       {"GET", "/v1/stores", "store.read"},
       {"POST", "/v1/stores", "store.register"},
       {"GET", "/v1/stores/{id}", "store.read"},

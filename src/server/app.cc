@@ -82,6 +82,7 @@ App::App(Services services) : services_(std::move(services)), router_(ApiRouteTa
   RegisterStoreHealthHandlers(by_route);
   RegisterRunHandlers(by_route);
   RegisterCicdHookHandlers(by_route);
+  RegisterUiHandlers(by_route);
   for (const auto& route : ApiRouteTable()) {
     auto it = by_route.find(RouteKey(route.method, route.path_template));
     if (it == by_route.end()) {

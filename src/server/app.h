@@ -150,6 +150,7 @@ void RegisterOperationHandlers(std::map<std::string, Handler>& by_route);
 void RegisterStoreHealthHandlers(std::map<std::string, Handler>& by_route);
 void RegisterRunHandlers(std::map<std::string, Handler>& by_route);
 void RegisterCicdHookHandlers(std::map<std::string, Handler>& by_route);
+void RegisterUiHandlers(std::map<std::string, Handler>& by_route);
 
 // "METHOD path_template", the key handlers register under.
 std::string RouteKey(std::string_view method, std::string_view path_template);
