@@ -26,6 +26,7 @@ const started = Date.now();
 const children = new Set();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'storeplane-ui-'));
 fs.mkdirSync(args.artifacts, { recursive: true });
+for (const old of fs.readdirSync(args.artifacts)) if (old.endsWith('.png')) fs.rmSync(path.join(args.artifacts, old));
 let browser = null;
 let stub = null;
 
@@ -317,13 +318,27 @@ async function main() {
     await login(alicePage, alice, 'alice');
     await alicePage.goto(`${base}/ui/#/stores/shop-prod`);
     await heading(alicePage, 'Store shop-prod');
-    // The deployer may not flush caches: the server's 403 is remembered and shown.
+    // The deployer may not flush caches. Without authz.explain the UI cannot know in advance:
+    // the server's 403 is shown, then the operation is disabled with that reason.
+    await alicePage.getByText('decided by the server when you submit them').waitFor();
+    await alicePage.getByLabel('Operation', { exact: true }).selectOption('cache.flush');
+    await alicePage.getByRole('button', { name: 'Run operation' }).click();
+    await alicePage.locator('.notice').filter({ hasText: 'cache.flush was refused: 403' }).waitFor();
+    await waitFor('cache.flush disabled after the refusal', () => alicePage.locator('#op-name option[value="cache.flush"]').isDisabled());
+    await alicePage.locator('.unavailable li').filter({ hasText: 'refused it (403): not allowed to perform operation.run.cache.flush' }).waitFor();
     await alicePage.getByLabel('Release to deploy').fill('2025.12.1');
     const deploy = alicePage.getByRole('button', { name: 'Deploy…' });
     await deploy.click();
     const dialog = alicePage.getByRole('dialog');
     await dialog.waitFor();
     assert((await dialog.textContent()).includes('production'), 'the dialog says production');
+    // Focus stays inside the modal dialog.
+    for (let i = 0; i < 4; i++) {
+      await alicePage.keyboard.press('Tab');
+      assert(await alicePage.evaluate(() => Boolean(document.activeElement?.closest('dialog'))), 'Tab keeps focus in the dialog');
+    }
+    await alicePage.keyboard.press('Shift+Tab');
+    assert(await alicePage.evaluate(() => Boolean(document.activeElement?.closest('dialog'))), 'Shift+Tab keeps focus in the dialog');
     await alicePage.keyboard.press('Escape');
     await dialog.waitFor({ state: 'detached' });
     assert(await deploy.evaluate((el) => document.activeElement === el), 'focus returns to the Deploy button');
@@ -431,8 +446,11 @@ try {
   for (const child of children) log(`log of ${path.basename(child.logFile)} (last lines):\n${fs.readFileSync(child.logFile, 'utf8').split('\n').slice(-15).join('\n')}`);
 } finally {
   if (browser) {
-    for (const context of browser.contexts()) {
-      for (const page of context.pages()) await page.screenshot({ path: path.join(args.artifacts, `last-${results.length}-${context.pages().indexOf(page)}.png`) }).catch(() => {});
+    if (failed) {
+      // What each browser context showed when the test failed.
+      for (const [i, context] of browser.contexts().entries()) {
+        for (const page of context.pages()) await page.screenshot({ path: path.join(args.artifacts, `failure-context-${i}.png`), fullPage: true }).catch(() => {});
+      }
     }
     await browser.close().catch(() => {});
   }

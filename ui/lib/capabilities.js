@@ -99,7 +99,8 @@ export async function can(action, storeId = null) {
 
 /** The reason to show on a disabled control, or null when it may be enabled. */
 export function disabledReason(verdict) {
-  return verdict.state === 'denied' ? `Not allowed: ${verdict.reason}` : null;
+  if (verdict.state !== 'denied') return null;
+  return verdict.source === 'refusal' ? `The server refused it (403): ${verdict.reason}` : `Not allowed: ${verdict.reason}`;
 }
 
 /** A hint for an enabled control: approval needed, or "the server decides". */

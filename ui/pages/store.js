@@ -2,7 +2,7 @@
 // last successes; the allowed operations with a form to run one (and its result), deploy and
 // rollback behind a confirmation dialog. What the principal may not do is disabled with the
 // reason (lib/capabilities.js and the facts below: agent allow-list, store state, active run).
-import { h, badge, table, time, facts, notice, code, announce, actionButton } from '../lib/dom.js';
+import { h, badge, table, time, facts, notice, code, announce, actionButton, formatTime } from '../lib/dom.js';
 import { get, post, ApiError, describeError } from '../lib/api.js';
 import { Page, section, keep } from '../lib/page.js';
 import { can, disabledReason, approvalHint } from '../lib/capabilities.js';
@@ -173,10 +173,14 @@ class SpStorePage extends Page {
       const target = rollbackRelease.value.trim();
       this.requestRun('rollback', target ? { release: target } : {}, verdicts['rollback.request']);
     });
-    this.actions = keep(h('div.actions-grid', {},
+    const undecided = Object.values(verdicts).some((v) => v.state === 'unknown');
+    const note = undecided
+      ? h('p.muted.note', {}, 'Actions not marked otherwise are decided by the server when you submit them: this principal cannot ask the policy in advance (no authz.explain). A refusal is shown, and the action is disabled from then on.')
+      : null;
+    this.actions = keep(h('div', {}, note, h('div.actions-grid', {},
       h('div.action-box', {}, h('h3', {}, 'Run an operation'), opForm),
       h('div.action-box', {}, h('h3', {}, 'Deploy'), deploy),
-      h('div.action-box', {}, h('h3', {}, 'Roll back'), rollback)));
+      h('div.action-box', {}, h('h3', {}, 'Roll back'), rollback))));
   }
 
   async runOperation(name, params) {
@@ -232,7 +236,7 @@ class SpStorePage extends Page {
       const { data } = await post(path, body);
       if (data && typeof data.id === 'string' && data.id.startsWith('chg_')) {
         this.outcome.replaceChildren(notice('warn', h('strong', {}, 'Approval required. '),
-          `Change request `, code(data.id), ` is ${data.status}: it needs ${data.approvals_needed} approval${data.approvals_needed === 1 ? '' : 's'} (rule ${data.approval_rule}) by someone other than you, before ${new Date(data.expires_at).toLocaleString()}. `,
+          `Change request `, code(data.id), ` is ${data.status}: it needs ${data.approvals_needed} approval${data.approvals_needed === 1 ? '' : 's'} (rule ${data.approval_rule}) by someone other than you, before ${formatTime(new Date(data.expires_at))}. `,
           h('a', { href: '#/approvals' }, 'See approvals')));
         announce(`Change request ${data.id} is waiting for approval.`);
       } else {
