@@ -4,7 +4,8 @@
 # playwright-core is installed at test time from npm into a tools directory outside git
 # ($STOREPLANE_TOOLS_DIR, default build/.tools), like scripts/lint-openapi.sh does.
 # Without Chromium (or npm) the test is skipped (exit 77), unless STOREPLANE_REQUIRE_BROWSER=1,
-# when it fails. Usage: run-ui-tests.sh <storeplaned> <shop-agent> <artifacts dir>
+# when it fails. STOREPLANE_CHROMIUM names another Chromium binary.
+# Usage: run-ui-tests.sh <storeplaned> <shop-agent> <artifacts dir>
 set -euo pipefail
 
 PLAYWRIGHT_CORE_VERSION="1.65.2"

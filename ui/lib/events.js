@@ -5,9 +5,10 @@
 //   'status' {state: 'connecting'|'live'|'reconnecting'|'unavailable'|'forbidden'|'stopped', detail}
 //   'event'  {id, type, data}   (data: the parsed JSON; for 'reset', refetch everything shown)
 export class EventStream extends EventTarget {
-  constructor(tokenFn) {
+  constructor(tokenFn, url = '/v1/events') {
     super();
     this.tokenFn = tokenFn;
+    this.url = url;
     this.lastEventId = null;
     this.controller = null;
     this.running = false;
@@ -76,7 +77,7 @@ export class EventStream extends EventTarget {
     if (this.lastEventId) headers['Last-Event-ID'] = this.lastEventId;
     let response;
     try {
-      response = await fetch('/v1/events', { headers, signal: this.controller.signal, cache: 'no-store' });
+      response = await fetch(this.url, { headers, signal: this.controller.signal, cache: 'no-store' });
     } catch {
       return 'error';
     }
