@@ -44,7 +44,7 @@ class SpExplainPage extends Page {
         const v = await explainRaw(principal.value.trim(), action.value.trim(), store.value.trim() || null);
         result.replaceChildren(h('div.result', {}, h('h2', {}, badge(v.allowed ? 'allow' : 'deny', 'decision')),
           facts([['Rule', code(v.rule)], ['Reason', v.reason],
-            ['Approval', v.approval ? `${v.approval.approvals} by ${v.approval.approver_role} (${v.approval.rule})` : 'none needed']])));
+            ['Approval', !v.allowed ? '—' : v.approval ? `needs ${v.approval.approvals} by ${v.approval.approver_role} (${v.approval.rule})` : 'none needed']])));
       } catch (err) {
         result.replaceChildren(notice('error', describeError(err)));
       }
