@@ -26,6 +26,7 @@ export class Page extends HTMLElement {
 
   disconnectedCallback() {
     clearTimeout(this.refreshTimer);
+    this.refreshTimer = null;
     this.generation += 1;
   }
 
@@ -40,13 +41,25 @@ export class Page extends HTMLElement {
       this.scheduleRefresh(500);
       return;
     }
+    // One load at a time: a refresh asked for meanwhile runs once this one is done, so a
+    // busy event stream cannot keep discarding loads before they finish.
+    if (this.loading) {
+      this.again = true;
+      return;
+    }
+    this.loading = true;
     const generation = ++this.generation;
     let content;
     try {
       content = [await this.render()].flat().filter(Boolean);
     } catch (err) {
-      if (generation !== this.generation) return;
       content = [notice('error', `Could not load this page: ${describeError(err)}`)];
+    } finally {
+      this.loading = false;
+      if (this.again) {
+        this.again = false;
+        this.scheduleRefresh(0);
+      }
     }
     if (generation !== this.generation || !this.isConnected) return;
     this.dataset.loaded = String(generation);
@@ -77,10 +90,19 @@ export class Page extends HTMLElement {
     if (heading) heading.focus({ preventScroll: false });
   }
 
-  /** Refresh soon, once, however many events arrive meanwhile. */
+  /**
+   * Refresh within `delayMs`, once, however many events arrive meanwhile. A steady flow of
+   * events cannot postpone it forever: a pending refresh is only ever brought forward.
+   */
   scheduleRefresh(delayMs = 300) {
+    const due = Date.now() + delayMs;
+    if (this.refreshTimer && this.refreshDue <= due) return;
     clearTimeout(this.refreshTimer);
-    this.refreshTimer = setTimeout(() => this.refresh(), delayMs);
+    this.refreshDue = due;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = null;
+      this.refresh();
+    }, delayMs);
   }
 
   /** A live event ({type, data}); pages refresh when it touches what they show. */

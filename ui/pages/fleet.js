@@ -46,7 +46,9 @@ class SpFleetPage extends Page {
   }
 
   onLiveEvent(event) {
-    if (/^(store|agent|run)\./.test(event.type) || event.type === 'reset') this.scheduleRefresh(500);
+    // The whole fleet is read again: at most every 2 s, however busy the stream.
+    if (event.type === 'reset') this.scheduleRefresh(0);
+    else if (/^(store|agent|run)\./.test(event.type)) this.scheduleRefresh(2000);
   }
 }
 
