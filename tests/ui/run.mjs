@@ -75,7 +75,9 @@ async function startStubCi() {
         const trigger = JSON.parse(body);
         triggers.push(trigger);
         res.writeHead(202, { 'Content-Type': 'application/json' });
-        res.end(JSON.stringify({ external_id: `ext-${triggers.length}` }));
+        // A provider's run link is outside data: a hostile one must not become a link.
+        const externalUrl = trigger.kind === 'provision' ? 'javascript:alert(document.domain)' : `http://ci.example.test/runs/${triggers.length}`;
+        res.end(JSON.stringify({ external_id: `ext-${triggers.length}`, external_url: externalUrl }));
         return;
       }
       const m = /^\/runs\/([^/?]+)/.exec(req.url);
@@ -273,6 +275,11 @@ async function main() {
     await adminPage.getByRole('button', { name: /^Store/ }).click(); // sort by id, descending
     await waitFor('sorted descending', async () => (await table.locator('tbody th').allTextContents()).join(',') === 'shop-stage,shop-prod,data-dev');
     assert(await adminPage.getByRole('columnheader', { name: /^Store/ }).getAttribute('aria-sort') === 'descending', 'aria-sort');
+    await adminPage.getByLabel('Label selector').fill('team=web');
+    await adminPage.getByLabel('Search id or name').fill('data-dev');
+    await adminPage.getByRole('button', { name: 'Apply', exact: true }).click();
+    await adminPage.getByRole('link', { name: 'Open store data-dev' }).waitFor(); // exact id, filtered out of the page
+    await adminPage.getByLabel('Label selector').fill('');
     await adminPage.getByLabel('Search id or name').fill('stage');
     await adminPage.getByRole('button', { name: 'Apply', exact: true }).click();
     await waitFor('search', async () => (await table.locator('tbody th').allTextContents()).join(',') === 'shop-stage');
@@ -373,7 +380,11 @@ async function main() {
     await shot(alicePage, 'store-deploy-run');
     await bobPage.goto(`${base}/ui/#/runs`);
     await heading(bobPage, 'Pipeline runs');
-    await bobPage.getByRole('table', { name: 'Pipeline runs' }).getByRole('row').filter({ hasText: '2025.12.1' }).waitFor();
+    const runsTable = bobPage.getByRole('table', { name: 'Pipeline runs' });
+    await runsTable.getByRole('row').filter({ hasText: '2025.12.1' }).getByRole('link', { name: 'hook' }).waitFor();
+    const hrefs = await runsTable.locator('a[href]').evaluateAll((links) => links.map((a) => a.getAttribute('href')));
+    assert(hrefs.includes('http://ci.example.test/runs/2'), `the deploy's run link is shown: ${hrefs}`);
+    assert(!hrefs.some((href) => href.startsWith('javascript:')), `no javascript: link: ${hrefs}`);
     await shot(bobPage, 'runs');
   });
 

@@ -124,3 +124,14 @@ export function actionButton(label, { disabledReason = null, onClick, className 
   }
   return wrap;
 }
+
+/**
+ * A link to a URL that came from outside (a CI/CD provider's run page): only http(s) URLs
+ * become links, opened without a referrer or opener; anything else is shown as text.
+ */
+export function externalLink(url, label) {
+  let parsed = null;
+  try { parsed = new URL(url); } catch { parsed = null; }
+  if (!parsed || !['http:', 'https:'].includes(parsed.protocol)) return document.createTextNode(label || '—');
+  return h('a', { href: parsed.href, rel: 'noreferrer noopener', target: '_blank' }, label || parsed.host);
+}

@@ -1,5 +1,5 @@
 // Pipeline runs (GET /v1/runs): filters by store, state and activity, cursor pagination.
-import { h, badge, table, time, code } from '../lib/dom.js';
+import { h, badge, table, time, code, externalLink } from '../lib/dom.js';
 import { get } from '../lib/api.js';
 import { Page, keep } from '../lib/page.js';
 
@@ -14,7 +14,7 @@ class SpRunsPage extends Page {
     this.form ||= keep(this.filterForm(q));
     const rows = page.items.map((r) => [code(r.id), h('a', { href: `#/stores/${encodeURIComponent(r.store_id)}` }, r.store_id), r.kind, badge(r.state),
       r.release || '—', r.requested_by, r.reason || '—', r.detail || '—', time(r.created_at), time(r.finished_at),
-      r.external_url ? h('a', { href: r.external_url, rel: 'noreferrer noopener', target: '_blank' }, r.provider) : r.provider || '—']);
+      r.external_url ? externalLink(r.external_url, r.provider) : r.provider || '—']);
     const next = new URLSearchParams(q);
     if (page.next_cursor) next.set('cursor', page.next_cursor);
     return [

@@ -2,7 +2,7 @@
 // last successes; the allowed operations with a form to run one (and its result), deploy and
 // rollback behind a confirmation dialog. What the principal may not do is disabled with the
 // reason (lib/capabilities.js and the facts below: agent allow-list, store state, active run).
-import { h, badge, table, time, facts, notice, code, announce, actionButton, formatTime } from '../lib/dom.js';
+import { h, badge, table, time, facts, notice, code, announce, actionButton, formatTime, externalLink } from '../lib/dom.js';
 import { get, post, ApiError, describeError } from '../lib/api.js';
 import { Page, section, keep } from '../lib/page.js';
 import { can, disabledReason, approvalHint } from '../lib/capabilities.js';
@@ -63,7 +63,7 @@ class SpStorePage extends Page {
       section('Pipeline runs', runs.value
         ? table('The latest runs of this store', ['Run', 'Kind', 'State', 'Release', 'Requested by', 'Created', 'Provider'],
           runs.value.items.map((r) => [code(r.id), r.kind, badge(r.state), r.release || '—', r.requested_by, time(r.created_at),
-            r.external_url ? h('a', { href: r.external_url, rel: 'noreferrer noopener', target: '_blank' }, r.provider) : r.provider || '—']),
+            r.external_url ? externalLink(r.external_url, r.provider) : r.provider || '—']),
           { empty: 'No runs yet.', className: 'runs' })
         : notice('info', `Runs are not shown: ${describeError(runs.error)}`)),
       section('Operations', ops.value

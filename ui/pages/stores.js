@@ -71,8 +71,13 @@ class SpStoresPage extends Page {
       q.get('cursor') ? h('a', { href: `#/stores?${withQuery(q, { cursor: null })}` }, 'First page') : null,
       page.next_cursor ? h('a', { href: `#/stores?${withQuery(q, { cursor: page.next_cursor })}`, rel: 'next' }, 'Next page') : null);
     this.form ||= keep(this.filterForm(q)); // built once: typing survives live refreshes
+    // The API finds one store by its exact id even when it is not on this page.
+    const exact = search && /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(search) && !rows.some((r) => r.store.id === search)
+      ? h('p', {}, h('a', { href: `#/stores/${encodeURIComponent(search)}` }, `Open store ${search}`), ' (not on this page; it may not exist or be outside your scope)')
+      : null;
     return [
       this.form,
+      exact,
       agents.error ? notice('info', `Health and agent columns are unknown: ${agents.error}`) : null,
       table(caption, headers, body, { empty: 'No store matches these filters.', className: 'stores' }),
       pager,
