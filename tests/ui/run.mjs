@@ -210,7 +210,7 @@ async function main() {
   fs.writeFileSync(path.join(agentDir, 'agent.yaml'), [
     `control_plane_url: ${base}`, 'store_id: shop-prod', `credential_file: ${agentDir}/credential`, `state_dir: ${agentDir}/state`,
     `magento_root: ${agentDir}/magento`, `php_binary: ${agentDir}/magento/php`, 'isolation_mode: dedicated',
-    'allowed_operations: [health.probe, cache.flush, release.report, indexer.status]', 'checks:', '  cron_max_age_s: 86400', ''].join('\n'));
+    'allowed_operations: [health.probe, cache.flush, release.report, indexer.status, maintenance.enable]', 'checks:', '  cron_max_age_s: 86400', ''].join('\n'));
   const agent = startProcess('shop-agent', args['shop-agent'], ['--config', path.join(agentDir, 'agent.yaml')], { SHOP_AGENT_ENROLLMENT_TOKEN: enrollment });
   await waitFor('the agent to be online', async () => (await call(admin, 'GET', '/v1/stores/shop-prod/agent')).data.availability === 'online');
   const eventsStatus = (await fetch(`${base}/v1/events`, { headers: { Authorization: `Bearer ${admin}` }, signal: AbortSignal.timeout(3000) })
@@ -297,8 +297,9 @@ async function main() {
     assert(meta.includes('dedicated') && meta.includes('team=web') && meta.includes('Last known good release'), 'metadata');
     await adminPage.getByRole('table', { name: 'The latest runs of this store' }).getByText('provision', { exact: true }).first().waitFor();
     // Operations outside the agent's allow-list are disabled with the reason.
-    assert(await adminPage.locator('#op-name option[value="maintenance.enable"]').isDisabled(), 'maintenance.enable is disabled');
-    await adminPage.getByText('maintenance.enable: The store\'s agent does not allow maintenance.enable').waitFor();
+    assert(await adminPage.locator('#op-name option[value="maintenance.disable"]').isDisabled(), 'maintenance.disable is disabled');
+    assert(!(await adminPage.locator('#op-name option[value="maintenance.enable"]').isDisabled()), 'maintenance.enable is enabled');
+    await adminPage.getByText('maintenance.disable: The store\'s agent does not allow maintenance.disable').waitFor();
     await shot(adminPage, 'store');
   });
 
@@ -316,6 +317,15 @@ async function main() {
     assert((await adminPage.locator('.result').textContent()).includes('Flushed: full_page'), 'flushed types are shown');
     await adminPage.getByRole('table', { name: 'The latest operations on this store' }).getByText('cache.flush', { exact: true }).first().waitFor();
     await shot(adminPage, 'operation');
+    // Maintenance mode on: the store shows up among the fleet's problems.
+    await adminPage.getByLabel('Operation', { exact: true }).selectOption('maintenance.enable');
+    await adminPage.getByRole('button', { name: 'Run operation' }).click();
+    await adminPage.locator('.result[data-state="succeeded"]').filter({ hasText: 'maintenance.enable' }).waitFor({ timeout: 60_000 });
+    await adminPage.goto(`${base}/ui/#/fleet`);
+    await heading(adminPage, 'Fleet overview');
+    const problems = adminPage.getByRole('table', { name: /^Problems/ });
+    await problems.getByRole('row').filter({ hasText: 'shop-prod' }).filter({ hasText: 'In maintenance mode' }).waitFor({ timeout: 45_000 });
+    await shot(adminPage, 'fleet-maintenance');
   });
 
   const alicePage = await newSession('alice');

@@ -17,8 +17,8 @@ class SpFleetPage extends Page {
       const link = h('a', { href: `#/stores/${encodeURIComponent(r.store.id)}` }, r.store.id);
       if (['offline', 'stale', 'never_seen'].includes(r.availability)) problems.push([link, 'Agent not reporting', badge(r.availability), r.reasons.join(', ')]);
       if (r.health === 'unhealthy') problems.push([link, 'Unhealthy store', badge(r.health), r.reasons.join(', ')]);
-      if (r.mismatch) problems.push([link, 'Isolation mismatch', badge('unhealthy', 'isolation'), `recorded ${r.store.isolation_mode}, agent reports ${r.agent?.reported_isolation ?? 'none'}`]);
-      if (r.maintenance) problems.push([link, 'In maintenance mode', badge('degraded', 'maintenance'), r.reasons.filter((x) => x.endsWith(':maintenance')).join(', ')]);
+      if (r.mismatch) problems.push([link, 'Isolation mismatch', h('span.badge.tone-bad', {}, 'isolation mismatch'), `recorded ${r.store.isolation_mode}, agent reports ${r.agent?.reported_isolation ?? 'none'}`]);
+      if (r.maintenance) problems.push([link, 'In maintenance mode', h('span.badge.tone-warn', {}, 'maintenance on'), r.reasons.filter((x) => x.endsWith(':maintenance')).join(', ')]);
       if (['provision_failed', 'decommission_failed'].includes(r.store.state)) problems.push([link, 'Lifecycle failed', badge(r.store.state), '']);
       if (r.store.state === 'active' && !r.agent && !fleet.agentsError) problems.push([link, 'Active store without an agent', badge('no agent'), 'enroll its shop-agent']);
     }
