@@ -228,6 +228,8 @@ async function main() {
   await scenario('log in (token in sessionStorage only), see who you are', async () => {
     await adminPage.goto(`${base}/ui/`);
     await heading(adminPage, 'Log in to storeplane', { focus: 'INPUT' });
+    assert(!(await adminPage.getByRole('button', { name: 'Log out' }).isVisible()), 'no Log out button before login');
+    assert(!(await adminPage.getByRole('navigation', { name: 'Main' }).isVisible()), 'no navigation before login');
     await shot(adminPage, 'login');
     await login(adminPage, admin, 'admin');
     assert(await adminPage.evaluate(() => sessionStorage.getItem('storeplane.token')) === admin, 'the token is in sessionStorage');
@@ -448,6 +450,9 @@ async function main() {
     await adminPage.getByRole('button', { name: 'Log out' }).click();
     await heading(adminPage, 'Log in to storeplane', { focus: 'INPUT' });
     assert(await adminPage.evaluate(() => sessionStorage.getItem('storeplane.token')) === null, 'the token is gone');
+    assert(!(await adminPage.getByRole('button', { name: 'Log out' }).isVisible()), 'no Log out button after logout');
+    await adminPage.reload();
+    await heading(adminPage, 'Log in to storeplane', { focus: 'INPUT' });
   });
 
   const problems = [adminPage, alicePage, bobPage].flatMap((p) => p.problems)
