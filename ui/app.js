@@ -130,6 +130,12 @@ function route() {
   main.querySelector('h1').focus();
 }
 
+// The skip link moves focus to the content without touching the hash (the router's).
+document.querySelector('.skip-link').addEventListener('click', (ev) => {
+  ev.preventDefault();
+  const target = main.querySelector('h1') || main;
+  target.focus();
+});
 document.getElementById('logout').addEventListener('click', () => logout('You are logged out. The token was removed from this browser session.'));
 window.addEventListener('hashchange', route);
 document.addEventListener('visibilitychange', () => {

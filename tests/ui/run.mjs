@@ -252,6 +252,12 @@ async function main() {
       return tables[0].startsWith('Problems') && tables.indexOf('Stores by health') > 0;
     }), 'the problems table is first');
     await shot(adminPage, 'fleet');
+    // Keyboard: the skip link comes first and brings focus back to the content.
+    await adminPage.locator('nav a[href="#/fleet"]').focus();
+    await adminPage.keyboard.press('Shift+Tab');
+    assert(await adminPage.evaluate(() => document.activeElement?.classList.contains('skip-link')), 'the skip link comes before the navigation');
+    await adminPage.keyboard.press('Enter');
+    assert(await adminPage.evaluate(() => document.activeElement?.tagName === 'H1' && location.hash === '#/fleet'), 'the skip link focuses the heading and keeps the page');
     await env.getByRole('link', { name: 'production' }).click();
     await heading(adminPage, 'Stores');
     const table = adminPage.getByRole('table', { name: /^Stores/ });
