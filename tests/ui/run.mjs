@@ -213,8 +213,11 @@ async function main() {
     'allowed_operations: [health.probe, cache.flush, release.report, indexer.status, maintenance.enable]', 'checks:', '  cron_max_age_s: 86400', ''].join('\n'));
   const agent = startProcess('shop-agent', args['shop-agent'], ['--config', path.join(agentDir, 'agent.yaml')], { SHOP_AGENT_ENROLLMENT_TOKEN: enrollment });
   await waitFor('the agent to be online', async () => (await call(admin, 'GET', '/v1/stores/shop-prod/agent')).data.availability === 'online');
-  const eventsStatus = (await fetch(`${base}/v1/events`, { headers: { Authorization: `Bearer ${admin}` }, signal: AbortSignal.timeout(3000) })
+  const eventsStatus = (await fetch(`${base}/v1/events`, { headers: { Authorization: `Bearer ${admin}` }, signal: AbortSignal.timeout(10_000) })
     .then((r) => { r.body?.cancel(); return r.status; }).catch(() => 'no answer'));
+  // 200: the stream exists (headers come at once, as for any SSE stream); 404: this server
+  // has none yet. Anything else is a fault to report, not a mode to guess.
+  assert(eventsStatus === 200 || eventsStatus === 404, `GET /v1/events answered ${eventsStatus} (expected 200, or 404 without the stream)`);
   const hasEvents = eventsStatus === 200;
   log(`setup done; GET /v1/events answers ${eventsStatus}: live updates ${hasEvents ? 'expected' : 'unavailable on this server'}`);
 
