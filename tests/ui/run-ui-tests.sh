@@ -28,6 +28,9 @@ unavailable() {
 [[ -x "$chromium" ]] || unavailable "Chromium is not installed at $chromium (Debian: apt-get install chromium)"
 command -v node >/dev/null || unavailable "node is not installed"
 command -v npm >/dev/null || unavailable "npm is not installed"
+# playwright-core 1.65 needs Node 20 or later (Debian 12's nodejs is 18).
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+(( node_major >= 20 )) || unavailable "node $(node --version) is too old for playwright-core (20 or later)"
 
 installed_version() {
   local manifest="$prefix/node_modules/playwright-core/package.json"
