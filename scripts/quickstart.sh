@@ -91,6 +91,7 @@ cat <<MSG
 storeplaned is running in the background (pid $pid); its log is $data_dir/storeplaned.log
 A demo shop-agent serves the demo store (pid $agent_pid); its log is $data_dir/shop-agent.log
   URL:         $addr
+  web UI:      $addr/ui/ (log in with the admin token)
   admin token: $(cat "$data_dir/admin.token")
 Use the CLI:
   export STOREPLANE_ADDR=$addr STOREPLANE_TOKEN_FILE=$data_dir/admin.token

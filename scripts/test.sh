@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command and what CI runs. Installs what is missing, then:
 #   1. builds everything, checks formatting, runs every test with ctest (incl. clang-tidy,
-#      the OpenAPI lint, the real-Buildbot tests and the short crash-point run);
+#      the OpenAPI lint, the real-Buildbot tests, the web UI in Chromium and the short
+#      crash-point run);
 #   2. builds the suite again with AddressSanitizer and UndefinedBehaviorSanitizer and
 #      runs it (scripts/sanitize.sh);
 #   3. builds the libFuzzer targets with clang, replays every seed corpus and fuzzes each
@@ -12,6 +13,7 @@ cd "$(dirname "$0")/.."
 export STOREPLANE_REQUIRE_BUILDBOT=1  # the Buildbot tests fail instead of skipping without it
 export STOREPLANE_REQUIRE_PACKAGE=1   # the .deb test (needs root) fails instead of skipping without it
 export STOREPLANE_REQUIRE_PROMETHEUS=1  # so do the promtool and Prometheus tests without prometheus
+export STOREPLANE_REQUIRE_BROWSER=1   # so do the web UI's browser tests without Chromium
 phases=" ${STOREPLANE_TEST_PHASES:-main asan fuzz} "
 scripts/install-deps.sh
 if [[ $phases == *" main "* ]]; then

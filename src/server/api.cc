@@ -7,6 +7,10 @@ const std::vector<RouteSpec>& ApiRouteTable() {
       {"GET", "/healthz", "", RouteAudience::kPublic},
       {"GET", "/readyz", "", RouteAudience::kPublic},
       {"GET", "/metrics", "metrics.read"},
+      // The web UI (handlers/ui_handler.cc): static files embedded at build time.
+      {"GET", "/", "", RouteAudience::kPublic},
+      {"GET", "/ui", "", RouteAudience::kPublic},
+      {"GET", "/ui/", "", RouteAudience::kPublic, false, true},
       {"GET", "/v1/stores", "store.read"},
       {"POST", "/v1/stores", "store.register"},
       {"GET", "/v1/stores/{id}", "store.read"},

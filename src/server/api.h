@@ -10,7 +10,8 @@ namespace storeplane::server {
 
 // Who may call a route: operators and service accounts with bearer tokens (/v1), agents
 // with their credential (/agent/v1; the handler authenticates them), CI/CD pipelines with
-// signed callbacks (/hooks; the handler verifies the signature), or anyone (health).
+// signed callbacks (/hooks; the handler verifies the signature), or anyone (health, and the
+// web UI's static files, which hold no data: the UI calls /v1 with the operator's token).
 enum class RouteAudience { kOperator, kAgent, kPublic, kCallback };
 
 struct RouteSpec {
@@ -23,6 +24,9 @@ struct RouteSpec {
   // Answered on the I/O thread, without the hand-off to a worker: only routes whose handler
   // touches memory alone and leaves any blocking work in Response::finish_on_worker.
   bool io_thread = false;
+  // A prefix route: path_template ends in '/' and matches itself and every path below it;
+  // the rest of the path (possibly empty) is the parameter "path". Only the web UI's files.
+  bool prefix = false;
 };
 
 // Every route the server answers, in a stable order.

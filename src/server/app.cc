@@ -86,6 +86,7 @@ App::App(Services services) : services_(std::move(services)), router_(ApiRouteTa
   RegisterCicdHookHandlers(by_route);
   RegisterEventHandlers(by_route);
   RegisterMetricsHandlers(by_route);
+  RegisterUiHandlers(by_route);
   for (const auto& route : ApiRouteTable()) {
     auto it = by_route.find(RouteKey(route.method, route.path_template));
     if (it == by_route.end()) {

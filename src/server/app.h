@@ -156,6 +156,7 @@ void RegisterRunHandlers(std::map<std::string, Handler>& by_route);
 void RegisterCicdHookHandlers(std::map<std::string, Handler>& by_route);
 void RegisterEventHandlers(std::map<std::string, Handler>& by_route);
 void RegisterMetricsHandlers(std::map<std::string, Handler>& by_route);
+void RegisterUiHandlers(std::map<std::string, Handler>& by_route);
 
 // "METHOD path_template", the key handlers register under.
 std::string RouteKey(std::string_view method, std::string_view path_template);

@@ -220,9 +220,17 @@ http::response<http::string_body> ToBeast(Response&& r, unsigned version, bool k
   http::response<http::string_body> msg{static_cast<http::status>(r.status), version};
   msg.set(http::field::server, "storeplaned");
   if (!r.content_type.empty()) msg.set(http::field::content_type, r.content_type);
+  // Defaults that a handler's own header replaces (the web UI's files are revalidated with
+  // their ETag instead of never stored); every other header is added as the handler gives it.
   msg.set(http::field::cache_control, "no-store");
   msg.set("X-Content-Type-Options", "nosniff");
-  for (auto& [name, value] : r.headers) msg.insert(name, value);
+  for (auto& [name, value] : r.headers) {
+    if (beast::iequals(name, "Cache-Control") || beast::iequals(name, "X-Content-Type-Options")) {
+      msg.set(name, value);
+    } else {
+      msg.insert(name, value);
+    }
+  }
   msg.body() = std::move(r.body);
   msg.keep_alive(keep_alive && !r.close);
   msg.prepare_payload();

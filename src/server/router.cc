@@ -24,6 +24,20 @@ Router::Router(const std::vector<RouteSpec>& routes) {
 
 RouteMatch Router::Match(std::string_view method, std::string_view path) const {
   RouteMatch result;
+  // Prefix routes first: below them a trailing slash is part of the file's path.
+  for (const auto& route : routes_) {
+    if (!route.spec->prefix || !path.starts_with(route.spec->path_template)) continue;
+    if (route.spec->method == method) {
+      result.outcome = RouteMatch::Outcome::kMatched;
+      result.route = route.spec;
+      result.params["path"] = std::string(path.substr(route.spec->path_template.size()));
+      result.allowed_methods.clear();
+      return result;
+    }
+    result.outcome = RouteMatch::Outcome::kMethodNotAllowed;
+    result.allowed_methods.emplace_back(route.spec->method);
+  }
+  if (result.outcome == RouteMatch::Outcome::kMethodNotAllowed) return result;
   // A trailing slash or an empty segment is not the same resource.
   if (path.empty() || path.front() != '/' || (path.size() > 1 && path.back() == '/') ||
       path.find("//") != std::string_view::npos) {
@@ -31,7 +45,7 @@ RouteMatch Router::Match(std::string_view method, std::string_view path) const {
   }
   const auto segments = SplitPath(path);
   for (const auto& route : routes_) {
-    if (route.segments.size() != segments.size()) continue;
+    if (route.spec->prefix || route.segments.size() != segments.size()) continue;
     std::map<std::string, std::string> params;
     bool ok = true;
     for (std::size_t i = 0; i < segments.size() && ok; ++i) {

@@ -1,6 +1,6 @@
 // Matches a method and path against route templates ("/v1/stores/{id}") and extracts the
-// path parameters. Built once at start from the route table; lookups are read-only and
-// thread-safe.
+// path parameters; a prefix route ("/ui/", RouteSpec::prefix) matches everything below it.
+// Built once at start from the route table; lookups are read-only and thread-safe.
 #pragma once
 
 #include <map>

@@ -51,6 +51,12 @@ std::string Upper(std::string_view text) {
 
 std::string Describe(const MethodAndPath& route) { return route.first + " " + route.second; }
 
+// How a route's path is written in OpenAPI: its template, or for a prefix route (the web
+// UI's "/ui/", RouteSpec::prefix) the template followed by a `{path}` parameter.
+std::string DocumentedPath(const RouteSpec& route) {
+  return std::string(route.path_template) + (route.prefix ? "{path}" : "");
+}
+
 bool IsHttpMethod(std::string_view key) {
   return std::find(std::begin(kHttpMethods), std::end(kHttpMethods), key) != std::end(kHttpMethods);
 }
@@ -105,7 +111,7 @@ class OpenApiRoutesTest : public ::testing::Test {
   static std::set<MethodAndPath> ServerRoutes() {
     std::set<MethodAndPath> routes;
     for (const auto& route : storeplane::server::ApiRouteTable()) {
-      routes.emplace(std::string(route.method), std::string(route.path_template));
+      routes.emplace(std::string(route.method), DocumentedPath(route));
     }
     return routes;
   }
@@ -113,7 +119,7 @@ class OpenApiRoutesTest : public ::testing::Test {
   // The route table's entry for a documented operation, or nullptr when it is not served.
   static const RouteSpec* RouteOf(const Operation& op) {
     for (const auto& route : storeplane::server::ApiRouteTable()) {
-      if (route.method == op.method && route.path_template == op.path) return &route;
+      if (route.method == op.method && DocumentedPath(route) == op.path) return &route;
     }
     return nullptr;
   }
@@ -357,7 +363,7 @@ TEST_F(OpenApiRoutesTest, UnauthenticatedRoutesDeclareEmptySecurity) {
   for (const auto& route : storeplane::server::ApiRouteTable()) {
     if (route.audience == RouteAudience::kPublic ||
         (route.audience == RouteAudience::kAgent && route.path_template == kEnrollPath)) {
-      open_routes.emplace(std::string(route.method), std::string(route.path_template));
+      open_routes.emplace(std::string(route.method), DocumentedPath(route));
     }
   }
   EXPECT_TRUE(open_routes.count({"POST", std::string(kEnrollPath)})) << kEnrollPath << " is not an agent route";

@@ -1,7 +1,8 @@
 // Every route of the operator API maps to exactly one action of the catalog: a /v1 route
 // without one, or with a name the catalog does not hold, fails here (and the server
-// refuses to start with it). Only the health endpoints are unauthenticated; /metrics is the
-// one operator route outside /v1 (Prometheus' conventional path).
+// refuses to start with it). Only the health endpoints and the web UI's files are
+// unauthenticated; /metrics is the one operator route outside /v1 (Prometheus'
+// conventional path).
 #include <gtest/gtest.h>
 
 #include <set>
@@ -9,6 +10,7 @@
 
 #include "core/authority.h"
 #include "server/api.h"
+#include "server/router.h"
 
 namespace storeplane::server {
 namespace {
@@ -45,7 +47,11 @@ TEST(RouteActions, EveryApiRouteNamesOneCatalogAction) {
       EXPECT_EQ(route.audience, RouteAudience::kOperator) << key;
       EXPECT_EQ(route.action, "metrics.read") << key;
     } else {
-      EXPECT_TRUE(route.path_template == "/healthz" || route.path_template == "/readyz") << key;
+      // The probes, and the web UI's static files (they hold no data; the UI calls /v1 with
+      // the operator's token).
+      EXPECT_TRUE(route.path_template == "/healthz" || route.path_template == "/readyz" || route.path_template == "/" ||
+                  route.path_template == "/ui" || route.path_template == "/ui/")
+          << key;
       EXPECT_EQ(route.audience, RouteAudience::kPublic) << key;
       EXPECT_TRUE(route.action.empty()) << key;
     }
@@ -74,6 +80,39 @@ TEST(RouteActions, OnlyTheHeartbeatIsAnsweredOnTheIoThread) {
     if (route.io_thread) io_thread.insert(std::string(route.method) + " " + std::string(route.path_template));
   }
   EXPECT_EQ(io_thread, (std::set<std::string>{"POST /agent/v1/heartbeat"}));
+}
+
+TEST(RouteActions, OnlyTheWebUiIsAPrefixRoute) {
+  std::set<std::string> prefixed;
+  for (const auto& route : ApiRouteTable()) {
+    if (route.prefix) prefixed.insert(std::string(route.method) + " " + std::string(route.path_template));
+  }
+  EXPECT_EQ(prefixed, (std::set<std::string>{"GET /ui/"}));
+}
+
+TEST(Router, PrefixRouteMatchesEverythingBelowItWithThePathAsParameter) {
+  const Router router(ApiRouteTable());
+  auto index = router.Match("GET", "/ui/");
+  ASSERT_EQ(index.outcome, RouteMatch::Outcome::kMatched);
+  EXPECT_EQ(index.route->path_template, "/ui/");
+  EXPECT_EQ(index.params.at("path"), "");
+  auto nested = router.Match("GET", "/ui/pages/fleet.js");
+  ASSERT_EQ(nested.outcome, RouteMatch::Outcome::kMatched);
+  EXPECT_EQ(nested.params.at("path"), "pages/fleet.js");
+  auto post = router.Match("POST", "/ui/app.js");
+  EXPECT_EQ(post.outcome, RouteMatch::Outcome::kMethodNotAllowed);
+  EXPECT_EQ(post.allowed_methods, (std::vector<std::string>{"GET"}));
+}
+
+TEST(Router, ExactRoutesAreUnchangedBesideThePrefixRoute) {
+  const Router router(ApiRouteTable());
+  EXPECT_EQ(router.Match("GET", "/ui").route->path_template, "/ui");
+  EXPECT_EQ(router.Match("GET", "/").route->path_template, "/");
+  EXPECT_EQ(router.Match("GET", "/uix").outcome, RouteMatch::Outcome::kNoPath);
+  EXPECT_EQ(router.Match("GET", "/v1/stores/").outcome, RouteMatch::Outcome::kNoPath);
+  auto store = router.Match("GET", "/v1/stores/acme");
+  ASSERT_EQ(store.outcome, RouteMatch::Outcome::kMatched);
+  EXPECT_EQ(store.params.at("id"), "acme");
 }
 
 }  // namespace
