@@ -129,7 +129,8 @@ bool BuildbotRequired() {
 
 std::string BuildbotSupportDir() {
   if (const char* env = std::getenv("STOREPLANE_BUILDBOT_DIR"); env != nullptr && *env != '\0') return env;
-  return (std::filesystem::path(__FILE__).parent_path() / "buildbot").string();
+  // From CMake, not __FILE__: a ccache with base_dir makes __FILE__ relative to the build.
+  return STOREPLANE_BUILDBOT_SUPPORT_DIR;
 }
 
 int FreeLoopbackPort() {
