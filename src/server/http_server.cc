@@ -56,6 +56,11 @@ struct HttpServer::Impl {
   asio::awaitable<void> Accept();
   template <typename Stream>
   asio::awaitable<void> Serve(Stream& stream, tcp::socket::lowest_layer_type& socket, std::string remote);
+  enum class WaitEnd { kTimeUp, kWoken, kClientSent, kClientGone };
+  template <typename Stream>
+  asio::awaitable<WaitEnd> WaitOnIoThread(Stream& stream, beast::flat_buffer& buffer,
+                                          std::list<Connection>::iterator self, Wakeup& wake,
+                                          std::chrono::steady_clock::time_point until);
   template <typename Stream>
   asio::awaitable<void> WriteStream(Stream& stream, beast::flat_buffer& buffer, std::list<Connection>::iterator self,
                                     Response& response, unsigned version);
@@ -410,37 +415,11 @@ asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, tcp::socket::lowes
       const auto now = std::chrono::steady_clock::now();
       const auto asked = now + std::chrono::milliseconds(std::max<std::int64_t>(0, response.wait_ms));
       if (!wait_deadline) wait_deadline = asked;
-      auto timer = std::make_shared<asio::steady_timer>(stream.get_executor());
-      timer->expires_at(std::min(*wait_deadline, asked));
-      std::weak_ptr<asio::steady_timer> weak = timer;
-      auto cancel = [weak, executor = stream.get_executor()] {
-        asio::post(executor, [weak] {
-          if (auto t = weak.lock()) t->cancel();
-        });
-      };
-      response.wait->OnFire(cancel);
-      {
-        std::lock_guard lock(connections_mu);
-        self->wake = cancel;
-      }
-      if (stopping) cancel();
       // Reading meanwhile tells a client that hung up (it must not be handed operations)
       // from one that is still there; bytes of a pipelined request are kept.
-      auto outcome = co_await (timer->async_wait(asio::as_tuple(asio::use_awaitable)) ||
-                               stream.async_read_some(buffer.prepare(4096), asio::as_tuple(asio::use_awaitable)));
-      {
-        std::lock_guard lock(connections_mu);
-        self->wake = nullptr;
-      }
-      bool expired = false;
-      if (outcome.index() == 1) {
-        auto [rec, n] = std::get<1>(outcome);
-        if (rec || n == 0) co_return;  // the client is gone: nothing to answer
-        buffer.commit(n);
-      } else {
-        auto [tec] = std::get<0>(outcome);
-        expired = !tec;
-      }
+      const auto end = co_await WaitOnIoThread(stream, buffer, self, *response.wait, std::min(*wait_deadline, asked));
+      if (end == WaitEnd::kClientGone) co_return;  // nothing to answer
+      const bool expired = end == WaitEnd::kTimeUp;
       request.wait_expired = expired || stopping || std::chrono::steady_clock::now() >= *wait_deadline;
       in_flight.fetch_add(1);
       response = co_await asio::co_spawn(
@@ -521,35 +500,50 @@ asio::awaitable<void> HttpServer::Impl::WriteStream(Stream& stream, beast::flat_
     if (!piece.wait) continue;  // more to send at once
 
     lowest.expires_never();
-    auto timer = std::make_shared<asio::steady_timer>(stream.get_executor());
-    timer->expires_after(std::chrono::milliseconds(std::max<std::int64_t>(1, source->idle_ms())));
-    std::weak_ptr<asio::steady_timer> weak = timer;
-    auto cancel = [weak, executor = stream.get_executor()] {
-      asio::post(executor, [weak] {
-        if (auto t = weak.lock()) t->cancel();
-      });
-    };
-    piece.wait->OnFire(cancel);
-    {
-      std::lock_guard lock(connections_mu);
-      self->wake = cancel;
-    }
-    if (stopping) cancel();
-    auto outcome = co_await (timer->async_wait(asio::as_tuple(asio::use_awaitable)) ||
-                             stream.async_read_some(buffer.prepare(4096), asio::as_tuple(asio::use_awaitable)));
-    {
-      std::lock_guard lock(connections_mu);
-      self->wake = nullptr;
-    }
-    if (outcome.index() == 1) {
-      auto [rec, n] = std::get<1>(outcome);
-      if (rec || n == 0) co_return;   // the client is gone
-      buffer.consume(buffer.size());  // a stream's client has nothing to say; ignored
-      continue;
-    }
-    auto [tec] = std::get<0>(outcome);
-    idle = !tec;
+    const auto until =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max<std::int64_t>(1, source->idle_ms()));
+    const auto end = co_await WaitOnIoThread(stream, buffer, self, *piece.wait, until);
+    if (end == WaitEnd::kClientGone) co_return;
+    if (end == WaitEnd::kClientSent) buffer.consume(buffer.size());  // a stream's client has nothing to say
+    idle = end == WaitEnd::kTimeUp;
   }
+}
+
+// Waits on the I/O thread, holding no worker, until `wake` fires, `until` passes, the
+// server drains (which fires the connection's wake), or the client sends something or
+// hangs up. What the client sent is committed to `buffer`.
+template <typename Stream>
+asio::awaitable<HttpServer::Impl::WaitEnd> HttpServer::Impl::WaitOnIoThread(
+    Stream& stream, beast::flat_buffer& buffer, std::list<Connection>::iterator self, Wakeup& wake,
+    std::chrono::steady_clock::time_point until) {
+  auto timer = std::make_shared<asio::steady_timer>(stream.get_executor());
+  timer->expires_at(until);
+  std::weak_ptr<asio::steady_timer> weak = timer;
+  auto cancel = [weak, executor = stream.get_executor()] {
+    asio::post(executor, [weak] {
+      if (auto t = weak.lock()) t->cancel();
+    });
+  };
+  wake.OnFire(cancel);
+  {
+    std::lock_guard lock(connections_mu);
+    self->wake = cancel;
+  }
+  if (stopping) cancel();
+  auto outcome = co_await (timer->async_wait(asio::as_tuple(asio::use_awaitable)) ||
+                           stream.async_read_some(buffer.prepare(4096), asio::as_tuple(asio::use_awaitable)));
+  {
+    std::lock_guard lock(connections_mu);
+    self->wake = nullptr;
+  }
+  if (outcome.index() == 1) {
+    auto [rec, n] = std::get<1>(outcome);
+    if (rec || n == 0) co_return WaitEnd::kClientGone;
+    buffer.commit(n);
+    co_return WaitEnd::kClientSent;
+  }
+  auto [tec] = std::get<0>(outcome);
+  co_return tec ? WaitEnd::kWoken : WaitEnd::kTimeUp;
 }
 
 }  // namespace storeplane::server
