@@ -179,8 +179,11 @@ void AddCompletionCommand(CLI::App& root, CliState& state) {
   completion->group("");  // hidden: packages install the script; `--help` does not list it
   auto shell = std::make_shared<std::string>();
   completion->add_option("shell", *shell, "Shell: bash")->required()->check(CLI::IsMember({"bash"}));
-  completion->final_callback([&state, &root] {
-    state.action = [&state, &root] {
+  // The callback owns `shell`, the option's target: without it, the string dies with this
+  // function and parsing writes into freed memory.
+  completion->final_callback([&state, &root, shell] {
+    state.action = [&state, &root, shell] {
+      if (*shell != "bash") return static_cast<int>(kExitUsage);
       *state.out << BashCompletionScript(root);
       return static_cast<int>(kExitOk);
     };
