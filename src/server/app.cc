@@ -47,6 +47,7 @@ core::Decision RequestContext::Authorize(std::string_view act, const std::option
   decision = caller == nullptr ? core::Decision{false, "unauthenticated", "no caller", nullptr}
                                : core::Decide(policy, caller->principal_id, act, target);
   authorized = true;
+  decided_action = std::string(act);
   if (services.metrics != nullptr) services.metrics->CountDecision(act, decision);
   if (target && !target->store_id.empty() && audit_target.empty()) audit_target = "store/" + target->store_id;
   return decision;
@@ -59,6 +60,11 @@ core::AuditEntry RequestContext::Audit(std::string target, std::string outcome,
   e.principal = caller ? caller->principal_id : "";
   e.source = request.remote;
   e.action = std::string(action);
+  // A route of a family ("operation.run.*") records the member it decided
+  // ("operation.run.cache.flush"), so the trail names what was actually allowed or denied.
+  if (e.action.ends_with(".*") && decided_action.starts_with(e.action.substr(0, e.action.size() - 1))) {
+    e.action = decided_action;
+  }
   e.target = std::move(target);
   e.request_id = request_id;
   e.decision = !authorized ? "none" : (decision.allowed ? "allow" : "deny");

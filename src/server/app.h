@@ -97,6 +97,7 @@ struct RequestContext {
   bool authorized = false;
   bool audited = false;
   core::Decision decision;
+  std::string decided_action;  // the action of the last Authorize (a member of a family route)
   std::string audit_target;
   std::map<std::string, std::string> audit_params;
 };

@@ -329,6 +329,11 @@ TEST_F(AgentChannelTest, EveryCatalogOperationRunsItsFixedArgvWithoutAShell) {
   auto probe = RunAndWait("shop-a", "health.probe");
   EXPECT_EQ(probe["state"].as_string(), "succeeded") << json::serialize(probe);
   EXPECT_FALSE(probe["result"].as_object().at("checks").as_array().empty());
+  // The request's audit record names the operation's own action, not the route's family.
+  auto requested = Json(Call("GET", "/v1/audit?action=operation.run.health.probe"));
+  ASSERT_EQ(requested["items"].as_array().size(), 1U) << json::serialize(requested);
+  EXPECT_EQ(requested["items"].as_array()[0].as_object().at("target").as_string(), "store/shop-a");
+  EXPECT_TRUE(Json(Call("GET", "/v1/audit?action=operation.run.*"))["items"].as_array().empty());
 
   auto enable = RunAndWait("shop-a", "maintenance.enable");
   EXPECT_EQ(enable["state"].as_string(), "succeeded") << json::serialize(enable);
