@@ -88,6 +88,14 @@ class Stepper {
     d.final_state = final_state;
     Decide(std::move(d));
   }
+  void StartWave(int wave) {
+    p_.state = RolloutState::kRunning;
+    p_.current_wave = wave;
+    RolloutDecision d;
+    d.kind = DecisionKind::kWaveStarted;
+    d.wave = wave;
+    Decide(std::move(d));
+  }
   // Halting or aborting: whatever has not started never will.
   void MarkWaitingNotStarted() {
     for (std::size_t i = 0; i < p_.targets.size(); ++i) {
@@ -117,10 +125,7 @@ class Stepper {
         p_.rollback_on_abort = command.rollback;
         MarkWaitingNotStarted();
         return;
-      case RolloutCommandKind::kApproveWave:
-        p_.state = RolloutState::kRunning;
-        p_.current_wave = command.wave;
-        return;
+      case RolloutCommandKind::kApproveWave: StartWave(command.wave); return;
     }
   }
 
@@ -183,7 +188,7 @@ class Stepper {
   Status Advance() {
     for (;;) {
       switch (p_.state) {
-        case RolloutState::kPending: p_.state = RolloutState::kRunning; continue;
+        case RolloutState::kPending: StartWave(0); continue;
         case RolloutState::kRunning: {
           SP_RETURN_IF_ERROR(StartDeploys());
           if (!WaveDone()) return Status::Ok();
@@ -196,8 +201,7 @@ class Stepper {
             return Status::Ok();
           }
           p_.resume_at_ms.reset();
-          p_.state = RolloutState::kRunning;
-          ++p_.current_wave;
+          StartWave(p_.current_wave + 1);
           continue;
         case RolloutState::kAwaitingApproval:
         case RolloutState::kPaused: return Status::Ok();
@@ -292,7 +296,7 @@ class Stepper {
       return false;
     }
     switch (spec_.between_waves) {
-      case BetweenWaves::kNone: ++p_.current_wave; return true;
+      case BetweenWaves::kNone: StartWave(next); return true;
       case BetweenWaves::kPause: {
         p_.state = RolloutState::kWaitingBetweenWaves;
         p_.resume_at_ms = input_.now_ms + spec_.pause_ms;
@@ -489,6 +493,7 @@ std::string_view ToString(DecisionKind kind) {
     case DecisionKind::kStartDeploy: return "start_deploy";
     case DecisionKind::kStartRollback: return "start_rollback";
     case DecisionKind::kSkipTarget: return "skip_target";
+    case DecisionKind::kWaveStarted: return "wave_started";
     case DecisionKind::kWaveFinished: return "wave_finished";
     case DecisionKind::kWaitUntil: return "wait_until";
     case DecisionKind::kAwaitApproval: return "await_approval";

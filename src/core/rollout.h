@@ -259,6 +259,7 @@ enum class DecisionKind {
   kStartDeploy,      // request a deploy of spec.release for store_id
   kStartRollback,    // request a rollback of store_id to `release`
   kSkipTarget,       // store_id was skipped (skip_reason)
+  kWaveStarted,      // wave `wave` is now the current wave (0, the canary, at the first step)
   kWaveFinished,     // wave `wave` has no target left to deploy or in flight
   kWaitUntil,        // the next wave starts at until_ms
   kAwaitApproval,    // the next wave (`wave`) waits for approve-wave
@@ -273,7 +274,7 @@ struct RolloutDecision {
   std::size_t target = 0;              // start, skip: the index in progress.targets
   std::optional<std::string> release;  // start: the release to deploy or return to
   std::optional<SkipReason> skip_reason;
-  int wave = 0;  // wave finished, await approval
+  int wave = 0;  // the wave of a start or skip; the wave started, finished or awaiting approval
   std::int64_t until_ms = 0;
   int failed_deploys = 0;                               // halted
   RolloutState final_state = RolloutState::kSucceeded;  // finished

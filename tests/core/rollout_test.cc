@@ -59,6 +59,15 @@ std::vector<std::size_t> WaveSizes(const RolloutPlan& plan) {
   return sizes;
 }
 
+// The decisions of `kind`, in order.
+std::vector<RolloutDecision> Only(const std::vector<RolloutDecision>& decisions, DecisionKind kind) {
+  std::vector<RolloutDecision> out;
+  for (const RolloutDecision& d : decisions) {
+    if (d.kind == kind) out.push_back(d);
+  }
+  return out;
+}
+
 // ---- Spec ---------------------------------------------------------------------------------
 
 TEST(RolloutSpecTest, ValidSpecsPass) {
@@ -290,13 +299,7 @@ class Simulator {
     return it == starts_.end() ? 0 : it->second;
   }
   int max_in_flight() const { return max_in_flight_; }
-  std::vector<RolloutDecision> Of(DecisionKind kind) const {
-    std::vector<RolloutDecision> out;
-    for (const RolloutDecision& d : decisions_) {
-      if (d.kind == kind) out.push_back(d);
-    }
-    return out;
-  }
+  std::vector<RolloutDecision> Of(DecisionKind kind) const { return Only(decisions_, kind); }
 
   StepInput Input(std::vector<RolloutCommand> commands = {}) const {
     StepInput input;
@@ -418,6 +421,9 @@ TEST(RolloutStepTest, CleanMultiWaveRolloutSucceeds) {
   EXPECT_EQ(CountIn(sim.progress(), TS::kSucceeded), 20);
   for (const std::string& id : Ids(20)) EXPECT_EQ(sim.starts(id, RunKind::kDeploy), 1) << id;
   EXPECT_EQ(sim.max_in_flight(), 3);
+  std::vector<int> started;
+  for (const RolloutDecision& d : sim.Of(D::kWaveStarted)) started.push_back(d.wave);
+  EXPECT_EQ(started, (std::vector<int>{0, 1, 2, 3}));
   std::vector<int> finished;
   for (const RolloutDecision& d : sim.Of(D::kWaveFinished)) finished.push_back(d.wave);
   EXPECT_EQ(finished, (std::vector<int>{0, 1, 2, 3}));
@@ -437,11 +443,13 @@ TEST(RolloutStepTest, StartsDeploysInPlanOrderCarryingTheReleaseAndThePreviousRe
   Simulator sim(spec, 3);
   sim.store("s00000").last_known_good_release = "2026.10.9";
   StepResult result = sim.Pass();
-  ASSERT_EQ(result.decisions.size(), 2u);
-  EXPECT_EQ(result.decisions[0].kind, D::kStartDeploy);
-  EXPECT_EQ(result.decisions[0].store_id, "s00000");
-  EXPECT_EQ(result.decisions[0].release, "2026.12.1");
-  EXPECT_EQ(result.decisions[1].store_id, "s00001");
+  ASSERT_EQ(result.decisions.size(), 3u);
+  EXPECT_EQ(result.decisions[0].kind, D::kWaveStarted);
+  EXPECT_EQ(result.decisions[0].wave, 0);
+  EXPECT_EQ(result.decisions[1].kind, D::kStartDeploy);
+  EXPECT_EQ(result.decisions[1].store_id, "s00000");
+  EXPECT_EQ(result.decisions[1].release, "2026.12.1");
+  EXPECT_EQ(result.decisions[2].store_id, "s00001");
   EXPECT_EQ(result.changed_targets, (std::vector<std::size_t>{0, 1}));
   EXPECT_EQ(sim.target("s00000").previous_release, "2026.10.9");
   EXPECT_EQ(sim.target("s00000").deploy_run_id, "run-1");
@@ -456,8 +464,10 @@ TEST(RolloutStepTest, PacingBudgetLimitsTriggersPerStepAndNeverFailsTheRollout) 
   sim.trigger_budget = 0;
   for (int i = 0; i < 3; ++i) {
     StepResult result = sim.Pass();
-    EXPECT_TRUE(result.decisions.empty());
+    EXPECT_TRUE(Only(result.decisions, D::kStartDeploy).empty());
+    EXPECT_TRUE(Only(result.decisions, D::kSkipTarget).empty());
   }
+  EXPECT_EQ(sim.Of(D::kWaveStarted).size(), 1u);
   EXPECT_EQ(sim.progress().state, RS::kRunning);
   EXPECT_EQ(CountIn(sim.progress(), TS::kWaiting), 30);
   sim.trigger_budget = 2;
@@ -498,7 +508,7 @@ TEST(RolloutStepTest, ReplayingAStepAfterRecordingItStartsNothingTwice) {
   Result<StepResult> first = Step(spec, sim.plan(), sim.progress(), input);
   Result<StepResult> before_commit = Step(spec, sim.plan(), sim.progress(), input);
   ASSERT_TRUE(first.ok() && before_commit.ok());
-  ASSERT_EQ(first->decisions.size(), 4u);
+  ASSERT_EQ(Only(first->decisions, D::kStartDeploy).size(), 4u);
   EXPECT_EQ(first->progress, before_commit->progress);
   // After the transaction (the progress with its run ids), replays decide no start: not with
   // the old observations, not with fresh ones, not after a "restart" from a stored copy.
@@ -563,10 +573,10 @@ TEST(RolloutStepTest, AWaveOfOnlySkippedStoresFinishesAtOnce) {
   sim.store("s00000").availability = Availability::kOffline;
   sim.store("s00001").window_open = false;
   StepResult result = sim.Pass();
-  ASSERT_GE(result.decisions.size(), 3u);
-  EXPECT_EQ(result.decisions[0].kind, D::kSkipTarget);
-  EXPECT_EQ(result.decisions[1].kind, D::kSkipTarget);
-  EXPECT_EQ(result.decisions[2].kind, D::kWaveFinished);
+  std::vector<DecisionKind> kinds;
+  for (const RolloutDecision& d : result.decisions) kinds.push_back(d.kind);
+  EXPECT_EQ(kinds, (std::vector<DecisionKind>{D::kWaveStarted, D::kSkipTarget, D::kSkipTarget, D::kWaveFinished,
+                                              D::kWaveStarted}));
   EXPECT_TRUE(result.step_again);  // wave 1's stores were not observed yet
   EXPECT_EQ(sim.progress().current_wave, 1);
 }
@@ -922,19 +932,56 @@ TEST(RolloutStepTest, CommandChecks) {
   EXPECT_FALSE(CheckRolloutCommand(plan, awaiting, {C::kApproveWave, 3}).ok());
 }
 
+TEST(RolloutStepTest, StoresToObserveFollowTheState) {
+  RolloutSpec spec = BaseSpec();
+  spec.waves = WavePlanSpec{4, std::nullopt, 4};
+  spec.max_concurrent = 2;
+  spec.between_waves = BetweenWaves::kApproval;
+  Simulator sim(spec, 8);
+  EXPECT_EQ(StoresToObserve(sim.plan(), sim.progress()),
+            (std::vector<std::string>{"s00000", "s00001", "s00002", "s00003"}));
+  sim.held = {"s00001"};
+  sim.outcome = [](const std::string& store, RunKind kind) {
+    return store == "s00000" && kind == RunKind::kDeploy ? RunState::kFailed : RunState::kVerified;
+  };
+  sim.Pass();
+  EXPECT_EQ(StoresToObserve(sim.plan(), sim.progress()).size(), 4u);  // two in flight, two waiting
+  sim.FinishRuns();
+  sim.Pass();
+  ASSERT_EQ(sim.progress().state, RS::kHalting);
+  // Halting: the deploys that started (one failed, one in flight); not the not_started ones.
+  EXPECT_EQ(StoresToObserve(sim.plan(), sim.progress()), (std::vector<std::string>{"s00000", "s00001"}));
+  sim.held.clear();
+  sim.RunUntilQuiet();
+  EXPECT_EQ(sim.progress().state, RS::kFailed);
+  EXPECT_TRUE(StoresToObserve(sim.plan(), sim.progress()).empty());
+}
+
+TEST(RolloutStepTest, AbortBeforeTheFirstStepStartsNothing) {
+  Simulator sim(BaseSpec(), 3);
+  StepResult result = sim.Pass({{C::kAbort}});
+  EXPECT_EQ(sim.progress().state, RS::kAborted);
+  EXPECT_EQ(CountIn(sim.progress(), TS::kNotStarted), 3);
+  EXPECT_TRUE(Only(result.decisions, D::kStartDeploy).empty());
+  ASSERT_EQ(Only(result.decisions, D::kRolloutFinished).size(), 1u);
+  EXPECT_EQ(result.changed_targets, (std::vector<std::size_t>{0, 1, 2}));
+}
+
 TEST(RolloutStepTest, ARefusedRunRequestBecomesASkip) {
   RolloutSpec spec = BaseSpec();
   spec.waves = WavePlanSpec{2, std::nullopt, 2};
   Simulator sim(spec, 2);
   Result<StepResult> result = Step(spec, sim.plan(), sim.progress(), sim.Input());
   ASSERT_TRUE(result.ok());
-  ASSERT_EQ(result->decisions.size(), 2u);
+  const std::vector<RolloutDecision> starts = Only(result->decisions, D::kStartDeploy);
+  ASSERT_EQ(starts.size(), 2u);
   // The store got another run between the observation and the transaction.
-  ASSERT_TRUE(RecordRefusedStart(result->progress, result->decisions[0], SkipReason::kActiveRun).ok());
-  ASSERT_TRUE(AttachRun(result->progress, result->decisions[1], "run-x").ok());
-  EXPECT_FALSE(AttachRun(result->progress, result->decisions[1], "run-y").ok());  // once
-  EXPECT_FALSE(AttachRun(result->progress, result->decisions[0], "run-z").ok());  // skipped now
-  RolloutDecision elsewhere = result->decisions[1];
+  ASSERT_TRUE(RecordRefusedStart(result->progress, starts[0], SkipReason::kActiveRun).ok());
+  ASSERT_TRUE(AttachRun(result->progress, starts[1], "run-x").ok());
+  EXPECT_FALSE(AttachRun(result->progress, starts[1], "run-y").ok());             // once
+  EXPECT_FALSE(AttachRun(result->progress, starts[0], "run-z").ok());             // skipped now
+  EXPECT_FALSE(AttachRun(result->progress, result->decisions[0], "run-v").ok());  // not a start
+  RolloutDecision elsewhere = starts[1];
   elsewhere.store_id = "other";
   EXPECT_FALSE(AttachRun(result->progress, elsewhere, "run-w").ok());
   EXPECT_EQ(result->progress.targets[0].state, TS::kSkipped);
