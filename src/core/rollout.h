@@ -12,7 +12,8 @@
 // The contract with the orchestrator (the edge that owns the database, the clock and the
 // provider rate limiter), in the order of one pass:
 //   1. load the stores named by StoresToObserve(plan, progress) and observe each one;
-//   2. Step(spec, plan, progress, input);
+//   2. Step(spec, plan, progress, input); step again at once when it says step_again, at
+//      wake_at_ms, on a command, or when one of the rollout's runs ends;
 //   3. in ONE transaction: for every kStartDeploy/kStartRollback decision, request the run
 //      (core::CheckRunRequest via the server's PlanRun) and AttachRun() its id, or
 //      RecordRefusedStart() when it is refused; write the changed targets and the progress;
