@@ -111,6 +111,7 @@ struct RequestArgs {
   std::optional<std::string> rollback_to;  // rollback --to
   std::string isolation;                   // migrate-isolation --to
   std::string idempotency_key;
+  std::optional<std::string> break_glass;  // --break-glass REASON
   bool wait = false;
   int wait_timeout_s = kDefaultWaitTimeoutS;
 };
@@ -138,11 +139,15 @@ int RunRequest(CliState& state, const RequestArgs& args) {
     case core::RunKind::kProvision:
     case core::RunKind::kDecommission: break;
   }
+  if (args.break_glass) {
+    if (Status s = CheckBreakGlassArg(*args.break_glass); !s) return UsageError(state, s.error().message);
+  }
   return WithSession(state, [&](ApiSession& session) {
     HeaderList headers;
     if (!args.idempotency_key.empty()) headers.emplace_back("Idempotency-Key", args.idempotency_key);
-    auto reply = CallJson(state, session, "POST", RunRequestPath(args.store, args.kind),
-                          json::serialize(RunRequestBody(args.kind, release, target)), std::move(headers));
+    auto reply =
+        CallJson(state, session, "POST", RunRequestPath(args.store, args.kind),
+                 json::serialize(RunRequestBody(args.kind, release, target, args.break_glass)), std::move(headers));
     if (auto* failure = std::get_if<Failure>(&reply)) return failure->exit_code;
     const JsonReply& accepted = std::get<JsonReply>(reply);
     const json::object& answer = accepted.body.as_object();
@@ -224,6 +229,9 @@ CLI::App* AddRequestCommand(CLI::App& parent, CliState& state, const std::string
       ->capture_default_str()
       ->needs(wait);
   cmd->add_option("--idempotency-key", args->idempotency_key, "Idempotency-Key for safe retries");
+  cmd->add_option("--break-glass", args->break_glass,
+                  "Outside the deploy windows: ask an approver to let this run start anyway, giving the reason "
+                  "(10-500 characters; ignored when the windows are open)");
   cmd->footer(kWaitFooter);
   cmd->final_callback(
       [&state, args] { state.action = Guarded(state, [&state, args] { return RunRequest(state, *args); }); });
@@ -266,9 +274,64 @@ std::string RunRequestPath(const std::string& store, core::RunKind kind) {
   return "/v1/stores/" + PercentEncode(store) + "/" + tail;
 }
 
+Status CheckBreakGlassArg(std::string_view reason) {
+  if (reason.size() < 10 || reason.size() > 500) {
+    return Error::Invalid("--break-glass: the reason must be 10 to 500 characters: say why this cannot wait",
+                          "break_glass.reason");
+  }
+  return Status::Ok();
+}
+
+std::string DeployWindowsPath(const std::string& environment, const std::string& action) {
+  return WithQuery("/v1/deploy-windows", {{"environment", environment}, {"action", action}});
+}
+
+std::string DeployWindowsTable(const json::object& answer) {
+  std::vector<std::vector<std::string>> envs;
+  if (const auto* items = answer.if_contains("environments"); items != nullptr && items->is_array()) {
+    for (const auto& item : items->as_array()) {
+      if (!item.is_object()) continue;
+      const json::object& e = item.as_object();
+      const std::string open = CellText(e, "open");
+      envs.push_back({CellText(e, "environment"), open == "true" ? "open" : "closed", CellText(e, "next_open_at"),
+                      CellText(e, "closes_at"), OneLine(CellText(e, "reason"))});
+    }
+  }
+  std::string out = "Deploy windows for " + CellText(answer, "action") + " at " + CellText(answer, "now") + "\n";
+  out += RenderTable({"ENVIRONMENT", "NOW", "NEXT-OPEN", "CLOSES", "REASON"}, envs);
+  std::vector<std::vector<std::string>> windows;
+  if (const auto* items = answer.if_contains("windows"); items != nullptr && items->is_array()) {
+    for (const auto& item : items->as_array()) {
+      if (!item.is_object()) continue;
+      const json::object& w = item.as_object();
+      auto joined = [&](std::string_view key) {
+        std::string text;
+        if (const auto* list = w.if_contains(key); list != nullptr && list->is_array()) {
+          for (const auto& v : list->as_array()) {
+            if (v.is_string()) text += (text.empty() ? "" : ",") + std::string(v.as_string());
+          }
+        }
+        return text.empty() ? std::string("*") : text;
+      };
+      windows.push_back({CellText(w, "id"), CellText(w, "kind"), joined("environments"), joined("actions"),
+                         CellText(w, "schedule"), CellText(w, "duration"), OneLine(CellText(w, "description"))});
+    }
+  }
+  out += "\n";
+  if (windows.empty()) {
+    out += "No deploy windows are configured.\n";
+  } else {
+    out += RenderTable({"WINDOW", "KIND", "ENVIRONMENTS", "ACTIONS", "SCHEDULE (UTC)", "DURATION", "DESCRIPTION"},
+                       windows);
+  }
+  return out;
+}
+
 json::object RunRequestBody(core::RunKind kind, const std::optional<std::string>& release,
-                            std::optional<core::IsolationMode> target_isolation) {
+                            std::optional<core::IsolationMode> target_isolation,
+                            const std::optional<std::string>& break_glass_reason) {
   json::object body;
+  if (break_glass_reason) body["break_glass"] = json::object{{"reason", *break_glass_reason}};
   if ((kind == core::RunKind::kDeploy || kind == core::RunKind::kRollback) && release) body["release"] = *release;
   if (kind == core::RunKind::kIsolationMigration && target_isolation) {
     body["isolation_mode"] = core::ToString(*target_isolation);
@@ -383,6 +446,27 @@ void AddRunsCommands(CLI::App& root, CliState& state) {
                                              "Roll a store back through CI/CD (default: its last known good release)",
                                              core::RunKind::kRollback, rollback);
   rollback_cmd->add_option("--to", rollback->rollback_to, "Release id to roll back to");
+
+  auto windows_env = std::make_shared<std::string>();
+  auto windows_action = std::make_shared<std::string>();
+  CLI::App* windows = root.add_subcommand(
+      "windows", "Show the deploy windows and freezes, and whether each environment is open now (UTC)");
+  windows->add_option("--environment", *windows_env, "Only this environment");
+  windows->add_option("--action", *windows_action,
+                      "Decide for this action (default deploy.request; also rollback.request, store.provision, "
+                      "store.decommission, isolation.migrate)");
+  windows->final_callback([&state, windows_env, windows_action] {
+    state.action = Guarded(state, [&state, windows_env, windows_action] {
+      return WithSession(state, [&](ApiSession& session) {
+        auto reply = CallJson(state, session, "GET", DeployWindowsPath(*windows_env, *windows_action));
+        if (auto* failure = std::get_if<Failure>(&reply)) return failure->exit_code;
+        const json::value& body = std::get<JsonReply>(reply).body;
+        if (!body.is_object()) return UnexpectedResponse(state, "the deploy windows answer is not an object");
+        Print(state, FormatOf(session), body, [&] { return DeployWindowsTable(body.as_object()); });
+        return static_cast<int>(kExitOk);
+      });
+    });
+  });
 
   CLI::App* runs = root.add_subcommand("runs", "List, show and follow CI/CD pipeline runs");
   runs->require_subcommand(1);

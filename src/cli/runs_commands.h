@@ -26,7 +26,7 @@ class App;
 
 namespace storeplane::cli {
 
-// Adds `deploy`, `rollback` and `runs` to `root`, and provision, decommission and
+// Adds `deploy`, `rollback`, `runs` and `windows` to `root`, and provision, decommission and
 // migrate-isolation to its `stores` command: call after AddStoresCommands.
 void AddRunsCommands(CLI::App& root, CliState& state);
 
@@ -42,8 +42,16 @@ Result<core::RunState> ParseRunStateArg(std::string_view flag, std::string_view 
 std::string RunRequestPath(const std::string& store, core::RunKind kind);
 // {} for provision and decommission (and a rollback without a target), {"release": R} for
 // deploy and rollback, {"isolation_mode": M} for an isolation migration.
+// With `break_glass_reason`, also {"break_glass": {"reason": ...}} (any kind).
 boost::json::object RunRequestBody(core::RunKind kind, const std::optional<std::string>& release,
-                                   std::optional<core::IsolationMode> target_isolation);
+                                   std::optional<core::IsolationMode> target_isolation,
+                                   const std::optional<std::string>& break_glass_reason = std::nullopt);
+// A --break-glass reason: 10..500 bytes (the server also refuses secret-looking words).
+Status CheckBreakGlassArg(std::string_view reason);
+// "/v1/deploy-windows" with ?environment=&action= for what is set.
+std::string DeployWindowsPath(const std::string& environment, const std::string& action);
+// The table of `storeplane windows`: one line per environment, then the windows.
+std::string DeployWindowsTable(const boost::json::object& answer);
 
 struct RunFilters {
   std::string store;

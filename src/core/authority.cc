@@ -139,6 +139,7 @@ const std::vector<ActionInfo>& ActionCatalog() {
       {"event.watch", false,
        "open the live event stream; each event is delivered only when the caller may read what it is about"},
       {"metrics.read", false, "scrape /metrics: fleet-wide counts and latencies, no store business data"},
+      {"window.read", false, "see the deploy windows and freezes of the policy and whether each environment is open"},
       {"policy.reload", false, "reload the policy file (server-initiated on SIGHUP; never granted)"},
       {"agent.enrolled", false,
        "an agent exchanged its enrollment token for a credential (agent-initiated; never granted)"},
@@ -277,6 +278,7 @@ bool RoleCanApprove(const Role& role) {
 }
 
 void NumberRules(Policy& policy) {
+  for (std::size_t i = 0; i < policy.windows.size(); ++i) policy.windows[i].id = "window/" + std::to_string(i + 1);
   for (auto& [name, role] : policy.roles) {
     for (std::size_t i = 0; i < role.allow.size(); ++i) role.allow[i].id = name + "/allow/" + std::to_string(i + 1);
     for (std::size_t i = 0; i < role.deny.size(); ++i) role.deny[i].id = name + "/deny/" + std::to_string(i + 1);
@@ -329,6 +331,32 @@ Status ValidatePolicy(const Policy& policy, const EnvironmentSet& environments) 
       }
     }
   }
+  for (std::size_t i = 0; i < policy.windows.size(); ++i) {
+    const DeployWindow& window = policy.windows[i];
+    const std::string expected = "window/" + std::to_string(i + 1);
+    if (window.id != expected) return Error::Invalid("window id " + Quote(window.id) + " should be " + Quote(expected));
+    if (Status s = ValidateWindow(window, environments); !s) return InContext(expected, s.error());
+  }
+  return Status::Ok();
+}
+
+Status ValidateWindow(const DeployWindow& window, const EnvironmentSet& environments) {
+  if (window.actions.empty()) return Error::Invalid("a window needs at least one action");
+  for (const std::string& action : window.actions) {
+    if (!IsWindowedAction(action)) {
+      return Error::Invalid(
+          "windows govern the requests that become pipeline runs only (deploy.request, "
+          "rollback.request, store.provision, store.decommission, isolation.migrate), not " +
+          Quote(action));
+    }
+  }
+  for (const std::string& env : window.environments) {
+    if (!environments.names.contains(env)) return Error::Invalid("unknown environment " + Quote(env));
+  }
+  if (window.duration_ms <= 0 || window.duration_ms > kMaxWindowDurationMs || window.duration_ms % kMinuteMs != 0) {
+    return Error::Invalid("a window's duration must be whole minutes, from 1m to 31d");
+  }
+  if (window.description.size() > 200) return Error::Invalid("a window's description is limited to 200 bytes");
   return Status::Ok();
 }
 

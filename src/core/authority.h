@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/deploy_window.h"
 #include "core/label_selector.h"
 #include "core/result.h"
 #include "core/store.h"
@@ -71,10 +72,20 @@ struct ApprovalRule {
   std::int64_t expires_after_ms = 24 * 3600 * 1000;
 };
 
+// The approval rule id of break-glass change requests.
+inline constexpr std::string_view kBreakGlassRule = "break-glass";
+
 struct Policy {
   std::map<std::string, Role> roles;
   std::map<std::string, PolicyPrincipal> principals;
   std::vector<ApprovalRule> approvals;
+  // Deploy windows and freezes (core/deploy_window.h), ids "window/<n>" in file order.
+  std::vector<DeployWindow> windows;
+  // Who approves a run requested with break_glass outside its window: the rule's count,
+  // approver role and expiry (its actions and environments are unused). Built in when the
+  // file has no `break_glass:` section: 1 approval by "approver", expiring after 4h; then a
+  // policy without an "approver" role able to approve has no break-glass at all.
+  ApprovalRule break_glass{std::string(kBreakGlassRule), {}, {}, 1, "approver", 4LL * 3600 * 1000};
   std::string source_hash;  // hex SHA-256 of the file it came from, for the audit trail
 };
 
@@ -108,6 +119,9 @@ Status ValidateRule(const Rule& rule, const EnvironmentSet& environments);
 // change.approve/change.reject), known environments, 1 <= approvals <= 10,
 // 1 minute <= expires_after <= 30 days. The approver role is checked by ValidatePolicy.
 Status ValidateApprovalRule(const ApprovalRule& rule, const EnvironmentSet& environments);
+// One deploy window on its own: actions that become pipeline runs (IsWindowedAction), known
+// environments, a duration of whole minutes from 1m to 31d, a description of <= 200 bytes.
+Status ValidateWindow(const DeployWindow& window, const EnvironmentSet& environments);
 // Whether `role` grants change.approve through some allow rule (in any environment).
 bool RoleCanApprove(const Role& role);
 // Assigns the documented rule ids from positions: "<role>/allow/<n>", "<role>/deny/<n>",

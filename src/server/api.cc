@@ -43,6 +43,7 @@ const std::vector<RouteSpec>& ApiRouteTable() {
       {"POST", "/v1/stores/{id}/isolation-migrations", "isolation.migrate"},
       {"GET", "/v1/runs", "run.read"},
       {"GET", "/v1/runs/{id}", "run.read"},
+      {"GET", "/v1/deploy-windows", "window.read"},
       {"GET", "/v1/events", "event.watch"},
       {"POST", "/hooks/cicd/{provider}", "", RouteAudience::kCallback},
       {"POST", "/agent/v1/enroll", "", RouteAudience::kAgent},

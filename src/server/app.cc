@@ -89,6 +89,7 @@ App::App(Services services) : services_(std::move(services)), router_(ApiRouteTa
   RegisterOperationHandlers(by_route);
   RegisterStoreHealthHandlers(by_route);
   RegisterRunHandlers(by_route);
+  RegisterWindowHandlers(by_route);
   RegisterCicdHookHandlers(by_route);
   RegisterEventHandlers(by_route);
   RegisterMetricsHandlers(by_route);

@@ -154,6 +154,7 @@ void RegisterAgentHandlers(std::map<std::string, Handler>& by_route);
 void RegisterOperationHandlers(std::map<std::string, Handler>& by_route);
 void RegisterStoreHealthHandlers(std::map<std::string, Handler>& by_route);
 void RegisterRunHandlers(std::map<std::string, Handler>& by_route);
+void RegisterWindowHandlers(std::map<std::string, Handler>& by_route);
 void RegisterCicdHookHandlers(std::map<std::string, Handler>& by_route);
 void RegisterEventHandlers(std::map<std::string, Handler>& by_route);
 void RegisterMetricsHandlers(std::map<std::string, Handler>& by_route);

@@ -102,8 +102,13 @@ std::optional<Response> ReplayTwin(RequestContext& ctx, const std::optional<db::
 
 Result<Response> RequestApproval(RequestContext& ctx, const core::Store& store, std::string request_body,
                                  std::optional<db::IdempotencyRecord> idem) {
-  auto change = NewChange(ctx.action, store, ctx.caller->principal_id, std::move(request_body), *ctx.decision.approval,
-                          ctx.now_ms);
+  return RequestApproval(ctx, store, std::move(request_body), std::move(idem), *ctx.decision.approval, {});
+}
+
+Result<Response> RequestApproval(RequestContext& ctx, const core::Store& store, std::string request_body,
+                                 std::optional<db::IdempotencyRecord> idem, const core::ApprovalRule& rule,
+                                 const std::map<std::string, std::string>& audit_params) {
+  auto change = NewChange(ctx.action, store, ctx.caller->principal_id, std::move(request_body), rule, ctx.now_ms);
   const auto location = "/v1/changes/" + change.id;
   const auto body = boost::json::serialize(ChangeJson(change));
   if (idem) {
@@ -112,7 +117,9 @@ Result<Response> RequestApproval(RequestContext& ctx, const core::Store& store, 
     idem->location = location;
   }
   db::WriteBatch batch;
-  batch.audit.push_back(ctx.Audit("store/" + store.id, "pending_approval", {{"change", change.id}}));
+  auto params = audit_params;
+  params["change"] = change.id;
+  batch.audit.push_back(ctx.Audit("store/" + store.id, "pending_approval", std::move(params)));
   batch.effects.emplace_back(db::InsertChangeEffect{std::move(change)});
   batch.idempotency = std::move(idem);
   auto written = ctx.services.repo.Apply(batch);

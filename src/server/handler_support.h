@@ -40,6 +40,11 @@ Response Replay(const db::IdempotencyRecord& rec);
 // record commit together; `request_body` is what runs when the change is approved.
 Result<Response> RequestApproval(RequestContext& ctx, const core::Store& store, std::string request_body,
                                  std::optional<db::IdempotencyRecord> idem);
+// The same for an explicit rule (break-glass), with `audit_params` added to the audit
+// record (whitelisted values only).
+Result<Response> RequestApproval(RequestContext& ctx, const core::Store& store, std::string request_body,
+                                 std::optional<db::IdempotencyRecord> idem, const core::ApprovalRule& rule,
+                                 const std::map<std::string, std::string>& audit_params);
 
 // The Idempotency-Key of a POST: no record when the header is absent; a record to store
 // with the change (answer `status`) for a new key; the remembered answer for a key used

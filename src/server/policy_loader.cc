@@ -286,9 +286,97 @@ class PolicyParser {
     return rule;
   }
 
+  Result<core::DeployWindow> ParseWindow(const YAML::Node& node) const {
+    SP_RETURN_IF_ERROR(
+        CheckMap(node, {"kind", "environments", "actions", "schedule", "duration", "description"}, "a window"));
+    core::DeployWindow window;
+    const YAML::Node kind = node["kind"];
+    if (!kind) return At(node, "a window needs 'kind' (allow or deny)");
+    auto kind_text = Scalar(kind, "'kind'");
+    if (!kind_text.ok()) return kind_text.error();
+    if (*kind_text != "allow" && *kind_text != "deny") {
+      return At(kind, "a window's kind must be 'allow' or 'deny', not " + Quote(*kind_text));
+    }
+    window.kind = *kind_text == "allow" ? core::WindowKind::kAllow : core::WindowKind::kDeny;
+    auto envs = Environments(node);
+    if (!envs.ok()) return envs.error();
+    window.environments = std::move(*envs);
+    if (const YAML::Node actions = node["actions"]) {
+      auto items = ScalarList(actions, "'actions'");
+      if (!items.ok()) return items.error();
+      if (items->empty()) return At(actions, "a window needs at least one action (omit 'actions' for deploy.request)");
+      window.actions.clear();
+      for (const Item& item : *items) {
+        const core::ActionInfo* info = core::FindAction(item.text);
+        if (info == nullptr) return At(item.node, "unknown action " + Quote(item.text));
+        if (!core::IsWindowedAction(item.text)) {
+          return At(item.node,
+                    "a window governs requests that become pipeline runs (deploy.request, rollback.request, "
+                    "store.provision, store.decommission, isolation.migrate), not " +
+                        Quote(item.text));
+        }
+        window.actions.push_back(item.text);
+      }
+    }
+    const YAML::Node schedule = node["schedule"];
+    if (!schedule) return At(node, "a window needs 'schedule' (cron: minute hour day-of-month month day-of-week, UTC)");
+    auto schedule_text = Scalar(schedule, "'schedule'");
+    if (!schedule_text.ok()) return schedule_text.error();
+    auto parsed = core::CronSchedule::Parse(*schedule_text);
+    if (!parsed.ok()) return At(schedule, "bad schedule: " + parsed.error().message);
+    window.schedule = std::move(*parsed);
+    const YAML::Node duration = node["duration"];
+    if (!duration) return At(node, "a window needs 'duration' (e.g. 8h, 14d)");
+    auto duration_text = Scalar(duration, "'duration'");
+    if (!duration_text.ok()) return duration_text.error();
+    auto ms = core::ParseWindowDuration(*duration_text);
+    if (!ms.ok()) return At(duration, "bad duration " + Quote(*duration_text) + ": " + ms.error().message);
+    window.duration_ms = *ms;
+    if (const YAML::Node d = node["description"]) {
+      auto text = Scalar(d, "'description'");
+      if (!text.ok()) return text.error();
+      window.description = *text;
+    }
+    if (Status s = core::ValidateWindow(window, environments_); !s) return At(node, s.error().message);
+    return window;
+  }
+
+  Result<core::ApprovalRule> ParseBreakGlass(const YAML::Node& node, const core::Policy& policy) const {
+    SP_RETURN_IF_ERROR(CheckMap(node, {"approvals", "approver_role", "expires_after"}, "'break_glass'"));
+    core::ApprovalRule rule = policy.break_glass;
+    if (const YAML::Node count = node["approvals"]) {
+      auto text = Scalar(count, "'approvals'");
+      if (!text.ok()) return text.error();
+      int value = 0;
+      auto [p, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+      if (ec != std::errc() || p != text->data() + text->size() || value < 1 || value > 10) {
+        return At(count, "approvals must be a whole number from 1 to 10, not " + Quote(*text));
+      }
+      rule.approvals = value;
+    }
+    if (const YAML::Node role = node["approver_role"]) {
+      auto role_name = Scalar(role, "'approver_role'");
+      if (!role_name.ok()) return role_name.error();
+      rule.approver_role = *role_name;
+    }
+    const auto found = policy.roles.find(rule.approver_role);
+    if (found == policy.roles.end()) return At(node, "unknown approver_role " + Quote(rule.approver_role));
+    if (!core::RoleCanApprove(found->second)) {
+      return At(node, "approver_role " + Quote(rule.approver_role) + " is not allowed change.approve");
+    }
+    if (const YAML::Node expiry = node["expires_after"]) {
+      auto ms = ParseDuration(expiry);
+      if (!ms.ok()) return ms.error();
+      if (*ms < 60LL * 1000 || *ms > 30LL * 24 * 3600 * 1000) return At(expiry, "expires_after must be from 1m to 30d");
+      rule.expires_after_ms = *ms;
+    }
+    return rule;
+  }
+
   Result<core::Policy> ParseRoot(const YAML::Node& root) const {
     if (!root || root.IsNull()) return Error::Invalid(name_ + ": the policy is empty");
-    SP_RETURN_IF_ERROR(CheckMap(root, {"version", "roles", "principals", "approvals"}, "the policy"));
+    SP_RETURN_IF_ERROR(
+        CheckMap(root, {"version", "roles", "principals", "approvals", "windows", "break_glass"}, "the policy"));
     const YAML::Node version = root["version"];
     if (!version) return At(root, "missing 'version' (this storeplane reads version 1)");
     auto version_text = Scalar(version, "'version'");
@@ -328,6 +416,20 @@ class PolicyParser {
         if (!rule.ok()) return rule.error();
         policy.approvals.push_back(std::move(*rule));
       }
+    }
+
+    if (const YAML::Node windows = root["windows"]; windows && !windows.IsNull()) {
+      if (!windows.IsSequence()) return At(windows, "'windows' must be a list of windows");
+      for (const auto& element : windows) {
+        auto window = ParseWindow(element);
+        if (!window.ok()) return window.error();
+        policy.windows.push_back(std::move(*window));
+      }
+    }
+    if (const YAML::Node break_glass = root["break_glass"]; break_glass && !break_glass.IsNull()) {
+      auto rule = ParseBreakGlass(break_glass, policy);
+      if (!rule.ok()) return rule.error();
+      policy.break_glass = std::move(*rule);
     }
 
     core::NumberRules(policy);
@@ -391,14 +493,14 @@ roles:
   viewer:
     description: Sees stores, their agents, operations and change requests; changes nothing.
     allow:
-      - actions: [store.read, agent.read, operation.read, run.read, change.read, principal.whoami, event.watch, metrics.read]
+      - actions: [store.read, agent.read, operation.read, run.read, change.read, principal.whoami, event.watch, metrics.read, window.read]
 
   operator:
     description: >-
       Runs the store lifecycle and the allow-listed agent operations. Outside production
       it acts alone; in production its lifecycle changes wait for an approver.
     allow:
-      - actions: [store.read, agent.read, operation.read, run.read, change.read, principal.whoami, event.watch, metrics.read]
+      - actions: [store.read, agent.read, operation.read, run.read, change.read, principal.whoami, event.watch, metrics.read, window.read]
       - actions: [store.register, store.label, store.provision, store.decommission, isolation.migrate]
       - actions: [operation.run.*, agent.enroll, agent.revoke]
 
@@ -407,7 +509,7 @@ roles:
       Requests deploys and rollbacks (approved by an approver in production) and checks
       their result.
     allow:
-      - actions: [store.read, agent.read, operation.read, run.read, change.read, principal.whoami, event.watch]
+      - actions: [store.read, agent.read, operation.read, run.read, change.read, principal.whoami, event.watch, window.read]
       - actions: [deploy.request, rollback.request]
       - actions: [operation.run.health.probe, operation.run.release.report]
 
@@ -415,7 +517,7 @@ roles:
     description: >-
       Approves or rejects change requests made by someone else; requests nothing itself.
     allow:
-      - actions: [store.read, agent.read, operation.read, run.read, change.read, principal.whoami, event.watch]
+      - actions: [store.read, agent.read, operation.read, run.read, change.read, principal.whoami, event.watch, window.read]
       - actions: [change.approve, change.reject]
 
   auditor:
@@ -447,6 +549,30 @@ approvals:
     approvals: 1
     approver_role: approver
     expires_after: 24h
+
+# Deploy windows and freezes (see docs/CICD.md, "Deploy windows and freezes"). None by
+# default: every environment is open. Times are UTC; a window is active from each start of
+# its cron schedule for its duration. An active deny window that applies closes; where allow
+# windows apply, one must be active. Rollbacks are not held unless a window names
+# rollback.request. Outside a window, a request with "break_glass" becomes a change request
+# that an approver (never the requester) must approve.
+#
+# windows:
+#   - kind: allow                       # allow | deny
+#     environments: [production]        # optional: absent = every environment
+#     actions: [deploy.request]         # optional: default [deploy.request]
+#     schedule: "0 9 * * mon-thu"       # minute hour day-of-month month day-of-week (UTC)
+#     duration: 8h                      # m, h or d; 1m..31d
+#     description: Production deploys Monday to Thursday, 09:00-17:00 UTC
+#   - kind: deny
+#     schedule: "0 0 20 12 *"
+#     duration: 14d
+#     description: Year-end freeze
+#
+# break_glass:                          # optional; this is the built-in default
+#   approvals: 1
+#   approver_role: approver
+#   expires_after: 4h
 )policy";
   return kText;
 }

@@ -49,7 +49,10 @@ ProblemType TypeFor(ProblemKind kind, ErrorCode code) {
 
 int HttpStatusFor(ErrorCode code) { return TypeFor(code).status; }
 
-Response ProblemResponse(const Error& error, std::string_view instance, std::string_view request_id, ProblemKind kind) {
+namespace {
+
+boost::json::object ProblemBody(const Error& error, std::string_view instance, std::string_view request_id,
+                                ProblemKind kind) {
   const auto type = TypeFor(kind, error.code);
   boost::json::object body;
   body["type"] = std::string("urn:storeplane:problem:") + std::string(type.slug);
@@ -59,12 +62,32 @@ Response ProblemResponse(const Error& error, std::string_view instance, std::str
   body["instance"] = instance;
   if (!request_id.empty()) body["request_id"] = request_id;
   if (!error.field.empty()) body["field"] = error.field;
+  return body;
+}
+
+Response FromBody(const boost::json::object& body, const Error& error, ProblemKind kind) {
+  const auto type = TypeFor(kind, error.code);
   Response resp;
   resp.status = type.status;
   resp.content_type = "application/problem+json";
   resp.body = boost::json::serialize(body);
   if (type.status == 429 || type.status == 503) resp.SetHeader("Retry-After", "1");
   return resp;
+}
+
+}  // namespace
+
+Response ProblemResponse(const Error& error, std::string_view instance, std::string_view request_id, ProblemKind kind) {
+  return FromBody(ProblemBody(error, instance, request_id, kind), error, kind);
+}
+
+Response ProblemResponse(const Error& error, std::string_view instance, std::string_view request_id,
+                         const std::vector<std::pair<std::string, std::string>>& extra_members) {
+  auto body = ProblemBody(error, instance, request_id, ProblemKind::kFromErrorCode);
+  for (const auto& [name, value] : extra_members) {
+    if (!body.contains(name)) body[name] = value;
+  }
+  return FromBody(body, error, ProblemKind::kFromErrorCode);
 }
 
 }  // namespace storeplane::server

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
+#include "core/labels.h"
 #include "core/lifecycle.h"
+#include "core/time_format.h"
 #include "server/auth.h"
 #include "server/json_body.h"
 
@@ -26,6 +28,74 @@ std::optional<core::RunKind> RunKindOfAction(std::string_view action) {
   return std::nullopt;
 }
 
+Status ValidateBreakGlassReason(std::string_view reason) {
+  constexpr char kField[] = "break_glass.reason";
+  if (reason.size() < 10 || reason.size() > 500) {
+    return Error::Invalid("break_glass.reason must be 10 to 500 bytes: say why this cannot wait", kField);
+  }
+  for (char c : reason) {
+    if (static_cast<unsigned char>(c) < 0x20 && c != ' ') {
+      return Error::Invalid("break_glass.reason may not contain control characters", kField);
+    }
+  }
+  // The control plane never holds secrets: each word goes through the labels' heuristics.
+  std::size_t start = 0;
+  while (start < reason.size()) {
+    std::size_t end = reason.find(' ', start);
+    if (end == std::string_view::npos) end = reason.size();
+    if (end > start) {
+      if (Status s = core::CheckNotSecretLike("reason", reason.substr(start, end - start)); !s) {
+        return Error::Invalid(
+            "break_glass.reason holds something that looks like a secret; the control plane "
+            "never stores secrets",
+            kField);
+      }
+    }
+    start = end + 1;
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+// "break_glass": {"reason": "..."} from a request body, when present.
+Status DecodeBreakGlass(const boost::json::object& object, RunRequest& request) {
+  const auto* value = object.if_contains("break_glass");
+  if (value == nullptr || value->is_null()) return Status::Ok();
+  if (!value->is_object()) return Error::Invalid("break_glass must be an object {\"reason\": \"...\"}", "break_glass");
+  FieldReader fields(value->as_object());
+  SP_RETURN_IF_ERROR(fields.RejectUnknown({"reason"}));
+  auto reason = fields.RequiredString("reason");
+  if (!reason.ok()) return Error::Invalid("break_glass needs a reason", "break_glass.reason");
+  SP_RETURN_IF_ERROR(ValidateBreakGlassReason(*reason));
+  request.break_glass_reason = *reason;
+  return Status::Ok();
+}
+
+}  // namespace
+
+Error WindowClosedError(const core::WindowDecision& decision, std::string_view action, std::string_view environment) {
+  std::string message = std::string(action) + " in " + std::string(environment) + " is outside its deploy window (" +
+                        decision.reason + "); ";
+  message += decision.next_open_at ? "it opens at " + core::FormatRfc3339Millis(*decision.next_open_at)
+                                   : std::string("it does not open within 366 days");
+  message += ". A request with break_glass becomes a change request for an approver";
+  return Error{ErrorCode::kConflict, std::move(message), {}};
+}
+
+Result<core::ApprovalRule> BreakGlassRule(const core::Policy& policy, const core::ApprovalRule* normal) {
+  core::ApprovalRule rule = policy.break_glass;
+  const auto role = policy.roles.find(rule.approver_role);
+  if (role == policy.roles.end() || !core::RoleCanApprove(role->second)) {
+    return Error{ErrorCode::kConflict,
+                 "break-glass is not available: the policy has no role '" + rule.approver_role +
+                     "' allowed change.approve (see break_glass in the policy file)",
+                 {}};
+  }
+  if (normal != nullptr) rule.approvals = std::max(rule.approvals, normal->approvals);
+  return rule;
+}
+
 Result<RunRequest> DecodeRunRequest(core::RunKind kind, std::string_view body) {
   RunRequest request;
   request.kind = kind;
@@ -33,11 +103,12 @@ Result<RunRequest> DecodeRunRequest(core::RunKind kind, std::string_view body) {
   auto object = ParseJsonObject(body);
   if (!object.ok()) return object.error();
   FieldReader fields(*object);
+  SP_RETURN_IF_ERROR(DecodeBreakGlass(*object, request));
   switch (kind) {
     case core::RunKind::kProvision:
-    case core::RunKind::kDecommission: SP_RETURN_IF_ERROR(fields.RejectUnknown({})); break;
+    case core::RunKind::kDecommission: SP_RETURN_IF_ERROR(fields.RejectUnknown({"break_glass"})); break;
     case core::RunKind::kDeploy: {
-      SP_RETURN_IF_ERROR(fields.RejectUnknown({"release"}));
+      SP_RETURN_IF_ERROR(fields.RejectUnknown({"release", "break_glass"}));
       auto release = fields.RequiredString("release");
       if (!release.ok()) return release.error();
       SP_RETURN_IF_ERROR(core::ValidateReleaseId(*release));
@@ -45,7 +116,7 @@ Result<RunRequest> DecodeRunRequest(core::RunKind kind, std::string_view body) {
       break;
     }
     case core::RunKind::kRollback: {
-      SP_RETURN_IF_ERROR(fields.RejectUnknown({"release"}));
+      SP_RETURN_IF_ERROR(fields.RejectUnknown({"release", "break_glass"}));
       auto release = fields.OptionalString("release");
       if (!release.ok()) return release.error();
       if (*release) {
@@ -55,7 +126,7 @@ Result<RunRequest> DecodeRunRequest(core::RunKind kind, std::string_view body) {
       break;
     }
     case core::RunKind::kIsolationMigration: {
-      SP_RETURN_IF_ERROR(fields.RejectUnknown({"isolation_mode"}));
+      SP_RETURN_IF_ERROR(fields.RejectUnknown({"isolation_mode", "break_glass"}));
       auto mode = fields.RequiredString("isolation_mode");
       if (!mode.ok()) return mode.error();
       auto parsed = core::ParseIsolationMode(*mode);

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/authority.h"
+#include "core/deploy_window.h"
 #include "core/pipeline_run.h"
 #include "core/result.h"
 #include "core/store.h"
@@ -21,14 +23,29 @@ struct RunRequest {
   core::RunKind kind = core::RunKind::kDeploy;
   std::optional<std::string> release;                   // deploy (required), rollback (optional target)
   std::optional<core::IsolationMode> target_isolation;  // isolation_migration
+  // "break_glass": {"reason": ...}: asks to run outside the deploy windows once approved.
+  std::optional<std::string> break_glass_reason;
 };
+
+// A break-glass reason: 10..500 bytes of printable text, no word that looks like a secret.
+Status ValidateBreakGlassReason(std::string_view reason);
+
+// The 409 for a request refused by the deploy windows: names the window(s) and the next
+// opening (RFC 3339), or says that none is within 366 days.
+Error WindowClosedError(const core::WindowDecision& decision, std::string_view action, std::string_view environment);
+
+// The approval rule a break-glass change waits for: the policy's break_glass rule, with the
+// larger count when a normal approval rule also covers the request. kConflict when the
+// policy has no usable break-glass approver role (break-glass is then unavailable).
+Result<core::ApprovalRule> BreakGlassRule(const core::Policy& policy, const core::ApprovalRule* normal);
 
 // The catalog action that requests `kind` (store.provision, deploy.request, ...).
 std::string_view ActionOfRunKind(core::RunKind kind);
 std::optional<core::RunKind> RunKindOfAction(std::string_view action);
 
 // Strict decoding: provision/decommission take {} (or no body), deploy {"release"},
-// rollback {"release"?}, isolation_migration {"isolation_mode"}.
+// rollback {"release"?}, isolation_migration {"isolation_mode"}; each may add
+// "break_glass": {"reason": "..."}.
 Result<RunRequest> DecodeRunRequest(core::RunKind kind, std::string_view body);
 
 // The provider the configuration routes `kind` in `environment` to: the first matching

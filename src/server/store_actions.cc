@@ -75,8 +75,18 @@ db::ChangeRequest NewChange(std::string_view action, const core::Store& store, s
   return c;
 }
 
+std::optional<std::string> BreakGlassReasonOf(const db::ChangeRequest& change) {
+  if (change.approval_rule != core::kBreakGlassRule) return std::nullopt;
+  auto kind = RunKindOfAction(change.action);
+  if (!kind) return std::nullopt;
+  auto request = DecodeRunRequest(*kind, change.request_body);
+  if (!request.ok()) return std::nullopt;
+  return request->break_glass_reason;
+}
+
 Result<std::vector<db::Effect>> EffectsForChange(const db::ChangeRequest& change, db::Repository& repo,
-                                                 const Config& config, std::int64_t now_ms) {
+                                                 const Config& config, const core::Policy& policy,
+                                                 std::int64_t now_ms) {
   const auto store_id = change.target.substr(std::string_view("store/").size());
   if (change.action == "store.register") {
     auto store = DecodeRegistration(change.request_body, config.environments, now_ms);
@@ -88,6 +98,10 @@ Result<std::vector<db::Effect>> EffectsForChange(const db::ChangeRequest& change
     if (!request.ok()) return request.error();
     auto store = repo.GetStore(store_id);
     if (!store.ok()) return store.error();
+    if (change.approval_rule != core::kBreakGlassRule) {
+      const auto window = core::DecideWindow(policy.windows, change.action, store->environment, now_ms);
+      if (!window.open) return WindowClosedError(window, change.action, store->environment);
+    }
     RunPlanInput input;
     input.request = &*request;
     input.store = &*store;

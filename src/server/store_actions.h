@@ -4,6 +4,7 @@
 // pending to executed in the same transaction as the effect and the audit records).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -33,7 +34,13 @@ db::ChangeRequest NewChange(std::string_view action, const core::Store& store, s
 // The effects that carry out an approved change now, validating its request again against
 // the current state (a store registered meanwhile, a version that moved on, a run started
 // meanwhile). A lifecycle change becomes a pipeline run with its outbox entry.
+// A change for a pipeline run is also checked against the policy's deploy windows at
+// `now_ms` (an approval that lands outside the window does not run), unless it is a
+// break-glass change (approval rule "break-glass"), which runs whatever the windows say.
 Result<std::vector<db::Effect>> EffectsForChange(const db::ChangeRequest& change, db::Repository& repo,
-                                                 const Config& config, std::int64_t now_ms);
+                                                 const Config& config, const core::Policy& policy, std::int64_t now_ms);
+
+// The break-glass reason a change's request carries, when it is a break-glass change.
+std::optional<std::string> BreakGlassReasonOf(const db::ChangeRequest& change);
 
 }  // namespace storeplane::server

@@ -191,5 +191,33 @@ TEST(CliRunsRender, TableAndDetails) {
   EXPECT_TRUE(Contains(details, "deadline:          2025-06-01T13:00:00.000Z\n")) << details;
 }
 
+TEST(CliWindows, BreakGlassBodyPathAndTable) {
+  EXPECT_EQ(json::value(RunRequestBody(core::RunKind::kDeploy, "r42", std::nullopt, "INC-1 checkout down")),
+            json::parse(R"({"release":"r42","break_glass":{"reason":"INC-1 checkout down"}})"));
+  EXPECT_TRUE(CheckBreakGlassArg("INC-1 checkout down").ok());
+  EXPECT_FALSE(CheckBreakGlassArg("too short").ok());
+  EXPECT_FALSE(CheckBreakGlassArg(std::string(501, 'x')).ok());
+  EXPECT_EQ(DeployWindowsPath("", ""), "/v1/deploy-windows");
+  EXPECT_EQ(DeployWindowsPath("production", "rollback.request"),
+            "/v1/deploy-windows?environment=production&action=rollback.request");
+  const std::string answer =
+      R"j({"now":"2026-12-24T10:00:00.000Z","action":"deploy.request",)j"
+      R"j("environments":[{"environment":"production","open":false,)j"
+      R"j("reason":"closed by deny window window/1 (freeze)","windows":["window/1"],)j"
+      R"j("next_open_at":"2027-01-03T00:00:00.000Z","closes_at":null}],)j"
+      R"j("windows":[{"id":"window/1","kind":"deny","environments":[],"actions":["deploy.request"],)j"
+      R"j("schedule":"0 0 20 12 *","duration":"14d","description":"freeze"}]})j";
+  const auto table = DeployWindowsTable(Parse(answer));
+  EXPECT_TRUE(Contains(table, "Deploy windows for deploy.request at 2026-12-24T10:00:00.000Z\n")) << table;
+  EXPECT_TRUE(Contains(table, "production")) << table;
+  EXPECT_TRUE(Contains(table, "closed")) << table;
+  EXPECT_TRUE(Contains(table, "2027-01-03T00:00:00.000Z")) << table;
+  EXPECT_TRUE(Contains(table, "0 0 20 12 *")) << table;
+  EXPECT_TRUE(Contains(table, "14d")) << table;
+  const auto none =
+      DeployWindowsTable(Parse(R"({"now":"x","action":"deploy.request","environments":[],"windows":[]})"));
+  EXPECT_TRUE(Contains(none, "No deploy windows are configured.")) << none;
+}
+
 }  // namespace
 }  // namespace storeplane::cli

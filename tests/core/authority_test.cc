@@ -108,6 +108,7 @@ TEST(AuthorityCatalogTest, HoldsExactlyTheDocumentedActionsWithTheirScope) {
       {"principal.whoami", false},
       {"event.watch", false},
       {"metrics.read", false},
+      {"window.read", false},
       {"policy.reload", false},
       {"agent.enrolled", false},
       {"agent.credential.rotate", false},

@@ -656,5 +656,226 @@ TEST_F(LifecycleTest, ADeployIsVerifiedByTheAgentAndAFailedGateRollsBackOnce) {
       << "no second automatic rollback";
 }
 
+// ---- Deploy windows and break-glass ------------------------------------------------------
+// The server's clock cannot be set, so the windows are written relative to now: "* * * * *"
+// for one minute is always active; an allow window at (now + 12h) is not active now.
+
+class DeployWindowTest : public LifecycleTest {
+ protected:
+  // The lifecycle roles, `extra` appended (approvals, windows), and window.read for admin.
+  static std::string WindowPolicy(const std::string& extra) {
+    std::string policy = Policy(extra);
+    const std::string from = "change.read, principal.whoami]";
+    policy.replace(policy.find(from), from.size(), "change.read, principal.whoami, window.read]");
+    return policy;
+  }
+  void Reload(const std::string& policy) {
+    const auto before = Count(server_->Logs(), "policy reloaded");
+    WritePolicy(policy);
+    server_->SendSignal(SIGHUP);
+    ASSERT_TRUE(WaitFor([&] { return Count(server_->Logs(), "policy reloaded") > before; }, 5s)) << server_->Logs();
+  }
+  static std::size_t Count(const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  }
+  // An active store in `env`, provisioned through the fake CI (provisions are not windowed).
+  void ActiveStore(const std::string& id, const std::string& env, std::size_t trigger_no) {
+    ASSERT_EQ(Register(id, env).status, 201);
+    auto resp = Call("POST", "/v1/stores/" + id + "/provision", "", {});
+    ASSERT_EQ(resp.status, 202) << resp.body;
+    const std::string run(Json(resp)["id"].as_string());
+    ASSERT_TRUE(ci_.WaitTrigger(trigger_no, 10s));
+    ASSERT_TRUE(WaitRunState(run, "triggered"));
+    ASSERT_EQ(Callback(Outcome(run, "succeeded"), "d-prov-" + id).status, 200);
+    ASSERT_EQ(Store(id)["state"].as_string(), "active");
+  }
+  client::HttpResponse Deploy(const std::string& id, const std::string& release, const std::string& reason = "") {
+    std::string body = R"({"release": ")" + release + "\"";
+    if (!reason.empty()) body += R"(, "break_glass": {"reason": ")" + reason + "\"}";
+    body += "}";
+    return Call("POST", "/v1/stores/" + id + "/deployments", body, {{"Content-Type", "application/json"}});
+  }
+  // A token for bob (approver) minted by keeper, not by the requester.
+  std::string BobToken() {
+    const auto keeper = CreateToken("keeper");
+    auto minted =
+        CallAs(keeper, "POST", "/v1/tokens", R"({"principal": "bob"})", {{"Content-Type", "application/json"}});
+    EXPECT_EQ(minted.status, 201) << minted.body;
+    return std::string(Json(minted)["token"].as_string());
+  }
+  std::size_t RunsOf(const std::string& store) {
+    return Json(Call("GET", "/v1/runs?store=" + store))["items"].as_array().size();
+  }
+  // The UTC hour twelve hours from now, and the next time it starts.
+  static int FarHour() {
+    const auto now = std::chrono::system_clock::now();
+    const auto hours = std::chrono::duration_cast<std::chrono::hours>(now.time_since_epoch()).count();
+    return static_cast<int>((hours + 12) % 24);
+  }
+  static std::string NextStartOfFarHour() {
+    const auto now = std::chrono::system_clock::now();
+    const auto hours = std::chrono::duration_cast<std::chrono::hours>(now.time_since_epoch()).count();
+    const std::time_t t = static_cast<std::time_t>((hours + 12) * 3600);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+    return buf;
+  }
+  static constexpr char kFreeze[] = R"(  - kind: deny
+    schedule: "* * * * *"
+    duration: 1m
+    description: test freeze
+)";
+};
+
+TEST_F(DeployWindowTest, OutsideAnAllowWindowADeployIsRefusedAndNothingIsRecordedOrTriggered) {
+  Reload(WindowPolicy("windows:\n  - kind: allow\n    environments: [staging]\n    schedule: \"0 " +
+                      std::to_string(FarHour()) + " * * *\"\n    duration: 1h\n    description: night shift\n"));
+  ActiveStore("shop-w", "staging", 1);
+  const auto runs_before = RunsOf("shop-w");
+  auto refused = Deploy("shop-w", "r-2");
+  ExpectProblem(refused, 409, "conflict");
+  const auto problem = Json(refused);
+  const std::string detail(problem.at("detail").as_string());
+  EXPECT_NE(detail.find("outside every allow window: window/1 (night shift)"), std::string::npos) << detail;
+  ASSERT_TRUE(problem.contains("next_open_at")) << refused.body;
+  EXPECT_EQ(problem.at("next_open_at").as_string(), NextStartOfFarHour());
+  EXPECT_NE(detail.find(NextStartOfFarHour()), std::string::npos) << detail;
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(RunsOf("shop-w"), runs_before) << "no run recorded";
+  EXPECT_EQ(ci_.count(), 1u) << "no trigger sent";
+  EXPECT_EQ(Json(Call("GET", "/v1/changes"))["items"].as_array().size(), 0u) << "no change recorded";
+  // The refusal is audited with the window.
+  auto audit = Json(Call("GET", "/v1/audit?action=deploy.request"));
+  ASSERT_FALSE(audit["items"].as_array().empty());
+  const auto& last = audit["items"].as_array().back().as_object();
+  EXPECT_EQ(last.at("outcome").as_string(), "error:409");
+  EXPECT_EQ(last.at("params").as_object().at("window").as_string(), "window/1");
+
+  // The read API says the same; production has no window.
+  auto windows = Call("GET", "/v1/deploy-windows");
+  ASSERT_EQ(windows.status, 200) << windows.body;
+  const auto body = Json(windows);
+  EXPECT_EQ(body.at("action").as_string(), "deploy.request");
+  ASSERT_EQ(body.at("windows").as_array().size(), 1u);
+  EXPECT_EQ(body.at("windows").as_array()[0].as_object().at("duration").as_string(), "1h");
+  for (const auto& e : body.at("environments").as_array()) {
+    const auto& env = e.as_object();
+    if (env.at("environment").as_string() == "staging") {
+      EXPECT_FALSE(env.at("open").as_bool());
+      EXPECT_EQ(env.at("next_open_at").as_string(), NextStartOfFarHour());
+    } else {
+      EXPECT_TRUE(env.at("open").as_bool()) << env.at("environment").as_string();
+      EXPECT_TRUE(env.at("next_open_at").is_null());
+    }
+  }
+  auto one = Json(Call("GET", "/v1/deploy-windows?environment=production&action=rollback.request"));
+  EXPECT_EQ(one.at("environments").as_array().size(), 1u);
+  EXPECT_TRUE(one.at("windows").as_array().empty()) << "the staging window is not production's";
+  ExpectProblem(Call("GET", "/v1/deploy-windows?environment=prod"), 422, "validation-failed");
+  ExpectProblem(Call("GET", "/v1/deploy-windows?action=store.read"), 422, "validation-failed");
+  // bob (approver) lacks window.read in this test policy.
+  ExpectProblem(CallAs(BobToken(), "GET", "/v1/deploy-windows"), 403, "forbidden");
+}
+
+TEST_F(DeployWindowTest, InsideAWindowADeployRunsAndAFreezeAddedBySighupBeatsTheAllow) {
+  const std::string allow = "windows:\n  - kind: allow\n    schedule: \"* * * * *\"\n    duration: 1m\n";
+  Reload(WindowPolicy(allow));
+  ActiveStore("shop-a", "staging", 1);
+  ActiveStore("shop-b", "staging", 2);
+  // Inside the window; a break_glass reason is not needed and is ignored.
+  auto deployed = Deploy("shop-a", "r-2", "not needed but harmless");
+  ASSERT_EQ(deployed.status, 202) << deployed.body;
+  EXPECT_EQ(std::string(Json(deployed)["id"].as_string()).rfind("run_", 0), 0u) << deployed.body;
+  ASSERT_TRUE(ci_.WaitTrigger(3, 10s));
+
+  // A freeze added by a reload, without a restart: deny beats the active allow.
+  Reload(WindowPolicy(allow + kFreeze));
+  auto refused = Deploy("shop-b", "r-2");
+  ExpectProblem(refused, 409, "conflict");
+  const auto problem = Json(refused);
+  EXPECT_NE(problem.at("detail").as_string().find("closed by deny window window/2 (test freeze)"), std::string::npos)
+      << refused.body;
+  EXPECT_FALSE(problem.contains("next_open_at")) << "an every-minute freeze never ends";
+  EXPECT_NE(problem.at("detail").as_string().find("does not open within 366 days"), std::string::npos);
+  // Rollbacks are not held: the freeze names only deploy.request.
+  auto rollback = Json(Call("GET", "/v1/deploy-windows?environment=staging&action=rollback.request"));
+  EXPECT_TRUE(rollback.at("environments").as_array()[0].as_object().at("open").as_bool());
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(ci_.count(), 3u);
+}
+
+TEST_F(DeployWindowTest, BreakGlassNeedsAnotherPrincipalsApprovalThenRunsOnceIgnoringTheFreeze) {
+  // Production deploys need approval too: one break-glass change covers both.
+  Reload(WindowPolicy(std::string("approvals:\n  - actions: [deploy.request]\n    environments: [production]\n"
+                                  "    approver_role: approver\nwindows:\n") +
+                      kFreeze));
+  ActiveStore("shop-p", "production", 1);
+  ExpectProblem(Deploy("shop-p", "r-2", "too short"), 422, "validation-failed");
+  ExpectProblem(Deploy("shop-p", "r-2", "key ghp_abcdefghijklmnopqrstuvwxyz0123456789 leaked"), 422,
+                "validation-failed");
+  auto held = Deploy("shop-p", "r-2", "INC-4711 checkout broken, hotfix");
+  ASSERT_EQ(held.status, 202) << held.body;
+  const auto change = Json(held);
+  const std::string id(change.at("id").as_string());
+  EXPECT_EQ(change.at("approval_rule").as_string(), "break-glass");
+  EXPECT_EQ(change.at("status").as_string(), "pending");
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(ci_.count(), 1u) << "nothing triggered before the approval";
+
+  // The requester cannot approve its own break-glass change.
+  auto self = Call("POST", "/v1/changes/" + id + "/approve", "{}", {{"Content-Type", "application/json"}});
+  ExpectProblem(self, 403, "forbidden");
+
+  auto approved =
+      CallAs(BobToken(), "POST", "/v1/changes/" + id + "/approve", "{}", {{"Content-Type", "application/json"}});
+  ASSERT_EQ(approved.status, 200) << approved.body;
+  EXPECT_EQ(Json(approved)["status"].as_string(), "executed") << approved.body;
+  auto trigger = ci_.WaitTrigger(2, 10s);
+  ASSERT_TRUE(trigger);
+  EXPECT_EQ(json::parse(trigger->body).as_object().at("kind").as_string(), "deploy");
+  auto runs = Json(Call("GET", "/v1/runs?store=shop-p"))["items"].as_array();
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[0].as_object().at("requested_by").as_string(), "admin");
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(ci_.count(), 2u) << "triggered once";
+
+  // Every step is audited with break_glass and the reason.
+  int marked = 0;
+  const auto audit = Json(Call("GET", "/v1/audit?limit=1000"));
+  for (const auto& item : audit.at("items").as_array()) {
+    const auto& params = item.as_object().at("params").as_object();
+    if (params.contains("break_glass") && params.at("break_glass").as_string() == "true") {
+      EXPECT_EQ(params.at("break_glass_reason").as_string(), "INC-4711 checkout broken, hotfix");
+      ++marked;
+    }
+  }
+  EXPECT_GE(marked, 3) << "request, approval and execution (and the refused self-approval)";
+}
+
+TEST_F(DeployWindowTest, AnApprovedChangeThatExecutesAfterItsWindowClosedIsRefused) {
+  const std::string approvals =
+      "approvals:\n  - actions: [deploy.request]\n    environments: [production]\n    approver_role: approver\n";
+  Reload(WindowPolicy(approvals));
+  ActiveStore("shop-q", "production", 1);
+  auto held = Deploy("shop-q", "r-2");
+  ASSERT_EQ(held.status, 202) << held.body;
+  const std::string id(Json(held).at("id").as_string());
+  // The window closes before the approval lands.
+  Reload(WindowPolicy(approvals + "windows:\n" + kFreeze));
+  auto approved =
+      CallAs(BobToken(), "POST", "/v1/changes/" + id + "/approve", "{}", {{"Content-Type", "application/json"}});
+  ASSERT_EQ(approved.status, 200) << approved.body;
+  const auto change = Json(approved);
+  EXPECT_EQ(change.at("status").as_string(), "failed") << approved.body;
+  EXPECT_NE(change.at("outcome").as_string().find("outside its deploy window"), std::string::npos) << approved.body;
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(ci_.count(), 1u) << "no deploy triggered";
+  EXPECT_EQ(RunsOf("shop-q"), 1u);
+}
+
 }  // namespace
 }  // namespace storeplane::testing

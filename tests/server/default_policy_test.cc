@@ -37,6 +37,7 @@ const std::map<std::string, Row>& ExpectedTable() {
            {"principal.whoami", "AAA"},
            {"event.watch", "AAA"},
            {"metrics.read", "AAA"},
+           {"window.read", "AAA"},
        }},
       {"operator",
        {
@@ -48,6 +49,7 @@ const std::map<std::string, Row>& ExpectedTable() {
            {"principal.whoami", "AAA"},
            {"event.watch", "AAA"},
            {"metrics.read", "AAA"},
+           {"window.read", "AAA"},
            {"store.register", "aAA"},
            {"store.label", "AAA"},
            {"store.provision", "aAA"},
@@ -72,6 +74,7 @@ const std::map<std::string, Row>& ExpectedTable() {
            {"change.read", "AAA"},
            {"principal.whoami", "AAA"},
            {"event.watch", "AAA"},
+           {"window.read", "AAA"},
            {"deploy.request", "aAA"},
            {"rollback.request", "aAA"},
            {"operation.run.health.probe", "AAA"},
@@ -86,6 +89,7 @@ const std::map<std::string, Row>& ExpectedTable() {
            {"change.read", "AAA"},
            {"principal.whoami", "AAA"},
            {"event.watch", "AAA"},
+           {"window.read", "AAA"},
            {"change.approve", "AAA"},
            {"change.reject", "AAA"},
        }},
@@ -194,7 +198,7 @@ TEST(DefaultPolicyTest, EveryRoleActionAndEnvironmentMatchesTheTable) {
       }
     }
   }
-  EXPECT_EQ(checked, 6 * 41 * 3);
+  EXPECT_EQ(checked, 6 * 42 * 3);
 }
 
 TEST(DefaultPolicyTest, UnknownActionsAndUnknownPrincipalsAreDenied) {

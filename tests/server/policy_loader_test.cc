@@ -261,3 +261,95 @@ TEST(PolicyLoaderTest, RefusesOversizedText) {
 
 }  // namespace
 }  // namespace storeplane::server
+
+namespace storeplane::server {
+namespace {
+
+const std::string kWindowHead =
+    "version: 1\nroles:\n  approver:\n    allow:\n      - actions: [change.approve]\n  viewer:\n    allow:\n"
+    "      - actions: [store.read]\nprincipals: {}\n";
+
+TEST(PolicyLoaderWindowsTest, ParsesWindowsAndBreakGlass) {
+  const std::string text = kWindowHead +
+                           "windows:\n"
+                           "  - kind: allow\n"
+                           "    environments: [production]\n"
+                           "    schedule: \"0 9 * * mon-thu\"\n"
+                           "    duration: 8h\n"
+                           "    description: business hours\n"
+                           "  - kind: deny\n"
+                           "    actions: [deploy.request, rollback.request]\n"
+                           "    schedule: \"0 0 20 12 *\"\n"
+                           "    duration: 14d\n"
+                           "break_glass:\n"
+                           "  approvals: 2\n"
+                           "  expires_after: 2h\n";
+  auto policy = ParsePolicyText(text, "policy.yaml");
+  ASSERT_TRUE(policy.ok()) << policy.error().message;
+  ASSERT_EQ(policy->windows.size(), 2U);
+  const auto& allow = policy->windows[0];
+  EXPECT_EQ(allow.id, "window/1");
+  EXPECT_EQ(allow.kind, core::WindowKind::kAllow);
+  EXPECT_EQ(allow.environments, std::set<std::string>{"production"});
+  EXPECT_EQ(allow.actions, std::vector<std::string>{"deploy.request"});  // the default
+  EXPECT_EQ(allow.schedule.text(), "0 9 * * mon-thu");
+  EXPECT_EQ(allow.duration_ms, 8 * 3600 * 1000);
+  EXPECT_EQ(allow.description, "business hours");
+  const auto& deny = policy->windows[1];
+  EXPECT_EQ(deny.id, "window/2");
+  EXPECT_EQ(deny.kind, core::WindowKind::kDeny);
+  EXPECT_TRUE(deny.environments.empty());
+  EXPECT_EQ(deny.actions, (std::vector<std::string>{"deploy.request", "rollback.request"}));
+  EXPECT_EQ(policy->break_glass.id, "break-glass");
+  EXPECT_EQ(policy->break_glass.approvals, 2);
+  EXPECT_EQ(policy->break_glass.approver_role, "approver");
+  EXPECT_EQ(policy->break_glass.expires_after_ms, 2 * 3600 * 1000);
+}
+
+TEST(PolicyLoaderWindowsTest, DefaultPolicyHasNoWindowsAndTheBuiltInBreakGlass) {
+  auto policy = ParsePolicyText(DefaultPolicyText(), "default");
+  ASSERT_TRUE(policy.ok());
+  EXPECT_TRUE(policy->windows.empty());
+  EXPECT_EQ(policy->break_glass.approvals, 1);
+  EXPECT_EQ(policy->break_glass.approver_role, "approver");
+  EXPECT_EQ(policy->break_glass.expires_after_ms, 4 * 3600 * 1000);
+}
+
+TEST(PolicyLoaderWindowsTest, BadWindowsNameLineAndProblem) {
+  const std::string w = kWindowHead + "windows:\n  - kind: deny\n";  // the window starts on line 11
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {kWindowHead + "windows: 3\n", "policy.yaml:10: 'windows' must be a list"},
+      {kWindowHead + "windows:\n  - schedule: \"* * * * *\"\n    duration: 1m\n",
+       "policy.yaml:11: a window needs 'kind'"},
+      {kWindowHead + "windows:\n  - kind: maybe\n    schedule: \"* * * * *\"\n    duration: 1m\n",
+       "policy.yaml:11: a window's kind must be 'allow' or 'deny'"},
+      {w + "    duration: 1m\n", "policy.yaml:11: a window needs 'schedule'"},
+      {w + "    schedule: \"* * * * *\"\n", "policy.yaml:11: a window needs 'duration'"},
+      {w + "    schedule: \"* 25 * * *\"\n    duration: 1m\n",
+       "policy.yaml:12: bad schedule: hour: 25 is out of range"},
+      {w + "    schedule: \"* * * * mon-xyz\"\n    duration: 1m\n", "policy.yaml:12: bad schedule: day-of-week"},
+      {w + "    schedule: \"* * * * *\"\n    duration: 32d\n", "policy.yaml:13: bad duration '32d'"},
+      {w + "    schedule: \"* * * * *\"\n    duration: 0m\n", "policy.yaml:13: bad duration '0m'"},
+      {w + "    schedule: \"* * * * *\"\n    duration: 1m\n    environments: [prod]\n",
+       "policy.yaml:14: unknown environment 'prod'"},
+      {w + "    schedule: \"* * * * *\"\n    duration: 1m\n    actions: [store.destroy]\n",
+       "policy.yaml:14: unknown action 'store.destroy'"},
+      {w + "    schedule: \"* * * * *\"\n    duration: 1m\n    actions: [change.read]\n",
+       "policy.yaml:14: a window governs requests that become pipeline runs"},
+      {w + "    schedule: \"* * * * *\"\n    duration: 1m\n    actions: [operation.run.cache.flush]\n",
+       "policy.yaml:14: a window governs requests that become pipeline runs"},
+      {w + "    schedule: \"* * * * *\"\n    duration: 1m\n    actions: []\n",
+       "policy.yaml:14: a window needs at least"},
+      {w + "    schedule: \"* * * * *\"\n    duration: 1m\n    color: red\n", "policy.yaml:14: unknown key 'color'"},
+      {kWindowHead + "break_glass:\n  approver_role: viewer\n",
+       "policy.yaml:11: approver_role 'viewer' is not allowed change.approve"},
+      {kWindowHead + "break_glass:\n  approver_role: nobody\n", "policy.yaml:11: unknown approver_role 'nobody'"},
+      {kWindowHead + "break_glass:\n  approvals: 0\n", "policy.yaml:11: approvals must be a whole number from 1"},
+      {kWindowHead + "break_glass:\n  expires_after: 31d\n", "policy.yaml:11: expires_after must be from 1m to 30d"},
+      {kWindowHead + "break_glass:\n  reason: x\n", "policy.yaml:11: unknown key 'reason'"},
+  };
+  for (const auto& [text, expected] : cases) ExpectError(text, expected);
+}
+
+}  // namespace
+}  // namespace storeplane::server

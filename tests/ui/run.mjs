@@ -166,7 +166,9 @@ async function main() {
     /(\n  admin:\n    kind: operator\n    roles: \[security-admin, operator\]\n)/,
     '$1  keys:\n    kind: operator\n    roles: [security-admin]\n  alice:\n    kind: operator\n    roles: [deployer]\n  bob:\n    kind: operator\n    roles: [approver]\n');
   assert(policy.includes('alice:'), 'the policy names alice');
-  fs.writeFileSync(path.join(tmp, 'policy.yaml'), policy);
+  // A freeze on development that is always active, for the deploy-window scenario.
+  fs.writeFileSync(path.join(tmp, 'policy.yaml'), policy + 'windows:\n  - kind: deny\n    environments: [development]\n' +
+    '    schedule: "* * * * *"\n    duration: 1m\n    description: ui test freeze\n');
   fs.writeFileSync(path.join(tmp, 'trigger.secret'), 'trigger-secret-for-the-ui-test\n');
   fs.writeFileSync(path.join(tmp, 'config.yaml'), [
     'agents:', '  heartbeat_interval_s: 1', '  flush_interval_ms: 200',
@@ -407,6 +409,18 @@ async function main() {
     assert(hrefs.includes('http://ci.example.test/runs/2'), `the deploy's run link is shown: ${hrefs}`);
     assert(!hrefs.some((href) => href.startsWith('javascript:')), `no javascript: link: ${hrefs}`);
     await shot(bobPage, 'runs');
+  });
+
+  await scenario('outside a deploy window the store page says so and asks for a break-glass reason', async () => {
+    await alicePage.goto(`${base}/ui/#/stores/data-dev`);
+    await heading(alicePage, 'Store data-dev');
+    await alicePage.locator('.deploy-window .notice').filter({ hasText: 'Outside the deploy window' })
+      .filter({ hasText: 'window/1 (ui test freeze)' }).waitFor();
+    await alicePage.getByLabel('Break-glass reason (10–500 characters)').waitFor();
+    await shot(alicePage, 'store-deploy-window');
+    await alicePage.goto(`${base}/ui/#/stores/shop-stage`);
+    await heading(alicePage, 'Store shop-stage');
+    assert(await alicePage.locator('.deploy-window').count() === 0, 'staging is inside its window: no notice');
   });
 
   await scenario('audit log with filters and chain status', async () => {

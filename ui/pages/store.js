@@ -1,6 +1,7 @@
 // Store detail: metadata, isolation, agent, health and checks, releases, runs, operations and
 // last successes; the allowed operations with a form to run one (and its result), deploy and
-// rollback behind a confirmation dialog. What the principal may not do is disabled with the
+// rollback behind a confirmation dialog; outside a deploy window (GET /v1/deploy-windows) the
+// deploy form says so and takes a break-glass reason. What the principal may not do is disabled with the
 // reason (lib/capabilities.js and the facts below: agent allow-list, store state, active run).
 import { h, badge, table, time, facts, notice, code, announce, actionButton, formatTime, externalLink } from '../lib/dom.js';
 import { get, post, ApiError, describeError } from '../lib/api.js';
@@ -30,15 +31,17 @@ class SpStorePage extends Page {
     const id = this.params.id;
     const path = `/v1/stores/${encodeURIComponent(id)}`;
     const store = await get(path);
-    const [health, agent, runs, ops] = await Promise.all([
+    const [health, agent, runs, ops, windows] = await Promise.all([
       optional(get(`${path}/health`)), optional(get(`${path}/agent`)),
       optional(get('/v1/runs', { store: id, limit: 10 })), optional(get(`${path}/operations`, { limit: 10 })),
+      optional(get('/v1/deploy-windows', { environment: store.environment })),
     ]);
     this.store = store;
     this.agent = agent.value;
     const activeRun = runs.value?.items.find((r) => ACTIVE_RUN_STATES.includes(r.state)) || null;
     const mismatch = health.value && health.value.reported_isolation && health.value.reported_isolation !== store.isolation_mode;
-    await this.buildActions(store, agent.value, activeRun, Boolean(mismatch));
+    const deployWindow = windows.value?.environments?.find((e) => e.environment === store.environment) || null;
+    await this.buildActions(store, agent.value, activeRun, Boolean(mismatch), deployWindow);
 
     const labels = Object.entries(store.labels || {});
     return [
@@ -98,13 +101,13 @@ class SpStorePage extends Page {
     ]);
   }
 
-  async buildActions(store, agent, activeRun, mismatch) {
+  async buildActions(store, agent, activeRun, mismatch, deployWindow) {
     const id = store.id;
     const verdicts = {};
     const actions = [...OPERATIONS.map(([name]) => `operation.run.${name}`), 'deploy.request', 'rollback.request'];
     await Promise.all(actions.map(async (a) => { verdicts[a] = await can(a, id); }));
     const signature = JSON.stringify([store.state, store.last_known_good_release, agent && [agent.availability, agent.revoked_at, agent.allowed_operations],
-      activeRun && activeRun.id, mismatch, verdicts]);
+      activeRun && activeRun.id, mismatch, verdicts, deployWindow && [deployWindow.open, deployWindow.reason, deployWindow.next_open_at]]);
     if (signature === this.actionsSignature && this.actions) return;
     this.actionsSignature = signature;
 
@@ -151,14 +154,33 @@ class SpStorePage extends Page {
     };
     const release = h('input', { id: 'deploy-release', name: 'release', type: 'text', required: true, pattern: '[A-Za-z0-9][A-Za-z0-9._+\\-]{0,63}', autocomplete: 'off' });
     const deployReason = lifecycleReason('deploy.request');
+    // Outside a deploy window: say until when, and take a break-glass reason (an approver
+    // other than the requester must then approve the change).
+    const closed = deployWindow && !deployWindow.open;
+    const breakGlass = closed
+      ? h('textarea', { id: 'deploy-break-glass', name: 'break_glass', rows: 2, required: true, minLength: 10, maxLength: 500 })
+      : null;
+    if (breakGlass) breakGlass.disabled = Boolean(deployReason);
+    const windowNotice = closed
+      ? h('div.deploy-window', { dataset: { open: 'false' } },
+        notice('warn', h('strong', {}, 'Outside the deploy window. '), deployWindow.reason,
+          deployWindow.next_open_at ? ` It opens at ${formatTime(new Date(deployWindow.next_open_at))}.` : ' It does not open within a year.',
+          ' A deploy now needs a break-glass reason and the approval of someone else.'),
+        h('div.field', {}, h('label', { for: 'deploy-break-glass' }, 'Break-glass reason (10–500 characters)'), breakGlass))
+      : null;
     const deploy = h('form.deploy-form', { 'aria-label': 'Deploy a release' },
+      windowNotice,
       h('div.field', {}, h('label', { for: 'deploy-release' }, 'Release to deploy'), release),
       actionButton('Deploy…', { disabledReason: deployReason, hint: approvalHint(verdicts['deploy.request']), name: 'deploy' }));
     deploy.querySelector('button').type = 'submit';
     release.disabled = Boolean(deployReason);
     deploy.addEventListener('submit', (ev) => {
       ev.preventDefault();
-      if (!deployReason && release.reportValidity()) this.requestRun('deploy', { release: release.value.trim() }, verdicts['deploy.request']);
+      if (deployReason || !release.reportValidity()) return;
+      if (breakGlass && !breakGlass.reportValidity()) return;
+      const body = { release: release.value.trim() };
+      if (breakGlass) body.break_glass = { reason: breakGlass.value.trim() };
+      this.requestRun('deploy', body, verdicts['deploy.request']);
     });
     const rollbackReason = lifecycleReason('rollback.request');
     const rollbackRelease = h('input', { id: 'rollback-release', name: 'release', type: 'text', pattern: '[A-Za-z0-9][A-Za-z0-9._+\\-]{0,63}', autocomplete: 'off', placeholder: store.last_known_good_release || '' });
@@ -226,6 +248,7 @@ class SpStorePage extends Page {
     const confirmed = await confirmDialog({
       title: `${what} on ${store.id}?`,
       body: [h('p', {}, `${what} on store ${store.id} (${store.environment}, ${store.isolation_mode}). storeplane asks the CI/CD pipeline to do it; the health gate then verifies the release.`),
+        body.break_glass ? h('p', {}, h('strong', {}, 'Break-glass: '), 'outside the deploy window, this becomes a change request that someone else must approve; nothing runs until then.') : null,
         hint ? h('p', {}, h('strong', {}, hint), ': nothing runs until then.') : production ? h('p', {}, h('strong', {}, 'This is production: the policy may hold it for approval by another person.')) : null],
       confirmLabel: kind === 'deploy' ? 'Deploy' : 'Roll back',
       danger: production,

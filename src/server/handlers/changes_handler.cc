@@ -11,6 +11,7 @@
 #include "server/app.h"
 #include "server/json_body.h"
 #include "server/run_coordinator.h"
+#include "server/run_requests.h"
 #include "server/store_actions.h"
 
 namespace storeplane::server {
@@ -104,6 +105,11 @@ Result<Response> ApproveChange(RequestContext& ctx) {
   if (!target.ok()) return target.error();
 
   const core::ApprovalRule* rule = nullptr;
+  const auto break_glass_reason = BreakGlassReasonOf(change);
+  if (change.approval_rule == core::kBreakGlassRule) {
+    auto usable = BreakGlassRule(ctx.policy, nullptr);
+    if (usable.ok()) rule = &ctx.policy.break_glass;
+  }
   for (const auto& r : ctx.policy.approvals) {
     if (r.id == change.approval_rule) rule = &r;
   }
@@ -113,6 +119,17 @@ Result<Response> ApproveChange(RequestContext& ctx) {
         ErrorCode::kConflict, "the approval rule of change '" + change.id + "' is no longer in the policy", {}};
   }
   ctx.decision = core::DecideApproval(ctx.policy, *rule, approver, change.requester, *target);
+  // A break-glass change also stands for the normal approval the request needs (one round,
+  // not two): the approver must be eligible under that rule as well.
+  if (ctx.decision.allowed && change.approval_rule == core::kBreakGlassRule) {
+    const auto normal = core::Decide(ctx.policy, change.requester, change.action, *target);
+    if (normal.approval != nullptr && normal.approval->approver_role != rule->approver_role) {
+      ctx.decision = core::DecideApproval(ctx.policy, *normal.approval, approver, change.requester, *target);
+    }
+  }
+  std::map<std::string, std::string> bg_params;
+  if (break_glass_reason) bg_params = {{"break_glass", "true"}, {"break_glass_reason", *break_glass_reason}};
+  ctx.audit_params = bg_params;
   ctx.authorized = true;
   if (!ctx.decision.allowed) {
     const bool self = approver == change.requester;
@@ -142,15 +159,20 @@ Result<Response> ApproveChange(RequestContext& ctx) {
   change.approvers.push_back(approver);
   change.version += 1;
   db::WriteBatch batch;
-  batch.audit.push_back(ctx.Audit(ctx.audit_target, "ok", {{"requester", change.requester}}));
+  auto approve_params = bg_params;
+  approve_params["requester"] = change.requester;
+  batch.audit.push_back(ctx.Audit(ctx.audit_target, "ok", approve_params));
   if (static_cast<int>(change.approvers.size()) >= change.approvals_needed) {
-    auto effects = EffectsForChange(change, ctx.services.repo, ctx.services.config, ctx.now_ms);
+    auto effects = EffectsForChange(change, ctx.services.repo, ctx.services.config, ctx.policy, ctx.now_ms);
     if (effects.ok()) {
       change.status = "executed";
       change.outcome = "executed after approval by " + approver;
       for (auto& effect : *effects) batch.effects.push_back(std::move(effect));
       // The execution itself, on behalf of the requester.
-      core::AuditEntry run = ctx.Audit(change.target, "ok", {{"change", change.id}, {"approved_by", approver}});
+      auto run_params = bg_params;
+      run_params["change"] = change.id;
+      run_params["approved_by"] = approver;
+      core::AuditEntry run = ctx.Audit(change.target, "ok", run_params);
       run.principal = change.requester;
       run.action = change.action;
       run.rule = change.approval_rule;

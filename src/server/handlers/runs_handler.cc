@@ -12,6 +12,7 @@
 #include "server/api_json.h"
 #include "server/app.h"
 #include "server/handler_support.h"
+#include "server/problem.h"
 #include "server/run_coordinator.h"
 #include "server/run_requests.h"
 #include "server/store_actions.h"
@@ -63,6 +64,28 @@ Result<Response> RequestRun(RequestContext& ctx, core::RunKind kind) {
   // Checked now even when the run waits for approval, so that nobody approves the impossible.
   auto plan = PlanRun(input, ctx.services.config.cicd, ctx.services.repo);
   if (!plan.ok()) return plan.error();
+
+  // Deploy windows and freezes (policy `windows:`): closed means refused, or with
+  // break_glass, a change request that an approver must approve (one change even when a
+  // normal approval rule covers the request too).
+  const auto window = core::DecideWindow(ctx.policy.windows, action, store->environment, ctx.now_ms);
+  if (request->break_glass_reason) {
+    ctx.audit_params["break_glass"] = window.open ? "not_needed" : "true";
+    ctx.audit_params["break_glass_reason"] = *request->break_glass_reason;
+  }
+  if (!window.open) {
+    std::string ids;
+    for (const auto& id : window.windows) ids += (ids.empty() ? "" : ",") + id;
+    ctx.audit_params["window"] = ids;
+    if (!request->break_glass_reason) {
+      std::vector<std::pair<std::string, std::string>> extra;
+      if (window.next_open_at) extra.emplace_back("next_open_at", core::FormatRfc3339Millis(*window.next_open_at));
+      return ProblemResponse(WindowClosedError(window, action, store->environment), req.path, ctx.request_id, extra);
+    }
+    auto rule = BreakGlassRule(ctx.policy, decision.approval);
+    if (!rule.ok()) return rule.error();
+    return RequestApproval(ctx, *store, req.body, std::move(idem), *rule, ctx.audit_params);
+  }
 
   if (decision.approval != nullptr) {
     return RequestApproval(ctx, *store, req.body.empty() ? "{}" : req.body, std::move(idem));
