@@ -195,6 +195,7 @@ struct PipelineRunRecord {
   // The pipeline reported that this run changed the database schema: rolling it back is
   // never automatic (it waits for an approved rollback).
   bool schema_changed = false;
+  std::string rollout_id;  // the fleet rollout that requested it; "" otherwise
 };
 
 // A trigger waiting to be sent: written in the same transaction as its run (the outbox).
@@ -208,6 +209,59 @@ struct OutboxEntry {
   std::string last_error;                  // a safe message, never a credential
   std::optional<std::int64_t> sent_at_ms;  // once the provider accepted (or the run was found to exist)
   std::int64_t version = 1;
+};
+
+// A fleet rollout (core/rollout.h): its spec and plan, fixed at creation, and its progress.
+// The targets are stored one row per planned store (RolloutTargetRecord).
+struct RolloutRecord {
+  std::string id;           // "rol_" + hex
+  std::string environment;  // the selector's environment: the rollout's authority scope
+  std::string release;
+  std::string spec_json;    // the validated spec, as the API shows it
+  std::string plan_json;    // the waves of store ids: [["a","b"],["c","d","e"]]
+  std::string state;        // core::RolloutState text
+  std::string paused_from;  // core::RolloutState text, "" unless paused
+  int current_wave = 0;
+  std::optional<std::int64_t> resume_at_ms;
+  std::string ending;  // "" | "failure_budget" | "abort"
+  bool rollback_on_abort = false;
+  int failed_deploys = 0;
+  std::string counts_json = "{}";  // core::CountTargets as the API shows it, kept by each step
+  std::string created_by;          // principal id
+  std::string request_id;
+  std::int64_t created_at_ms = 0;
+  std::int64_t updated_at_ms = 0;
+  std::optional<std::int64_t> finished_at_ms;
+  std::int64_t version = 1;  // optimistic concurrency, like stores
+};
+
+// One planned store of a rollout (core::TargetProgress); "" for absent optional texts.
+struct RolloutTargetRecord {
+  std::string rollout_id;
+  std::string store_id;
+  int position = 0;  // its index in the plan order (0-based), unique per rollout
+  int wave = 0;
+  std::string state = "waiting";  // core::TargetState text
+  std::string skip_reason;        // core::SkipReason text
+  std::string deploy_run_id;
+  std::string deploy_final_state;  // core::RunState text
+  std::string previous_release;
+  std::string rollback_run_id;
+  std::string rollback_final_state;
+  std::int64_t updated_at_ms = 0;
+};
+
+// An operator's command to a rollout, waiting in the inbox until the orchestrator's next step
+// consumes it (core::RolloutCommand).
+struct RolloutCommandRecord {
+  std::int64_t seq = 0;  // assigned on insert, increasing
+  std::string rollout_id;
+  std::string kind;  // core::RolloutCommandKind text
+  int wave = 0;
+  bool rollback = false;
+  std::string principal_id;
+  std::string request_id;
+  std::int64_t created_at_ms = 0;
 };
 
 // ---- Typed effects, applied atomically with their audit records ------------------------
@@ -294,11 +348,30 @@ struct InsertCallbackDeliveryEffect {
   std::string run_id;
   std::int64_t received_at_ms = 0;
 };
+// kAlreadyExists on a taken rollout id. Inserts every target with it.
+struct InsertRolloutEffect {
+  RolloutRecord rollout;
+  std::vector<RolloutTargetRecord> targets;
+};
+// kPreconditionFailed on a stale version; updated.version must be expected_version + 1.
+// Replaces the named targets (kNotFound when one is not a target of the rollout) and deletes
+// the rollout's commands with seq <= consumed_commands_through (0: none).
+struct UpdateRolloutEffect {
+  RolloutRecord updated;
+  std::int64_t expected_version = 0;
+  std::vector<RolloutTargetRecord> changed_targets;
+  std::int64_t consumed_commands_through = 0;
+};
+// kNotFound when the rollout does not exist. The seq is assigned by the database.
+struct InsertRolloutCommandEffect {
+  RolloutCommandRecord command;
+};
 using Effect =
     std::variant<InsertStoreEffect, UpdateStoreEffect, InsertTokenEffect, RevokeTokenEffect, InsertChangeEffect,
                  UpdateChangeEffect, InsertEnrollmentTokenEffect, EnrollAgentEffect, RotateAgentCredentialEffect,
                  RevokeAgentEffect, InsertOperationEffect, UpdateOperationEffect, UpsertLastSuccessEffect,
-                 InsertRunEffect, UpdateRunEffect, UpdateOutboxEffect, InsertCallbackDeliveryEffect>;
+                 InsertRunEffect, UpdateRunEffect, UpdateOutboxEffect, InsertCallbackDeliveryEffect,
+                 InsertRolloutEffect, UpdateRolloutEffect, InsertRolloutCommandEffect>;
 
 // One transaction: every effect in order, the idempotency record, and the audit entries
 // (sealed into the hash chain in order). All or nothing. A batch with effects but no audit
@@ -316,6 +389,7 @@ struct WriteResult {
   std::vector<ChangeRequest> changes;
   std::vector<OperationRecord> operations;  // inserted or updated, in effect order
   std::vector<PipelineRunRecord> runs;      // inserted or updated, in effect order
+  std::vector<RolloutRecord> rollouts;      // inserted or updated, in effect order
   std::vector<std::int64_t> audit_seqs;
 };
 
@@ -389,8 +463,9 @@ class Repository {
     std::optional<std::string> store_id;
     std::optional<std::string> state;
     bool active_only = false;
-    std::string before_id;  // cursor: runs created before this one
-    int limit = 50;         // 1..1000
+    std::optional<std::string> rollout_id;  // only runs requested by this rollout
+    std::string before_id;                  // cursor: runs created before this one
+    int limit = 50;                         // 1..1000
   };
   // Newest first.
   virtual Result<std::vector<PipelineRunRecord>> ListRuns(const RunQuery& query) = 0;
@@ -401,6 +476,31 @@ class Repository {
   virtual Result<std::optional<OutboxEntry>> GetOutbox(std::string_view run_id) = 0;
   // Releases a store reached through verified deploy/rollback runs, newest first.
   virtual Result<std::vector<std::string>> ListVerifiedReleases(std::string_view store_id, int limit) = 0;
+
+  // ---- Fleet rollouts ------------------------------------------------------------------
+  virtual Result<RolloutRecord> GetRollout(std::string_view id) = 0;  // kNotFound
+  struct RolloutQuery {
+    std::optional<std::string> environment;
+    std::optional<std::string> state;  // core::RolloutState text
+    bool active_only = false;          // only rollouts not in a final state
+    std::string before_id;             // cursor: rollouts created before this one
+    int limit = 50;                    // 1..1000
+  };
+  // Newest first (created_at, then id).
+  virtual Result<std::vector<RolloutRecord>> ListRollouts(const RolloutQuery& query) = 0;
+  // Every rollout not in a final state, oldest first (the orchestrator's work list).
+  virtual Result<std::vector<RolloutRecord>> ListActiveRollouts() = 0;
+  struct RolloutTargetQuery {
+    std::optional<int> wave;
+    std::optional<std::string> state;  // core::TargetState text
+    int after_position = -1;           // cursor: targets with position > after_position
+    int limit = 0;                     // 0: every match; else 1..1000
+  };
+  // A rollout's targets in position order (kNotFound when the rollout does not exist).
+  virtual Result<std::vector<RolloutTargetRecord>> ListRolloutTargets(std::string_view rollout_id,
+                                                                      const RolloutTargetQuery& query) = 0;
+  // A rollout's commands not consumed yet, in seq order.
+  virtual Result<std::vector<RolloutCommandRecord>> ListRolloutCommands(std::string_view rollout_id) = 0;
 
   // Observations, not changes of authority, so no audit record: agents' telemetry (the row
   // must exist with the same agent id, else that entry is skipped), successes of checks,
