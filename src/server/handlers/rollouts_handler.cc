@@ -108,13 +108,13 @@ Result<Response> CreateRollout(RequestContext& ctx) {
     auto body = RolloutJson(prepared->record);
     body["id"] = nullptr;
     body["dry_run"] = true;
-    json::array plan;
-    for (const auto& wave : prepared->plan.waves) {
+    // The preview names the stores of each wave.
+    auto& waves = body["waves"].as_array();
+    for (std::size_t i = 0; i < waves.size() && i < prepared->plan.waves.size(); ++i) {
       json::array ids;
-      for (const auto& id : wave) ids.emplace_back(id);
-      plan.emplace_back(std::move(ids));
+      for (const auto& id : prepared->plan.waves[i]) ids.emplace_back(id);
+      waves[i].as_object()["stores"] = std::move(ids);
     }
-    body["plan"] = std::move(plan);
     return JsonResponse(200, body);
   }
   auto idem = std::move(check->record);
