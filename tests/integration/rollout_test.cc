@@ -616,11 +616,17 @@ principals:
 // [shop-4 shop-5 shop-6]; each store deployed once, wave after wave, all verified.
 TEST_F(RolloutTest, AMultiWaveRolloutVerifiesEveryStoreOnceWaveAfterWave) {
   ASSERT_NO_FATAL_FAILURE(Fleet(6, false));
-  auto resp = Call("POST", "/v1/rollouts", Spec(R"({"canary_size": 1, "growth_factor": 2})", 2),
-                   {{"Content-Type", "application/json"}});
+  const auto spec = Spec(R"({"canary_size": 1, "growth_factor": 2})", 2);
+  auto resp = Call("POST", "/v1/rollouts", spec,
+                   {{"Content-Type", "application/json"}, {"Idempotency-Key", "rollout-r2-staging"}});
   ASSERT_EQ(resp.status, 201) << resp.body;
   const auto created = Json(resp);
   const std::string id = Text(created, "id");
+  // A client's retry with the same key gets the same rollout back, not a second rollout.
+  auto retried = Call("POST", "/v1/rollouts", spec,
+                      {{"Content-Type", "application/json"}, {"Idempotency-Key", "rollout-r2-staging"}});
+  EXPECT_EQ(retried.status, 201) << retried.body;
+  EXPECT_EQ(Text(Json(retried), "id"), id) << retried.body;
   EXPECT_EQ(id.rfind("rol_", 0), 0u) << resp.body;
   EXPECT_EQ(Text(created, "state"), "pending");
   EXPECT_EQ(Text(created, "release"), "r2");
@@ -918,6 +924,37 @@ TEST_F(RolloutTest, RestartedOrKilledMidRolloutItContinuesAndTriggersNoStoreTwic
   const auto runs = Items(Call("GET", "/v1/runs?rollout=" + id + "&limit=100"));
   EXPECT_EQ(runs.size(), 5u) << "one run per store: " << json::serialize(runs);
   ExpectWavesInOrder(id, 2);
+}
+
+// d''. A timed pause between waves: the rollout waits until resume_at (waiting_for pause);
+// an operator's pause holds it past that time; resume then goes on at once.
+TEST_F(RolloutTest, ATimedPauseBetweenWavesWaitsAndAnOperatorPauseOutlastsIt) {
+  ASSERT_NO_FATAL_FAILURE(Fleet(3, false));
+  // Waves: [shop-1] [shop-2 shop-3]; 3 s between them.
+  const auto id = Create(Spec(R"({"canary_size": 1, "wave_size": 2})", 2, R"({"max_failures": 0})",
+                              R"(, "between_waves": "pause", "pause_s": 3)"));
+  ASSERT_FALSE(id.empty());
+  ASSERT_TRUE(WaitState(id, "waiting_between_waves", 30s)) << Describe(id);
+  const auto waiting = Rollout(id);
+  EXPECT_EQ(WaitingFor(waiting), "pause") << json::serialize(waiting);
+  const std::int64_t resume_at = ParseTimeMs(waiting.at("resume_at"));
+  EXPECT_GT(resume_at, NowMs()) << json::serialize(waiting);
+  EXPECT_EQ(Text(waiting.at("waiting_for").as_object(), "until"), Text(waiting, "resume_at"));
+  ASSERT_EQ(Command(id, "pause").status, 202);
+  ASSERT_TRUE(WaitState(id, "paused", 10s)) << Describe(id);
+  EXPECT_EQ(Text(Rollout(id), "paused_from"), "waiting_between_waves");
+  // Past resume_at, still paused, nothing of wave 1 triggered.
+  while (NowMs() < resume_at + 1500) std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(Text(Rollout(id), "state"), "paused");
+  EXPECT_EQ(Triggers("deploy").size(), 1u) << TriggerList();
+  ASSERT_EQ(Command(id, "resume").status, 202);
+  ASSERT_TRUE(WaitState(id, "succeeded", 30s)) << Describe(id);
+  ExpectAllSucceeded(id, {"shop-1", "shop-2", "shop-3"});
+  ExpectWavesInOrder(id, 2);
+  const auto deploys = Triggers("deploy");
+  ASSERT_EQ(deploys.size(), 3u) << TriggerList();
+  const auto wave1 = std::min(deploys[1].at_ms, deploys[2].at_ms);
+  EXPECT_GE(wave1, resume_at) << "wave 1 started before its pause ended";
 }
 
 // f. A freeze of staging: a rollout created while the window is closed starts nothing and
