@@ -104,7 +104,10 @@ std::optional<TriggerFacts> FactsOf(const FakeCi::Trigger& trigger) {
 // 5xx (a restart), with a new delivery id each time.
 class ScriptedPipeline {
  public:
-  enum class Step { kSucceed, kFail, kHold };
+  // kSucceed: install the release, then call back `succeeded`; kFail: call back `failed`;
+  // kBroken: call back `succeeded` without installing (the health gate will fail); kHold:
+  // wait for Release().
+  enum class Step { kSucceed, kFail, kBroken, kHold };
 
   ScriptedPipeline() : worker_([this] { Work(); }) {}
   ~ScriptedPipeline() {
@@ -133,7 +136,7 @@ class ScriptedPipeline {
     std::lock_guard lock(mu_);
     return held_.contains(store);
   }
-  // Lets `store`'s held trigger go on with `outcome` (kSucceed or kFail).
+  // Lets `store`'s held trigger go on with `outcome` (kSucceed, kFail or kBroken).
   void Release(const std::string& store, Step outcome = Step::kSucceed) {
     {
       std::lock_guard lock(mu_);
@@ -279,7 +282,7 @@ class RolloutTest : public ServerTest {
     config << "cicd:\n"
            << "  run_timeout_s: 120\n"
            << "  poll_interval_s: 3600\n"
-           << "  health_gate: {consecutive: 2, window_s: 15}\n"
+           << "  health_gate: {consecutive: 2, window_s: 8}\n"
            << "  providers:\n"
            << provider("hook", 0);
     if (PacedTriggersPerMinute() > 0) config << provider("paced", PacedTriggersPerMinute());
@@ -724,6 +727,42 @@ TEST_F(RolloutTest, AFailedCanaryHaltsAndIsRolledBackAndNothingElseIsTriggered) 
   EXPECT_EQ(Text(Store("shop-1"), "current_release"), "r1");
   std::this_thread::sleep_for(1500ms);
   EXPECT_EQ(ci_.count() - baseline_, 2u) << "nothing after the end\n" << TriggerList();
+}
+
+// b'. The canary's pipeline succeeds but the store never shows the release: its health gate
+// fails (verification_failed) and the run coordinator starts the automatic rollback (ADR
+// 0008). The halted rollout does not roll that store back a second time.
+TEST_F(RolloutTest, ACanaryThatFailsItsHealthGateIsRolledBackOnceByTheCoordinator) {
+  ASSERT_NO_FATAL_FAILURE(Fleet(3, true));
+  pipeline_.Script("shop-1", {Step::kBroken});
+  const auto id = Create(Spec(R"({"canary_size": 1, "wave_size": 2})", 2));
+  ASSERT_FALSE(id.empty());
+  ASSERT_TRUE(WaitState(id, "failed", 40s)) << Describe(id);
+  const auto done = Rollout(id);
+  EXPECT_EQ(Text(done, "ending"), "failure_budget");
+  EXPECT_EQ(Number(done, "failed_deploys"), 1);
+  EXPECT_EQ(Count(done, "failed"), 1) << json::serialize(done);
+  EXPECT_EQ(Count(done, "not_started"), 2);
+  EXPECT_EQ(Count(done, "rolled_back"), 0);
+  const auto canary = TargetsByStore(id).at("shop-1");
+  EXPECT_EQ(Text(canary, "state"), "failed") << json::serialize(canary);
+  EXPECT_EQ(Text(canary, "deploy_final_state"), "verification_failed");
+  EXPECT_EQ(Text(canary, "rollback_run_id"), "null") << "the coordinator's rollback is not the rollout's";
+
+  // Exactly one rollback of shop-1 to r1: the coordinator's, requested by system.
+  ASSERT_TRUE(WaitFor([&] { return TriggersPerStore("rollback").size() == 1; }, 15s)) << TriggerList();
+  int rollbacks = 0;
+  for (const auto& item : Items(Call("GET", "/v1/runs?store=shop-1&limit=100"))) {
+    const auto& run = item.as_object();
+    if (Text(run, "kind") != "rollback") continue;
+    ++rollbacks;
+    EXPECT_EQ(Text(run, "requested_by"), "system") << json::serialize(run);
+    EXPECT_EQ(Text(run, "release"), "r1");
+  }
+  EXPECT_EQ(rollbacks, 1);
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(TriggersPerStore("rollback"), (std::map<std::string, int>{{"shop-1", 1}})) << TriggerList();
+  EXPECT_EQ(TriggersPerStore("deploy"), (std::map<std::string, int>{{"shop-1", 1}})) << TriggerList();
 }
 
 // c. A budget of 1: a failure in wave 1 does not halt; a second in wave 2 does. The halted
