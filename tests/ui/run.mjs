@@ -530,6 +530,8 @@ async function main() {
     await planned.waitFor();
     const sizes = await planned.locator('tbody tr td:nth-child(2)').allTextContents();
     assert(sizes.join(',') === '1,2', `the preview plans a canary of 1 and a wave of 2: ${sizes}`);
+    const which = await planned.locator('tbody tr td:nth-child(3)').allTextContents();
+    assert(which.join('|') === 'roll-a|roll-b, roll-c', `the planned stores, in id order: ${which}`);
     assert((await alicePage.locator('.rollout-preview').textContent()).includes('3 stores of staging in 2 waves'), 'the preview sums it up');
     assert((await call(alice, 'GET', '/v1/rollouts')).data.items.length === 0, 'a preview creates nothing');
     await shot(alicePage, 'rollout-new-preview');

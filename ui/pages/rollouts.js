@@ -51,7 +51,7 @@ class SpRolloutsPage extends Page {
     const form = h('form.filters', { role: 'search', 'aria-label': 'Filter rollouts' },
       select('environment', 'Environment', ENVIRONMENTS.map((e) => [e, e])),
       select('state', 'State', ROLLOUT_STATES.map((s) => [s, s])),
-      select('active', 'Active', [['true', 'active only'], ['false', 'finished only']]),
+      select('active', 'Active', [['true', 'active only']]),
       h('div.field.buttons', {}, h('button.primary', { type: 'submit' }, 'Apply'),
         h('button.secondary', { type: 'button', onclick: () => this.setQuery({}) }, 'Clear')));
     form.addEventListener('submit', (ev) => {
