@@ -50,7 +50,7 @@ roles:
     description: everything the catalog holds
     allow:
       - actions: [store.*, agent.*, operation.*, run.*, change.*, token.*, audit.*, authz.*, principal.*]
-      - actions: [deploy.*, rollback.*, isolation.*]
+      - actions: [deploy.*, rollback.*, isolation.*, rollout.*]
 principals:
   admin:
     kind: operator
@@ -109,6 +109,7 @@ const std::vector<Route>& Routes() {
       {"POST", "/agent/v1/operations/{op}/result", Who::kAgent},
       {"POST", "/agent/v1/credential/rotate", Who::kAgent},
       {"POST", "/hooks/cicd/hook", Who::kHook},
+      {"POST", "/v1/rollouts", Who::kAdmin},
   };
   return routes;
 }

@@ -66,14 +66,25 @@ int WatchEvents(CliState& state, ApiSession& session, const EventWatch& watch) {
     if (!session.config().token.empty())
       request.headers.emplace_back("Authorization", "Bearer " + session.config().token);
     if (!last_id.empty()) request.headers.emplace_back("Last-Event-ID", last_id);
+    bool opened = false;
     request.on_body = [&](std::string_view bytes) {
       failures = 0;
+      if (!opened) {
+        opened = true;
+        if (watch.on_open && !watch.on_open()) done = true;
+        if (done) return false;
+      }
       return parser.Feed(bytes, [&](const client::SseEvent& event) {
         if (done) return;
         if (!event.id.empty()) last_id = event.id;
-        auto parsed = json::parse(event.data);
+        boost::system::error_code ec;
+        json::value parsed = json::parse(event.data, ec);
         const json::object empty;
-        const json::object& data = parsed.is_object() ? parsed.as_object() : empty;
+        const json::object& data = !ec && parsed.is_object() ? parsed.as_object() : empty;
+        if (watch.handle) {
+          if (!watch.handle(event.type, data)) done = true;
+          return;
+        }
         if (event.type == "reset") {
           if (watch.on_reset) watch.on_reset();
         } else if (watch.show && !watch.show(event.type, data)) {

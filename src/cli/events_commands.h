@@ -23,10 +23,17 @@ struct EventWatch {
   std::function<bool(const std::string& type, const boost::json::object& data)> show;
   // Told when the server could not resume and the client should fetch afresh.
   std::function<void()> on_reset;
+  // When set, every event (`reset` included) goes here instead of being printed, and the
+  // filters above are not applied; returning false ends the watch (WatchEvents returns 0).
+  std::function<bool(const std::string& type, const boost::json::object& data)> handle;
+  // When set, told each time a connection's stream opens (its first bytes arrive), before
+  // its events: the moment to fetch what is shown, so that nothing falls between that
+  // fetch and the stream. Returning false ends the watch (WatchEvents returns 0).
+  std::function<bool()> on_open;
 };
 
-// Follows the stream until max_events were shown, the stream is refused (exit code of the
-// problem), or the process is interrupted. Transport failures and ends of stream are
+// Follows the stream until max_events were shown, `handle` or `on_open` end it, the stream
+// is refused (exit code of the problem), or the process is interrupted. Transport failures and ends of stream are
 // retried with Last-Event-ID after the server's retry delay, backing off to 30 s.
 int WatchEvents(CliState& state, ApiSession& session, const EventWatch& watch);
 

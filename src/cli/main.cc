@@ -12,6 +12,7 @@
 #include "cli/events_commands.h"
 #include "cli/ops_commands.h"
 #include "cli/output.h"
+#include "cli/rollouts_commands.h"
 #include "cli/runs_commands.h"
 #include "cli/stores_commands.h"
 #include "cli/tokens_commands.h"
@@ -38,7 +39,8 @@ Exit codes:
   8  audit verify: the audit trail does not verify (the first bad record is named)
   9  ops run --wait: the operation failed or expired (its failure code is named);
      runs watch, and deploy, rollback, stores provision|decommission|migrate-isolation
-     with --wait: the run ended other than succeeded (verified for deploy and rollback)
+     with --wait: the run ended other than succeeded (verified for deploy and rollback);
+     rollouts watch and rollouts create --wait: the rollout ended failed or aborted
  10  ops run --wait: --timeout passed before the operation was final; runs watch and
      the run commands' --wait: --timeout passed before the run was final
 
@@ -86,6 +88,7 @@ int Run(int argc, char** argv) {
   AddAgentsCommands(app, state);
   AddStoreHealthCommand(app, state);  // `stores health`, after AddStoresCommands
   AddRunsCommands(app, state);        // `deploy`, `rollback`, `runs`, `stores provision` etc.
+  AddRolloutsCommands(app, state);
   AddEventsCommand(app, state);
   AddCompletionCommand(app, state);  // hidden; last, so that it sees every command
 

@@ -341,6 +341,7 @@ json::object RunRequestBody(core::RunKind kind, const std::optional<std::string>
 
 std::string RunsListPath(const RunFilters& filters, const std::string& cursor) {
   return WithQuery("/v1/runs", {{"store", filters.store},
+                                {"rollout", filters.rollout},
                                 {"state", filters.state},
                                 {"active", filters.active_only ? "true" : ""},
                                 {"limit", filters.limit > 0 ? std::to_string(filters.limit) : std::string()},
@@ -403,6 +404,7 @@ std::string RunDetails(const json::object& run) {
   return RenderFields({{"run", CellText(run, "id")},
                        {"store", CellText(run, "store_id")},
                        {"kind", CellText(run, "kind")},
+                       {"rollout", CellText(run, "rollout_id")},
                        {"state", CellText(run, "state")},
                        {"active", active},
                        {"release", CellText(run, "release")},
@@ -474,6 +476,7 @@ void AddRunsCommands(CLI::App& root, CliState& state) {
   auto list_args = std::make_shared<ListArgs>();
   CLI::App* list = runs->add_subcommand("list", "List pipeline runs, newest first");
   list->add_option("--store", list_args->filters.store, "Only runs of this store");
+  list->add_option("--rollout", list_args->filters.rollout, "Only runs of this rollout (rol_...)");
   list->add_option("--state", list_args->filters.state, "Only runs in this state: " + RunStateNames());
   list->add_flag("--active", list_args->filters.active_only, "Only runs not final yet");
   list->add_option("--limit", list_args->filters.limit, "Page size (runs per request)")->check(CLI::PositiveNumber);

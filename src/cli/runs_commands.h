@@ -55,11 +55,12 @@ std::string DeployWindowsTable(const boost::json::object& answer);
 
 struct RunFilters {
   std::string store;
+  std::string rollout;  // only the runs of this rollout (rol_...)
   std::string state;
   bool active_only = false;
   int limit = 0;  // 0: server default
 };
-// "/v1/runs" with ?store=&state=&active=true&limit=&cursor= for what is set.
+// "/v1/runs" with ?store=&rollout=&state=&active=true&limit=&cursor= for what is set.
 std::string RunsListPath(const RunFilters& filters, const std::string& cursor);
 std::string RunPath(const std::string& run_id);
 

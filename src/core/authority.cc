@@ -126,6 +126,13 @@ const std::vector<ActionInfo>& ActionCatalog() {
       {"agent.enroll", true, "create a one-time enrollment token for a store's agent"},
       {"agent.revoke", true, "revoke a store's agent credential; it can no longer connect"},
       {"run.read", true, "see a store's pipeline runs: provision, deploy, rollback, decommission, migration"},
+      {"rollout.read", true, "see fleet rollouts and their targets (decided against the rollout's environment)"},
+      {"rollout.create", true,
+       "start a fleet rollout of a release (decided against every store it plans; a deploy to each)"},
+      {"rollout.pause", true, "pause a fleet rollout: no new deploys; runs in flight go on"},
+      {"rollout.resume", true, "resume a paused fleet rollout"},
+      {"rollout.abort", true, "abort a fleet rollout, optionally rolling back its current wave"},
+      {"rollout.approve", true, "approve the next wave of a fleet rollout created by someone else"},
       {"change.read", false, "list and read pending and past change requests"},
       {"change.approve", true, "approve a change request (decided against the change's target store)"},
       {"change.reject", true, "reject a change request (decided against the change's target store)"},
@@ -150,6 +157,7 @@ const std::vector<ActionInfo>& ActionCatalog() {
       {"run.transition", false, "a run moved on: provider outcome, timeout or health gate (never granted)"},
       {"rollback.automatic", false, "the server rolled back a deploy that failed its health gate (never granted)"},
       {"callback.refused", false, "a CI/CD callback was refused: signature, window, replay (never granted)"},
+      {"rollout.step", false, "a fleet rollout moved on: runs started, waves, halts, ends (never granted)"},
   };
   return kCatalog;
 }

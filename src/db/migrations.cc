@@ -300,12 +300,104 @@ CREATE INDEX stores_by_group ON stores (state, environment, isolation_mode);
 CREATE INDEX pipeline_runs_by_kind_state ON pipeline_runs (kind, state);
 )sql";
 
+// v6: fleet rollouts. A rollout is one row (its spec and plan fixed at creation, its progress
+// moved by the orchestrator); it is history, never deleted, and a rowid table because its plan
+// can be large (one store id per target). Its targets are one row per planned store: the
+// position (plan order) and wave are fixed at creation; the listing follows the position,
+// within a wave or a state too. Commands wait in an inbox until a step consumes (deletes)
+// them; AUTOINCREMENT keeps seq increasing even after the newest command was deleted. The
+// texts are checked like the runs' (core/rollout.h). Pipeline runs gain the rollout that
+// requested them (NULL for none, so that an added column can reference rollouts).
+constexpr const char* kSchemaV6 = R"sql(
+CREATE TABLE rollouts (
+  id TEXT PRIMARY KEY NOT NULL,
+  environment TEXT NOT NULL,
+  release TEXT NOT NULL,
+  state TEXT NOT NULL
+    CHECK (state IN ('pending', 'running', 'waiting_between_waves', 'awaiting_approval', 'paused', 'halting',
+                     'aborting', 'rolling_back', 'succeeded', 'failed', 'aborted')),
+  paused_from TEXT NOT NULL DEFAULT ''
+    CHECK (paused_from IN ('', 'pending', 'running', 'waiting_between_waves', 'awaiting_approval', 'paused',
+                           'halting', 'aborting', 'rolling_back', 'succeeded', 'failed', 'aborted')),
+  current_wave INTEGER NOT NULL DEFAULT 0 CHECK (current_wave >= 0),
+  resume_at_ms INTEGER,
+  ending TEXT NOT NULL DEFAULT '' CHECK (ending IN ('', 'failure_budget', 'abort')),
+  rollback_on_abort INTEGER NOT NULL DEFAULT 0 CHECK (rollback_on_abort IN (0, 1)),
+  failed_deploys INTEGER NOT NULL DEFAULT 0 CHECK (failed_deploys >= 0),
+  counts_json TEXT NOT NULL DEFAULT '{}',
+  created_by TEXT NOT NULL,
+  request_id TEXT NOT NULL DEFAULT '',
+  created_at_ms INTEGER NOT NULL,
+  updated_at_ms INTEGER NOT NULL,
+  finished_at_ms INTEGER,
+  version INTEGER NOT NULL CHECK (version >= 1),
+  spec_json TEXT NOT NULL,
+  plan_json TEXT NOT NULL
+);
+CREATE INDEX rollouts_by_created_at ON rollouts (created_at_ms, id);
+CREATE INDEX rollouts_by_environment ON rollouts (environment, created_at_ms, id);
+CREATE INDEX rollouts_active ON rollouts (created_at_ms, id) WHERE state NOT IN ('succeeded', 'failed', 'aborted');
+CREATE TRIGGER rollouts_no_delete BEFORE DELETE ON rollouts
+BEGIN SELECT RAISE(ABORT, 'rollouts are never deleted'); END;
+CREATE TRIGGER rollouts_fixed_columns
+BEFORE UPDATE OF id, environment, release, spec_json, plan_json, created_by, request_id, created_at_ms ON rollouts
+WHEN NEW.id IS NOT OLD.id OR NEW.environment IS NOT OLD.environment OR NEW.release IS NOT OLD.release
+  OR NEW.spec_json IS NOT OLD.spec_json OR NEW.plan_json IS NOT OLD.plan_json OR NEW.created_by IS NOT OLD.created_by
+  OR NEW.request_id IS NOT OLD.request_id OR NEW.created_at_ms IS NOT OLD.created_at_ms
+BEGIN SELECT RAISE(ABORT, 'the spec, plan, creator and creation time of a rollout never change'); END;
+
+CREATE TABLE rollout_targets (
+  rollout_id TEXT NOT NULL REFERENCES rollouts (id),
+  store_id TEXT NOT NULL REFERENCES stores (id),
+  position INTEGER NOT NULL CHECK (position >= 0),
+  wave INTEGER NOT NULL CHECK (wave >= 0),
+  state TEXT NOT NULL
+    CHECK (state IN ('waiting', 'deploying', 'succeeded', 'failed', 'skipped', 'rollback_waiting', 'rolling_back',
+                     'rolled_back', 'rollback_failed', 'not_rolled_back', 'not_started')),
+  skip_reason TEXT NOT NULL DEFAULT ''
+    CHECK (skip_reason IN ('', 'agent_offline', 'unhealthy', 'active_run', 'not_active', 'window_closed',
+                           'already_at_release')),
+  deploy_run_id TEXT NOT NULL DEFAULT '',
+  deploy_final_state TEXT NOT NULL DEFAULT '',
+  previous_release TEXT NOT NULL DEFAULT '',
+  rollback_run_id TEXT NOT NULL DEFAULT '',
+  rollback_final_state TEXT NOT NULL DEFAULT '',
+  updated_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (rollout_id, store_id),
+  UNIQUE (rollout_id, position)
+) WITHOUT ROWID;
+CREATE INDEX rollout_targets_by_wave ON rollout_targets (rollout_id, wave, position);
+CREATE INDEX rollout_targets_by_state ON rollout_targets (rollout_id, state, position);
+CREATE TRIGGER rollout_targets_no_delete BEFORE DELETE ON rollout_targets
+BEGIN SELECT RAISE(ABORT, 'rollout targets are never deleted'); END;
+CREATE TRIGGER rollout_targets_fixed_columns BEFORE UPDATE OF rollout_id, store_id, position, wave ON rollout_targets
+WHEN NEW.rollout_id IS NOT OLD.rollout_id OR NEW.store_id IS NOT OLD.store_id OR NEW.position IS NOT OLD.position
+  OR NEW.wave IS NOT OLD.wave
+BEGIN SELECT RAISE(ABORT, 'the rollout, store, position and wave of a target never change'); END;
+
+CREATE TABLE rollout_commands (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  rollout_id TEXT NOT NULL REFERENCES rollouts (id),
+  kind TEXT NOT NULL CHECK (kind IN ('pause', 'resume', 'abort', 'approve_wave')),
+  wave INTEGER NOT NULL DEFAULT 0 CHECK (wave >= 0),
+  rollback INTEGER NOT NULL DEFAULT 0 CHECK (rollback IN (0, 1)),
+  principal_id TEXT NOT NULL,
+  request_id TEXT NOT NULL DEFAULT '',
+  created_at_ms INTEGER NOT NULL
+);
+CREATE INDEX rollout_commands_by_rollout ON rollout_commands (rollout_id, seq);
+
+ALTER TABLE pipeline_runs ADD COLUMN rollout_id TEXT REFERENCES rollouts (id);
+CREATE INDEX pipeline_runs_by_rollout ON pipeline_runs (rollout_id, seq) WHERE rollout_id IS NOT NULL;
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, "stores, principals, tokens, idempotency keys", kSchemaV1},
     Migration{2, "append-only audit trail and checkpoints, token ids and revocation, change requests", kSchemaV2},
     Migration{3, "enrollment tokens, agents, operations, last successes", kSchemaV3},
     Migration{4, "pipeline runs (one active per store), their outbox, callback deliveries", kSchemaV4},
     Migration{5, "covering indexes for the /metrics aggregates", kSchemaV5},
+    Migration{6, "fleet rollouts, their targets and command inbox; runs know their rollout", kSchemaV6},
 };
 
 Result<int> ReadVersion(Connection& conn) {

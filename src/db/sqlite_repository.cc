@@ -515,6 +515,23 @@ struct EffectRunner {
   Status operator()(const InsertCallbackDeliveryEffect& effect) {
     return sqlite_detail::InsertCallbackDelivery(conn, effect);
   }
+
+  // Fleet rollouts, their targets and command inbox (sqlite_rollouts.cc).
+  Status operator()(const InsertRolloutEffect& effect) {
+    auto stored = sqlite_detail::InsertRollout(conn, effect);
+    if (!stored.ok()) return stored.error();
+    result.rollouts.push_back(std::move(*stored));
+    return Status::Ok();
+  }
+  Status operator()(const UpdateRolloutEffect& effect) {
+    auto stored = sqlite_detail::UpdateRollout(conn, effect);
+    if (!stored.ok()) return stored.error();
+    result.rollouts.push_back(std::move(*stored));
+    return Status::Ok();
+  }
+  Status operator()(const InsertRolloutCommandEffect& effect) {
+    return sqlite_detail::InsertRolloutCommand(conn, effect);
+  }
 };
 
 // Programming errors in a batch, refused before it reaches the writer.
@@ -542,6 +559,7 @@ Status CheckBatch(const WriteBatch& batch) {
     } else {
       SP_RETURN_IF_ERROR(sqlite_detail::CheckAgentEffect(effect));
       SP_RETURN_IF_ERROR(sqlite_detail::CheckRunEffect(effect));
+      SP_RETURN_IF_ERROR(sqlite_detail::CheckRolloutEffect(effect));
     }
   }
   return Status::Ok();

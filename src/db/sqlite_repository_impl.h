@@ -62,6 +62,14 @@ class SqliteRepository final : public Repository {
   Result<std::optional<OutboxEntry>> GetOutbox(std::string_view run_id) override;
   Result<std::vector<std::string>> ListVerifiedReleases(std::string_view store_id, int limit) override;
 
+  // Fleet rollouts: defined in sqlite_rollouts.cc.
+  Result<RolloutRecord> GetRollout(std::string_view id) override;
+  Result<std::vector<RolloutRecord>> ListRollouts(const RolloutQuery& query) override;
+  Result<std::vector<RolloutRecord>> ListActiveRollouts() override;
+  Result<std::vector<RolloutTargetRecord>> ListRolloutTargets(std::string_view rollout_id,
+                                                              const RolloutTargetQuery& query) override;
+  Result<std::vector<RolloutCommandRecord>> ListRolloutCommands(std::string_view rollout_id) override;
+
   Status Ping() override;
 
   // Aggregates for /metrics: defined in sqlite_metrics.cc.
@@ -140,6 +148,21 @@ Result<PipelineRunRecord> InsertRun(Connection& conn, const InsertRunEffect& eff
 Result<PipelineRunRecord> UpdateRun(Connection& conn, const UpdateRunEffect& effect);
 Status UpdateOutbox(Connection& conn, const UpdateOutboxEffect& effect);
 Status InsertCallbackDelivery(Connection& conn, const InsertCallbackDeliveryEffect& effect);
+
+// ---- Rollout effects (sqlite_rollouts.cc) -----------------------------------------------
+// Like the run effects: on the writer connection inside the batch's savepoint, errors as
+// documented on the effects in repository.h. A row that breaks the schema's CHECKs (an
+// unknown state text, a negative wave) or a target listed twice is kInternal; a target's
+// store that does not exist is kNotFound.
+
+// Programming errors in one of these effects (kInternal): missing ids, a target of another
+// rollout, an update that does not advance the version by one. Ok for other effects.
+Status CheckRolloutEffect(const Effect& effect);
+
+// These two return the rollout as stored.
+Result<RolloutRecord> InsertRollout(Connection& conn, const InsertRolloutEffect& effect);
+Result<RolloutRecord> UpdateRollout(Connection& conn, const UpdateRolloutEffect& effect);
+Status InsertRolloutCommand(Connection& conn, const InsertRolloutCommandEffect& effect);
 
 }  // namespace sqlite_detail
 

@@ -1,8 +1,8 @@
-// The pipeline-run part of SqliteRepository (schema v4): runs, their outbox entries and the
-// callback deliveries seen, their effects (run by Apply's effect visitor in
-// sqlite_repository.cc) and their reads. The database holds the invariants: one active run
-// per store (a partial unique index), `active` agreeing with the state, a kind and state
-// from the known texts (CHECKs), a delivery id accepted once (primary key and an insert
+// The pipeline-run part of SqliteRepository (schema v4; v6 adds the rollout of a run): runs,
+// their outbox entries and the callback deliveries seen, their effects (run by Apply's effect
+// visitor in sqlite_repository.cc) and their reads. The database holds the invariants: one
+// active run per store (a partial unique index), `active` agreeing with the state, a kind and
+// state from the known texts (CHECKs), a delivery id accepted once (primary key and an insert
 // trigger). Kinds and states are stored as texts; this file does not interpret them.
 #include <cstdint>
 #include <limits>
@@ -28,28 +28,31 @@ namespace {
 #define STOREPLANE_RUN_COLUMNS                                                                                      \
   "id, store_id, kind, state, active, release, previous_release, target_isolation, provider, external_id, "         \
   "external_url, requested_by, request_id, reason, outcome_detail, created_at_ms, updated_at_ms, triggered_at_ms, " \
-  "finished_at_ms, deadline_ms, gate_opened_at_ms, gate_streak, version, schema_changed"
+  "finished_at_ms, deadline_ms, gate_opened_at_ms, gate_streak, version, schema_changed, rollout_id"
 // seq follows the last one: there is one writer, and runs are never deleted.
 constexpr const char* kInsertRun =
     "INSERT INTO pipeline_runs (seq, " STOREPLANE_RUN_COLUMNS
     ") VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM pipeline_runs), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-    "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)";
-// The id, store, kind and creation time never change (?16, created_at_ms, is not used).
+    "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?26)";
+// The id, store, kind and creation time never change (?16, created_at_ms, is not used; ?25 is
+// the expected version).
 constexpr const char* kUpdateRunIfVersion =
     "UPDATE pipeline_runs SET state = ?4, active = ?5, release = ?6, previous_release = ?7, target_isolation = ?8, "
     "provider = ?9, external_id = ?10, external_url = ?11, requested_by = ?12, request_id = ?13, reason = ?14, "
     "outcome_detail = ?15, updated_at_ms = ?17, triggered_at_ms = ?18, finished_at_ms = ?19, deadline_ms = ?20, "
-    "gate_opened_at_ms = ?21, gate_streak = ?22, version = ?23, schema_changed = ?24 "
+    "gate_opened_at_ms = ?21, gate_streak = ?22, version = ?23, schema_changed = ?24, rollout_id = ?26 "
     "WHERE id = ?1 AND store_id = ?2 AND kind = ?3 AND version = ?25";
 constexpr const char* kProbeRun = "SELECT store_id, kind, version FROM pipeline_runs WHERE id = ?1";
+constexpr const char* kProbeRollout = "SELECT 1 FROM rollouts WHERE id = ?1";
 constexpr const char* kSelectActiveRunOfStore = "SELECT id FROM pipeline_runs WHERE store_id = ?1 AND active = 1";
 constexpr const char* kSelectRunById = "SELECT " STOREPLANE_RUN_COLUMNS " FROM pipeline_runs WHERE id = ?1";
-constexpr const char* kSelectRunCursor = "SELECT seq, store_id FROM pipeline_runs WHERE id = ?1";
+constexpr const char* kSelectRunCursor = "SELECT seq, store_id, rollout_id FROM pipeline_runs WHERE id = ?1";
 // ListRuns is composed from these fragments: the filters present, then the order.
 constexpr const char* kListRunsBase = "SELECT " STOREPLANE_RUN_COLUMNS " FROM pipeline_runs WHERE seq < ?1";
 constexpr const char* kListRunsAndStore = " AND store_id = ?2";
 constexpr const char* kListRunsAndState = " AND state = ?3";
 constexpr const char* kListRunsAndActive = " AND active = 1";
+constexpr const char* kListRunsAndRollout = " AND rollout_id = ?5";
 constexpr const char* kListRunsOrderLimit = " ORDER BY seq DESC LIMIT ?4";
 constexpr const char* kListActiveRuns =
     "SELECT " STOREPLANE_RUN_COLUMNS " FROM pipeline_runs WHERE active = 1 ORDER BY seq";
@@ -105,7 +108,23 @@ Error SecondActiveRun(Connection& conn, const PipelineRunRecord& run, std::strin
   return Error{ErrorCode::kConflict, message, {}};
 }
 
-// Binds a run's columns as ?1..?24 in STOREPLANE_RUN_COLUMNS order.
+// kNotFound for the parent row a run's insert or update found missing: its rollout when it
+// names one that does not exist, else its store.
+Error MissingParent(Connection& conn, const PipelineRunRecord& run, std::string_view what) {
+  if (!run.rollout_id.empty()) {
+    auto probe = conn.Prepare(kProbeRollout, what);
+    if (probe.ok()) {
+      probe->Bind(1, std::string_view(run.rollout_id));
+      auto row = probe->Step(what);
+      if (row.ok() && !*row) return Error::NotFound("rollout " + Quoted(run.rollout_id) + " not found");
+    }
+  }
+  return Error::NotFound("store " + Quoted(run.store_id) + " not found");
+}
+
+// Binds a run's columns as ?1..?24 and ?26 (rollout_id) in STOREPLANE_RUN_COLUMNS order; ?25
+// is left to the update's expected version. No rollout is stored as NULL (the column
+// references rollouts).
 void BindRun(Statement& stmt, const PipelineRunRecord& run) {
   stmt.Bind(1, std::string_view(run.id))
       .Bind(2, std::string_view(run.store_id))
@@ -131,6 +150,11 @@ void BindRun(Statement& stmt, const PipelineRunRecord& run) {
       .Bind(22, static_cast<std::int64_t>(run.gate_streak))
       .Bind(23, run.version)
       .Bind(24, static_cast<std::int64_t>(run.schema_changed ? 1 : 0));
+  if (run.rollout_id.empty()) {
+    stmt.BindNull(26);
+  } else {
+    stmt.Bind(26, std::string_view(run.rollout_id));
+  }
 }
 
 PipelineRunRecord DecodeRun(const Statement& stmt) {
@@ -159,6 +183,7 @@ PipelineRunRecord DecodeRun(const Statement& stmt) {
   run.gate_streak = static_cast<int>(stmt.ColumnInt64(21));
   run.version = stmt.ColumnInt64(22);
   run.schema_changed = stmt.ColumnInt64(23) != 0;
+  run.rollout_id = stmt.ColumnText(24);  // NULL reads as ""
   return run;
 }
 
@@ -250,7 +275,7 @@ Result<PipelineRunRecord> InsertRun(Connection& conn, const InsertRunEffect& eff
       return Error{ErrorCode::kAlreadyExists, "run id " + Quoted(run.id) + " is already taken", "id"};
     }
     if (rc == SQLITE_CONSTRAINT_UNIQUE) return SecondActiveRun(conn, run, kWhat);
-    if (IsForeignKeyViolation(rc)) return Error::NotFound("store " + Quoted(run.store_id) + " not found");
+    if (IsForeignKeyViolation(rc)) return MissingParent(conn, run, kWhat);
     if (IsCheckViolation(rc)) return RunBreaksSchema(run);
     return st.error();
   }
@@ -285,6 +310,7 @@ Result<PipelineRunRecord> UpdateRun(Connection& conn, const UpdateRunEffect& eff
   if (auto st = update->Run(kWhat); !st.ok()) {
     const int rc = update->last_rc();
     if (rc == SQLITE_CONSTRAINT_UNIQUE) return SecondActiveRun(conn, run, kWhat);
+    if (IsForeignKeyViolation(rc)) return MissingParent(conn, run, kWhat);
     if (IsCheckViolation(rc)) return RunBreaksSchema(run);
     return st.error();
   }
@@ -387,7 +413,8 @@ Result<std::vector<PipelineRunRecord>> SqliteRepository::ListRuns(const RunQuery
       cursor->Bind(1, std::string_view(query.before_id));
       auto row = cursor->Step(kWhat);
       if (!row.ok()) return row.error();
-      if (!*row || (query.store_id && cursor->ColumnText(1) != *query.store_id)) {
+      if (!*row || (query.store_id && cursor->ColumnText(1) != *query.store_id) ||
+          (query.rollout_id && cursor->ColumnText(2) != *query.rollout_id)) {
         return Error::Invalid("cursor " + Quoted(query.before_id) + " is not a run of this listing", "cursor");
       }
       before_seq = cursor->ColumnInt64(0);
@@ -396,6 +423,7 @@ Result<std::vector<PipelineRunRecord>> SqliteRepository::ListRuns(const RunQuery
     if (query.store_id) sql += kListRunsAndStore;
     if (query.state) sql += kListRunsAndState;
     if (query.active_only) sql += kListRunsAndActive;
+    if (query.rollout_id) sql += kListRunsAndRollout;
     sql += kListRunsOrderLimit;
     auto select = conn->Prepare(sql.c_str(), kWhat);
     if (!select.ok()) return select.error();
@@ -403,6 +431,7 @@ Result<std::vector<PipelineRunRecord>> SqliteRepository::ListRuns(const RunQuery
     if (query.store_id) select->Bind(2, std::string_view(*query.store_id));
     if (query.state) select->Bind(3, std::string_view(*query.state));
     select->Bind(4, static_cast<std::int64_t>(query.limit));
+    if (query.rollout_id) select->Bind(5, std::string_view(*query.rollout_id));
     return CollectRuns(*select, kWhat);
   });
 }

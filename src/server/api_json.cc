@@ -164,6 +164,7 @@ boost::json::object RunJson(const db::PipelineRunRecord& run) {
   o["deadline"] = core::FormatRfc3339Millis(run.deadline_ms);
   o["gate_opened_at"] = RunTimeOrNull(run.gate_opened_at_ms);
   o["schema_changed"] = run.schema_changed;
+  o["rollout_id"] = RunTextOrNull(run.rollout_id);
   return o;
 }
 

@@ -90,6 +90,7 @@ App::App(Services services) : services_(std::move(services)), router_(ApiRouteTa
   RegisterStoreHealthHandlers(by_route);
   RegisterRunHandlers(by_route);
   RegisterWindowHandlers(by_route);
+  RegisterRolloutHandlers(by_route);
   RegisterCicdHookHandlers(by_route);
   RegisterEventHandlers(by_route);
   RegisterMetricsHandlers(by_route);

@@ -50,6 +50,7 @@ class PolicyHolder {
 class AgentHub;
 class EventHub;
 class RunCoordinator;
+class RolloutOrchestrator;
 class Metrics;
 
 struct Services {
@@ -58,10 +59,11 @@ struct Services {
   PolicyHolder& policy;
   std::string audit_public_key_pem;  // served at /v1/audit/public-key
   Clock now_ms = SystemNowMs;
-  AgentHub* agents = nullptr;      // the agents' live state; set by the daemon
-  RunCoordinator* runs = nullptr;  // the CI/CD side of the lifecycle; set by the daemon
-  EventHub* events = nullptr;      // the live event stream's source; set by the daemon
-  Metrics* metrics = nullptr;      // Prometheus metrics (server/metrics.h); set by the daemon
+  AgentHub* agents = nullptr;               // the agents' live state; set by the daemon
+  RunCoordinator* runs = nullptr;           // the CI/CD side of the lifecycle; set by the daemon
+  EventHub* events = nullptr;               // the live event stream's source; set by the daemon
+  Metrics* metrics = nullptr;               // Prometheus metrics (server/metrics.h); set by the daemon
+  RolloutOrchestrator* rollouts = nullptr;  // fleet rollouts' orchestrator; set by the daemon
 };
 
 // The authenticated caller: the token's principal and its roles from the policy.
@@ -155,6 +157,7 @@ void RegisterOperationHandlers(std::map<std::string, Handler>& by_route);
 void RegisterStoreHealthHandlers(std::map<std::string, Handler>& by_route);
 void RegisterRunHandlers(std::map<std::string, Handler>& by_route);
 void RegisterWindowHandlers(std::map<std::string, Handler>& by_route);
+void RegisterRolloutHandlers(std::map<std::string, Handler>& by_route);
 void RegisterCicdHookHandlers(std::map<std::string, Handler>& by_route);
 void RegisterEventHandlers(std::map<std::string, Handler>& by_route);
 void RegisterMetricsHandlers(std::map<std::string, Handler>& by_route);

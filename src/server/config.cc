@@ -83,11 +83,11 @@ Status MergeCicd(const std::string& path, const YAML::Node& node, CicdConfig& ci
       SP_RETURN_IF_ERROR(ReadScalar(path, kv.first, "provider name", p.name));
       const auto& v = kv.second;
       const std::string section = "cicd.providers." + p.name;
-      SP_RETURN_IF_ERROR(
-          CheckKeys(path, v,
-                    {"type", "base_url", "token_file", "token_env", "secret_file", "secret_env", "settings", "ca_file",
-                     "timeout_ms", "callback_secret_file", "callback_secret_env", "callback_previous_secret_file"},
-                    section));
+      SP_RETURN_IF_ERROR(CheckKeys(path, v,
+                                   {"type", "base_url", "token_file", "token_env", "secret_file", "secret_env",
+                                    "settings", "ca_file", "timeout_ms", "callback_secret_file", "callback_secret_env",
+                                    "callback_previous_secret_file", "max_triggers_per_minute"},
+                                   section));
       SP_RETURN_IF_ERROR(ReadIf(path, v, "type", p.type));
       SP_RETURN_IF_ERROR(ReadIf(path, v, "base_url", p.base_url));
       SP_RETURN_IF_ERROR(ReadIf(path, v, "token_file", p.token_file));
@@ -100,6 +100,7 @@ Status MergeCicd(const std::string& path, const YAML::Node& node, CicdConfig& ci
       SP_RETURN_IF_ERROR(ReadIf(path, v, "callback_secret_file", entry.callback_secret_file));
       SP_RETURN_IF_ERROR(ReadIf(path, v, "callback_secret_env", entry.callback_secret_env));
       SP_RETURN_IF_ERROR(ReadIf(path, v, "callback_previous_secret_file", entry.callback_previous_secret_file));
+      SP_RETURN_IF_ERROR(ReadIf(path, v, "max_triggers_per_minute", entry.max_triggers_per_minute));
       cicd.providers.push_back(std::move(entry));
     }
   }
@@ -325,6 +326,9 @@ Status Validate(const Config& config) {
     const auto& name = entry.provider.name;
     if (!core::ValidateStoreId(name).ok())
       return Error::Invalid("cicd provider name '" + name + "' must be a DNS label");
+    if (entry.max_triggers_per_minute < 0 || entry.max_triggers_per_minute > 100'000) {
+      return Error::Invalid("cicd.providers." + name + ".max_triggers_per_minute must be from 0 (unlimited) to 100000");
+    }
     names.insert(name);
   }
   for (const auto& route : c.routes) {

@@ -69,6 +69,9 @@ struct CicdProviderEntry {
   std::string callback_secret_file;
   std::string callback_secret_env;
   std::string callback_previous_secret_file;
+  // Triggers sent to this provider per minute at most (a token bucket of one minute's
+  // worth); 0 = unlimited. Triggers over the rate wait in the outbox; rollouts start fewer runs.
+  int max_triggers_per_minute = 0;
 };
 
 // Which provider runs which kinds in which environments; the first matching route wins.

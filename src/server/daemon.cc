@@ -22,6 +22,8 @@
 #include "server/logging.h"
 #include "server/metrics.h"
 #include "server/policy_loader.h"
+#include "server/provider_pacing.h"
+#include "server/rollout_orchestrator.h"
 #include "server/run_coordinator.h"
 
 namespace storeplane::server {
@@ -261,10 +263,34 @@ int RunDaemon(Config config) {
     hub.SetHeartbeatObserver([&runs](const std::string& store, const std::optional<std::string>& release,
                                      core::Health health) { runs.ObserveHeartbeat(store, release, health); },
                              [&runs](const std::string& store) { return runs.GatesStore(store); });
+    // Provider pacing, when any provider has a rate: the outbox waits for tokens, and
+    // rollouts start no more runs than tokens allow.
+    std::map<std::string, int> rates;
+    for (const auto& entry : config.cicd.providers) {
+      if (entry.max_triggers_per_minute > 0) rates[entry.provider.name] = entry.max_triggers_per_minute;
+    }
+    std::unique_ptr<ProviderPacer> pacer;
+    if (!rates.empty()) {
+      pacer = std::make_unique<ProviderPacer>(rates);
+      runs.SetPacer(pacer.get());
+    }
+    RolloutOrchestrator rollouts(RolloutOrchestrator::Dependencies{**repo, config, holder,
+                                                                   [&hub](const std::string& store_id) {
+                                                                     AgentObservation o;
+                                                                     if (auto view = hub.View(store_id)) {
+                                                                       o.availability = view->availability;
+                                                                       o.health = view->health.health;
+                                                                       o.release = view->record.release;
+                                                                     }
+                                                                     return o;
+                                                                   },
+                                                                   pacer.get(), [&runs] { runs.Kick(); }, SystemNowMs});
+    runs.SetRolloutRunObserver([&rollouts](const db::PipelineRunRecord&) { rollouts.Kick(); });
     Metrics metrics(config.environments);
     Services services{**repo, config, holder, *public_key};
     services.agents = &hub;
     services.runs = &runs;
+    services.rollouts = &rollouts;
     services.events = &events;
     services.metrics = &metrics;
     App app(services);
@@ -273,6 +299,7 @@ int RunDaemon(Config config) {
     // Pipelines call back at the public URL, or at the address actually bound.
     if (config.cicd.public_url.empty()) runs.SetPublicUrl(server.url());
     runs.Start();
+    rollouts.Start();
     server.Run(
         [&] {
           log::Info("listening", {{"url", server.url()},

@@ -9,6 +9,7 @@
 #include "server/agent_views.h"
 #include "server/api_json.h"
 #include "server/auth.h"
+#include "server/rollout_requests.h"
 
 namespace storeplane::server {
 
@@ -24,7 +25,7 @@ void EventHub::Publish(std::vector<EventDraft> drafts) {
   // Store events carry the store: remember its scope before any reader can see the event,
   // so that it and later events about the store are decided against the new labels.
   for (const auto& draft : drafts) {
-    if (!draft.target) continue;
+    if (!draft.target || draft.target->store_id.empty()) continue;
     std::lock_guard lock(targets_mu_);
     targets_[draft.target->store_id] = *draft.target;
   }
@@ -37,6 +38,7 @@ void EventHub::Publish(std::vector<EventDraft> drafts) {
       event->type = std::move(draft.type);
       event->store_id = std::move(draft.store_id);
       event->read_action = std::move(draft.read_action);
+      if (event->store_id.empty() && draft.target) event->environment = draft.target->environment;
       const std::string id = epoch_ + "-" + std::to_string(event->seq);
       json::object data{{"id", id},
                         {"type", event->type},
@@ -134,7 +136,7 @@ struct DraftBuilder {
   std::string action;
   std::int64_t at_ms;
   std::vector<EventDraft>& out;
-  std::size_t stores = 0, changes = 0, operations = 0, runs = 0;
+  std::size_t stores = 0, changes = 0, operations = 0, runs = 0, rollouts = 0;
 
   void Add(std::string type, std::string store_id, std::string read_action, json::object payload,
            std::optional<core::AuthzTarget> target = std::nullopt) {
@@ -163,6 +165,12 @@ struct DraftBuilder {
     const auto& run = result.runs[runs++];
     Add(type, run.store_id, "run.read", json::object{{"run", RunJson(run)}});
   }
+  void Rollout(const char* type) {
+    if (rollouts >= result.rollouts.size()) return;
+    const auto& rollout = result.rollouts[rollouts++];
+    Add(type, "", "rollout.read", json::object{{"rollout", RolloutJson(rollout)}},
+        core::AuthzTarget{"", rollout.environment, {}});
+  }
   void Agent(const std::string& store_id, const std::string& agent_id, const char* what) {
     json::object payload{{"agent_id", agent_id.empty() ? json::value(nullptr) : json::value(agent_id)},
                          {"change", what}};
@@ -177,6 +185,8 @@ struct DraftBuilder {
   void operator()(const db::UpdateOperationEffect&) { Operation("operation.updated"); }
   void operator()(const db::InsertRunEffect&) { Run("run.created"); }
   void operator()(const db::UpdateRunEffect&) { Run("run.updated"); }
+  void operator()(const db::InsertRolloutEffect&) { Rollout("rollout.created"); }
+  void operator()(const db::UpdateRolloutEffect&) { Rollout("rollout.updated"); }
   void operator()(const db::EnrollAgentEffect& e) { Agent(e.agent.store_id, e.agent.id, "enrolled"); }
   void operator()(const db::RotateAgentCredentialEffect& e) { Agent(e.store_id, e.agent_id, "credential_rotated"); }
   void operator()(const db::RevokeAgentEffect& e) { Agent(e.store_id, "", "revoked"); }

@@ -25,15 +25,17 @@
 namespace storeplane::server {
 
 // The kinds a stream may ask for (`types=`): the part of an event type before the dot.
-inline constexpr std::string_view kEventKinds[] = {"store", "agent", "run", "change", "operation"};
+inline constexpr std::string_view kEventKinds[] = {"store", "agent", "run", "change", "operation", "rollout"};
 
 // An event before it has an id: what it is, which store it is about, what a reader must
 // be allowed (its read action on that store), and its payload.
 struct EventDraft {
-  std::string type;                         // "store.updated", "agent.status", ...
-  std::string store_id;                     // "" when about no store
-  std::string read_action;                  // "store.read", "run.read", ...
-  std::optional<core::AuthzTarget> target;  // known when the event carries the store itself
+  std::string type;         // "store.updated", "agent.status", ...
+  std::string store_id;     // "" when about no store
+  std::string read_action;  // "store.read", "run.read", ...
+  // Known when the event carries the store itself; for an event about no store (a rollout),
+  // the environment it is decided against.
+  std::optional<core::AuthzTarget> target;
   std::int64_t at_ms = 0;
   boost::json::object payload;  // merged into the data line after id, type, at, store_id
 };
@@ -43,7 +45,8 @@ struct Event {
   std::string type;
   std::string store_id;
   std::string read_action;
-  std::string frame;  // the whole SSE frame: "id: ...\nevent: ...\ndata: {...}\n\n"
+  std::string environment;  // events about an environment rather than a store (rollouts)
+  std::string frame;        // the whole SSE frame: "id: ...\nevent: ...\ndata: {...}\n\n"
 };
 
 class EventHub {

@@ -493,32 +493,32 @@ roles:
   viewer:
     description: Sees stores, their agents, operations and change requests; changes nothing.
     allow:
-      - actions: [store.read, agent.read, operation.read, run.read, change.read, principal.whoami, event.watch, metrics.read, window.read]
+      - actions: [store.read, agent.read, operation.read, run.read, change.read, principal.whoami, event.watch, metrics.read, window.read, rollout.read]
 
   operator:
     description: >-
       Runs the store lifecycle and the allow-listed agent operations. Outside production
       it acts alone; in production its lifecycle changes wait for an approver.
     allow:
-      - actions: [store.read, agent.read, operation.read, run.read, change.read, principal.whoami, event.watch, metrics.read, window.read]
+      - actions: [store.read, agent.read, operation.read, run.read, change.read, principal.whoami, event.watch, metrics.read, window.read, rollout.read]
       - actions: [store.register, store.label, store.provision, store.decommission, isolation.migrate]
-      - actions: [operation.run.*, agent.enroll, agent.revoke]
+      - actions: [operation.run.*, agent.enroll, agent.revoke, rollout.pause, rollout.abort]
 
   deployer:
     description: >-
       Requests deploys and rollbacks (approved by an approver in production) and checks
       their result.
     allow:
-      - actions: [store.read, agent.read, operation.read, run.read, change.read, principal.whoami, event.watch, window.read]
-      - actions: [deploy.request, rollback.request]
+      - actions: [store.read, agent.read, operation.read, run.read, change.read, principal.whoami, event.watch, window.read, rollout.read]
+      - actions: [deploy.request, rollback.request, rollout.create, rollout.pause, rollout.resume, rollout.abort]
       - actions: [operation.run.health.probe, operation.run.release.report]
 
   approver:
     description: >-
       Approves or rejects change requests made by someone else; requests nothing itself.
     allow:
-      - actions: [store.read, agent.read, operation.read, run.read, change.read, principal.whoami, event.watch, window.read]
-      - actions: [change.approve, change.reject]
+      - actions: [store.read, agent.read, operation.read, run.read, change.read, principal.whoami, event.watch, window.read, rollout.read]
+      - actions: [change.approve, change.reject, rollout.approve]
 
   auditor:
     description: Reads and exports the audit trail; nothing else.
@@ -533,7 +533,7 @@ roles:
     allow:
       - actions: [token.*, agent.read, agent.enroll, agent.revoke, audit.read, authz.explain, principal.whoami, event.watch]
     deny:
-      - actions: [deploy.request, rollback.request, change.approve, change.reject]
+      - actions: [deploy.request, rollback.request, change.approve, change.reject, rollout.create, rollout.approve]
 
 principals:
   # The bootstrap principal, created by storeplaned on its first start. Create named
@@ -544,7 +544,7 @@ principals:
 
 approvals:
   # Production lifecycle changes, deploys and rollbacks need a second person.
-  - actions: [store.register, store.provision, store.decommission, deploy.request, rollback.request, isolation.migrate]
+  - actions: [store.register, store.provision, store.decommission, deploy.request, rollback.request, isolation.migrate, rollout.create]
     environments: [production]
     approvals: 1
     approver_role: approver

@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -25,6 +26,7 @@
 #include "core/rollout.h"
 #include "db/repository.h"
 #include "server/config.h"
+#include "server/rollout_requests.h"
 
 namespace storeplane::server {
 
@@ -45,10 +47,10 @@ class RolloutOrchestrator {
   using Clock = std::function<std::int64_t()>;
   struct Dependencies {
     db::Repository& repo;
-    const Config& config;          // cicd (routes, run timeout)
-    PolicyHolder& policy;          // the deploy windows of the policy in force
-    AgentObserver agents;          // required
-    ProviderPacer* pacer;          // null: no pacing
+    const Config& config;                    // cicd (routes, run timeout)
+    PolicyHolder& policy;                    // the deploy windows of the policy in force
+    AgentObserver agents;                    // required
+    ProviderPacer* pacer;                    // null: no pacing
     std::function<void()> on_runs_recorded;  // let the run coordinator send the triggers; may be empty
     Clock now_ms;
   };
@@ -68,10 +70,22 @@ class RolloutOrchestrator {
   int PassOnce();
   // The earliest time a step asked to be woken at, if any (after the last pass).
   std::optional<std::int64_t> next_wake_ms() const;
+  // Why the rollout started nothing at its last step although stores were waiting (the
+  // provider's pacing or a closed deploy window), if so.
+  std::optional<RolloutWait> WaitingFor(const std::string& rollout_id) const;
 
  private:
+  // A rollout's spec, plan and progress as of its stored version (the orchestrator is the
+  // only writer of progress, so a version it wrote itself need not be read again).
+  struct Loaded {
+    std::int64_t version = 0;
+    core::RolloutSpec spec;
+    core::RolloutPlan plan;
+    core::RolloutProgress progress;
+  };
   // Steps one rollout once; true when it should be stepped again now.
   Result<bool> StepRollout(const db::RolloutRecord& rollout);
+  Result<Loaded*> Load(const db::RolloutRecord& rollout);
   void Main();
 
   Dependencies deps_;
@@ -80,6 +94,8 @@ class RolloutOrchestrator {
   bool stopping_ = false;
   bool kicked_ = false;
   std::optional<std::int64_t> next_wake_ms_;
+  std::map<std::string, RolloutWait> waiting_;  // guarded by mu_
+  std::map<std::string, Loaded> loaded_;        // the worker's (or PassOnce caller's) only
   std::thread worker_;
 };
 

@@ -8,6 +8,7 @@
 #include "core/lifecycle.h"
 #include "server/handler_support.h"
 #include "server/logging.h"
+#include "server/provider_pacing.h"
 #include "server/run_requests.h"
 
 namespace storeplane::server {
@@ -137,7 +138,9 @@ const std::vector<std::string>* RunCoordinator::CallbackSecrets(const std::strin
 void RunCoordinator::Main() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
-    cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_ || kicked_; });
+    // Paced triggers go out as their tokens come, so look again sooner while any wait.
+    cv_.wait_for(lock, std::chrono::milliseconds(pacer_ != nullptr ? 250 : 1000),
+                 [this] { return stopping_ || kicked_; });
     if (stopping_) break;
     kicked_ = false;
     lock.unlock();
@@ -230,6 +233,7 @@ Result<db::PipelineRunRecord> RunCoordinator::Move(db::PipelineRunRecord run, co
     for (const auto& store : written->stores) store_observer_(store);
   }
   log::Info("run moved", {{"run", run.id}, {"store", run.store_id}, {"from", run.state}, {"to", stored.state}});
+  if (final && !stored.rollout_id.empty() && rollout_run_observer_) rollout_run_observer_(stored);
 
   {
     std::lock_guard lock(gates_mu_);
@@ -414,6 +418,8 @@ void RunCoordinator::DispatchOnce() {
         continue;
       }
     }
+    // Over the provider's rate: the trigger stays due and goes out when a token is free.
+    if (pacer_ != nullptr && !pacer_->TryTake(entry.provider, now)) continue;
     // Record the attempt before making it, so that a crash in between asks first next time.
     db::OutboxEntry attempt = entry;
     attempt.attempts = entry.attempts + 1;

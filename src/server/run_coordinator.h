@@ -26,6 +26,8 @@
 
 namespace storeplane::server {
 
+class ProviderPacer;
+
 class RunCoordinator {
  public:
   using Clock = std::function<std::int64_t()>;
@@ -45,6 +47,13 @@ class RunCoordinator {
 
   // Told of every store a run changed (its lifecycle state, release or isolation mode).
   void SetStoreObserver(std::function<void(const core::Store&)> observer) { store_observer_ = std::move(observer); }
+
+  // Told of every run of a rollout that reached a final state (after its commit).
+  void SetRolloutRunObserver(std::function<void(const db::PipelineRunRecord&)> observer) {
+    rollout_run_observer_ = std::move(observer);
+  }
+  // Before Start(): triggers wait for a token of their provider (null: no pacing).
+  void SetPacer(ProviderPacer* pacer) { pacer_ = pacer; }
 
   // Before Start(): where pipelines send their callbacks (base URL of this server).
   void SetPublicUrl(std::string url) { public_url_ = std::move(url); }
@@ -96,6 +105,8 @@ class RunCoordinator {
   std::map<std::string, ProviderSlot> providers_;
   Clock now_ms_;
   std::function<void(const core::Store&)> store_observer_;
+  std::function<void(const db::PipelineRunRecord&)> rollout_run_observer_;
+  ProviderPacer* pacer_ = nullptr;
   core::HealthGatePolicy gate_policy_;
 
   std::mutex gates_mu_;

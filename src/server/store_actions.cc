@@ -6,6 +6,7 @@
 
 #include "server/auth.h"
 #include "server/json_body.h"
+#include "server/rollout_requests.h"
 #include "server/run_requests.h"
 
 namespace storeplane::server {
@@ -88,6 +89,14 @@ Result<std::vector<db::Effect>> EffectsForChange(const db::ChangeRequest& change
                                                  const Config& config, const core::Policy& policy,
                                                  std::int64_t now_ms) {
   const auto store_id = change.target.substr(std::string_view("store/").size());
+  if (change.action == "rollout.create") {
+    // The stores are selected again now: the plan is the one of the moment it runs.
+    auto spec = DecodeRolloutSpec(change.request_body, config.environments);
+    if (!spec.ok()) return spec.error();
+    auto prepared = PrepareRollout(*spec, repo, change.requester, "", now_ms);
+    if (!prepared.ok()) return prepared.error();
+    return std::vector<db::Effect>{db::InsertRolloutEffect{std::move(prepared->record), std::move(prepared->targets)}};
+  }
   if (change.action == "store.register") {
     auto store = DecodeRegistration(change.request_body, config.environments, now_ms);
     if (!store.ok()) return store.error();

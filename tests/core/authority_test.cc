@@ -96,6 +96,12 @@ TEST(AuthorityCatalogTest, HoldsExactlyTheDocumentedActionsWithTheirScope) {
       {"agent.enroll", true},
       {"agent.revoke", true},
       {"run.read", true},
+      {"rollout.read", true},
+      {"rollout.create", true},
+      {"rollout.pause", true},
+      {"rollout.resume", true},
+      {"rollout.abort", true},
+      {"rollout.approve", true},
       {"change.read", false},
       {"change.approve", true},
       {"change.reject", true},
@@ -118,6 +124,7 @@ TEST(AuthorityCatalogTest, HoldsExactlyTheDocumentedActionsWithTheirScope) {
       {"run.transition", false},
       {"rollback.automatic", false},
       {"callback.refused", false},
+      {"rollout.step", false},
   };
   const std::vector<ActionInfo>& catalog = ActionCatalog();
   ASSERT_EQ(catalog.size(), expected.size());

@@ -18,8 +18,8 @@ TEST_F(MigrationsTest, FreshDatabaseIsMigratedToTheLatestVersion) {
   EXPECT_EQ(QueryIntRaw(options_.path, "SELECT COUNT(*) FROM schema_migrations"),
             static_cast<long long>(AllMigrations().size()));
   EXPECT_GT(QueryIntRaw(options_.path, "SELECT MIN(applied_at) FROM schema_migrations"), 1'600'000'000'000LL);
-  for (const char* table :
-       {"stores", "principals", "tokens", "idempotency_keys", "audit_log", "audit_checkpoints", "change_requests"}) {
+  for (const char* table : {"stores", "principals", "tokens", "idempotency_keys", "audit_log", "audit_checkpoints",
+                            "change_requests", "rollouts", "rollout_targets", "rollout_commands"}) {
     EXPECT_EQ(
         QueryIntRaw(options_.path,
                     std::string("SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='") + table + "'"),
@@ -27,7 +27,8 @@ TEST_F(MigrationsTest, FreshDatabaseIsMigratedToTheLatestVersion) {
         << table;
   }
   for (const char* index : {"stores_by_environment", "stores_by_state", "stores_by_isolation_mode", "tokens_by_id",
-                            "audit_log_by_principal", "audit_log_by_action", "audit_log_by_target"}) {
+                            "audit_log_by_principal", "audit_log_by_action", "audit_log_by_target", "rollouts_active",
+                            "rollout_targets_by_wave", "pipeline_runs_by_rollout"}) {
     EXPECT_EQ(
         QueryIntRaw(options_.path,
                     std::string("SELECT COUNT(*) FROM sqlite_master WHERE type='index' AND name='") + index + "'"),
@@ -94,6 +95,11 @@ TEST_F(MigrationsTest, ReopeningAppliesNothingTwice) {
   EXPECT_EQ(QueryIntRaw(options_.path, "SELECT COUNT(*) FROM schema_migrations"),
             static_cast<long long>(AllMigrations().size()));
   EXPECT_TRUE(repo_->GetStore("kept").ok());
+}
+
+TEST_F(MigrationsTest, TheLatestVersionIsSixFleetRollouts) {
+  EXPECT_EQ(LatestSchemaVersion(), 6);
+  EXPECT_EQ(QueryIntRaw(options_.path, "SELECT COUNT(*) FROM schema_migrations WHERE version = 6"), 1);
 }
 
 TEST_F(MigrationsTest, MigrationsAreInAscendingOrder) {

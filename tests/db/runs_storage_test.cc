@@ -105,6 +105,7 @@ void ExpectSameRun(const PipelineRunRecord& got, const PipelineRunRecord& want) 
   EXPECT_EQ(got.gate_opened_at_ms, want.gate_opened_at_ms);
   EXPECT_EQ(got.gate_streak, want.gate_streak);
   EXPECT_EQ(got.version, want.version);
+  EXPECT_EQ(got.rollout_id, want.rollout_id);
 }
 
 class RunsStorageTest : public RepositoryTest {

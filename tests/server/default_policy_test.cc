@@ -38,6 +38,7 @@ const std::map<std::string, Row>& ExpectedTable() {
            {"event.watch", "AAA"},
            {"metrics.read", "AAA"},
            {"window.read", "AAA"},
+           {"rollout.read", "AAA"},
        }},
       {"operator",
        {
@@ -64,6 +65,9 @@ const std::map<std::string, Row>& ExpectedTable() {
            {"operation.run.release.report", "AAA"},
            {"agent.enroll", "AAA"},
            {"agent.revoke", "AAA"},
+           {"rollout.read", "AAA"},
+           {"rollout.pause", "AAA"},
+           {"rollout.abort", "AAA"},
        }},
       {"deployer",
        {
@@ -77,6 +81,11 @@ const std::map<std::string, Row>& ExpectedTable() {
            {"window.read", "AAA"},
            {"deploy.request", "aAA"},
            {"rollback.request", "aAA"},
+           {"rollout.read", "AAA"},
+           {"rollout.create", "aAA"},
+           {"rollout.pause", "AAA"},
+           {"rollout.resume", "AAA"},
+           {"rollout.abort", "AAA"},
            {"operation.run.health.probe", "AAA"},
            {"operation.run.release.report", "AAA"},
        }},
@@ -92,6 +101,8 @@ const std::map<std::string, Row>& ExpectedTable() {
            {"window.read", "AAA"},
            {"change.approve", "AAA"},
            {"change.reject", "AAA"},
+           {"rollout.read", "AAA"},
+           {"rollout.approve", "AAA"},
        }},
       {"auditor",
        {
@@ -169,7 +180,7 @@ TEST(DefaultPolicyTest, TableCoversExactlyTheDefaultRolesAndNamesOnlyCatalogActi
   }
 }
 
-// The generated test: 6 roles x 39 actions x 3 environments, each against the table.
+// The generated test: 6 roles x 49 actions x 3 environments, each against the table.
 TEST(DefaultPolicyTest, EveryRoleActionAndEnvironmentMatchesTheTable) {
   const core::Policy policy = PolicyWithOneRolePrincipals();
   int checked = 0;
@@ -198,7 +209,7 @@ TEST(DefaultPolicyTest, EveryRoleActionAndEnvironmentMatchesTheTable) {
       }
     }
   }
-  EXPECT_EQ(checked, 6 * 42 * 3);
+  EXPECT_EQ(checked, 6 * 49 * 3);
 }
 
 TEST(DefaultPolicyTest, UnknownActionsAndUnknownPrincipalsAreDenied) {
@@ -274,7 +285,8 @@ TEST(DefaultPolicyTest, BootstrapAdminRunsTheQuickStartButNeverDeploysOrApproves
     EXPECT_TRUE(Decide(policy, "admin", action, std::nullopt).allowed) << action;
   }
   EXPECT_NE(Decide(policy, "admin", "store.decommission", prod).approval, nullptr);
-  for (const char* action : {"deploy.request", "rollback.request", "change.approve", "change.reject"}) {
+  for (const char* action :
+       {"deploy.request", "rollback.request", "change.approve", "change.reject", "rollout.create", "rollout.approve"}) {
     for (const AuthzTarget& target : {dev, prod}) {
       const Decision d = Decide(policy, "admin", action, target);
       EXPECT_FALSE(d.allowed) << action;
@@ -289,7 +301,8 @@ TEST(DefaultPolicyTest, SecurityAdminNeverDeploysOrApprovesWhateverElseItHolds) 
   policy.principals["everything"] = core::PolicyPrincipal{
       "everything", "operator", {"viewer", "operator", "deployer", "approver", "auditor", "security-admin"}};
   const AuthzTarget prod = StoreIn("production");
-  for (const char* action : {"deploy.request", "rollback.request", "change.approve", "change.reject"}) {
+  for (const char* action :
+       {"deploy.request", "rollback.request", "change.approve", "change.reject", "rollout.create", "rollout.approve"}) {
     EXPECT_FALSE(Decide(policy, "everything", action, prod).allowed) << action;
   }
   // Without security-admin, the same combination may request and approve, but never

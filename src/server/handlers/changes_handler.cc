@@ -28,6 +28,9 @@ db::ChangeRequest Effective(db::ChangeRequest change, std::int64_t now_ms) {
 // The store a change acts on, as the authority sees it: the stored one, or for a
 // registration the store the request describes.
 Result<core::AuthzTarget> TargetOfChange(const db::ChangeRequest& change, RequestContext& ctx) {
+  // A change about a whole environment (a fleet rollout) is decided against the environment.
+  constexpr std::string_view kEnvironment = "environment/";
+  if (change.target.starts_with(kEnvironment)) return core::AuthzTarget{"", change.environment, {}};
   const auto id = change.target.substr(std::string_view("store/").size());
   auto store = ctx.services.repo.GetStore(id);
   if (store.ok()) return TargetOf(*store);

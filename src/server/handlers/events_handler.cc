@@ -138,8 +138,10 @@ class EventStream final : public ResponseStream {
     const core::ActionInfo* action = core::FindAction(event.read_action);
     if (action == nullptr) return false;
     std::optional<core::AuthzTarget> target;
-    if (action->store_scoped) {
-      if (event.store_id.empty()) return false;
+    if (action->store_scoped && event.store_id.empty()) {
+      if (event.environment.empty()) return false;
+      target = core::AuthzTarget{"", event.environment, {}};
+    } else if (action->store_scoped) {
       target = hub_.TargetOf(event.store_id, services_.repo);
       if (!target) return false;
     }

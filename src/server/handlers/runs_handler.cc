@@ -133,6 +133,8 @@ Result<Response> ListRuns(RequestContext& ctx) {
     } else if (key == "active") {
       if (value != "true") return Error::Invalid("active takes only true (omit it for every run)", key);
       query.active_only = true;
+    } else if (key == "rollout") {
+      query.rollout_id = value;
     } else if (key == "limit") {
       auto n = ParseCount(value, key, 1, 1000);
       if (!n.ok()) return n.error();
