@@ -230,13 +230,13 @@ class SpRolloutNewPage extends Page {
         `${r.release} to ${stores} store${stores === 1 ? '' : 's'} of ${r.environment} in ${waves.length} wave${waves.length === 1 ? '' : 's'}; `,
         `the rollout halts after more than ${r.allowed_failures ?? 0} failed deploy${r.allowed_failures === 1 ? '' : 's'}.`),
       table('Planned waves', ['Wave', 'Stores', 'Which stores'], waves.map((w) => [waveName(w.index), String(w.size ?? w.counts?.planned ?? '—'),
-        Array.isArray(r.plan?.[w.index]) ? storeList(r.plan[w.index]) : countsText(w.counts)]),
+        Array.isArray(w.stores) ? storeList(w.stores) : countsText(w.counts)]),
       { empty: 'No waves.', className: 'planned-waves' }),
       h('p.muted.note', {}, 'Stores are assigned to waves in id order, so creating the rollout now gives this plan, unless stores change in between.')));
   }
 }
 
-// The store ids of a planned wave (the dry run's "plan"), the first 50 of them.
+// The store ids of a planned wave (a dry run's waves[].stores), the first 50 of them.
 function storeList(ids) {
   const shown = ids.slice(0, 50);
   return h('span', {}, shown.map((id, i) => [i ? ', ' : '', h('a', { href: `#/stores/${encodeURIComponent(id)}` }, id)]),

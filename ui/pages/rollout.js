@@ -183,6 +183,11 @@ class SpRolloutPage extends Page {
     const previous = this.lastState;
     this.lastState = rollout.state;
     if (previous === null || previous === rollout.state) return;
+    // A command's "accepted" notice has served its purpose once the state moved on (it is
+    // left a few seconds, so that it can be read).
+    if (Date.now() - (this.outcomeAt || 0) > 3000) {
+      for (const done of this.outcome.querySelectorAll('.notice-success')) done.remove();
+    }
     const waiting = waitingFor(rollout);
     announce(`Rollout ${rollout.id} is now ${rollout.state.replace(/_/g, ' ')}, ${waveProgress(rollout)}.${waiting ? ` ${waiting}` : ''}`);
   }
@@ -207,6 +212,7 @@ class SpRolloutPage extends Page {
     try {
       const { data } = await post(`/v1/rollouts/${encodeURIComponent(rollout.id)}/${verb}`, body);
       const what = verb === 'approve' ? `Approval of wave ${body.wave}` : verb === 'abort' && body.rollback ? 'Abort with rollback' : `${verb[0].toUpperCase()}${verb.slice(1)}`;
+      this.outcomeAt = Date.now();
       this.outcome.replaceChildren(notice('success', `${what} accepted; the orchestrator applies it within a second or so.`,
         data?.command ? h('span.visually-hidden', {}, ` Command ${data.command.kind}.`) : null));
       announce(`${what} accepted for rollout ${rollout.id}.`);
