@@ -601,6 +601,20 @@ async function main() {
     assert(release, 'roll-b runs r2');
   });
 
+  await scenario('rollouts: a closed deploy window holds a rollout, and the page says so', async () => {
+    // The development freeze of this test's policy: the rollout waits, nothing is skipped.
+    const held = (await call(alice, 'POST', '/v1/rollouts', { release: 'r9', selector: { environment: 'development' } })).data;
+    const p = alicePage;
+    await p.goto(`${base}/ui/#/rollouts/${held.id}`);
+    await heading(p, `Rollout ${held.id}`);
+    await p.locator('.waiting-for[data-reason="window_closed"]').filter({ hasText: 'The deploy window of development is closed' }).waitFor();
+    assert(await p.locator('.targets [data-state="skipped"]').count() === 0, 'nothing is skipped while the window is closed');
+    await shot(p, 'rollout-window-closed');
+    await p.getByRole('button', { name: 'Abort…' }).click();
+    await p.getByRole('dialog').getByRole('button', { name: 'Abort rollout' }).click(); // without rollback
+    await rolloutState(p, 'aborted').waitFor();
+  });
+
   await scenario('rollouts: abort one and roll back its canary; the list and its filters', async () => {
     const p = alicePage;
     await p.goto(`${base}/ui/#/rollouts/new`);
@@ -639,15 +653,16 @@ async function main() {
     await p.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Rollouts' }).click();
     await heading(p, 'Rollouts');
     const list = p.getByRole('table', { name: /^Rollouts/ });
-    await waitFor('two rollouts listed', async () => (await list.locator('tbody tr').count()) === 2);
+    await waitFor('three rollouts listed', async () => (await list.locator('tbody tr').count()) === 3);
+    await p.getByLabel('Environment', { exact: true }).selectOption('staging');
     await p.getByLabel('State', { exact: true }).selectOption('aborted');
     await p.getByRole('button', { name: 'Apply', exact: true }).click();
-    await waitFor('only the aborted one', async () => {
+    await waitFor('only the aborted staging one', async () => {
       const rows = await list.locator('tbody tr').allTextContents();
       return rows.length === 1 && rows[0].includes(second) && rows[0].includes('r3');
     });
     await p.getByRole('button', { name: 'Clear' }).click();
-    await waitFor('two again', async () => (await list.locator('tbody tr').count()) === 2);
+    await waitFor('three again', async () => (await list.locator('tbody tr').count()) === 3);
     await shot(p, 'rollouts');
     await p.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Fleet' }).click();
     await heading(p, 'Fleet overview');
