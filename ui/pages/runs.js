@@ -36,7 +36,7 @@ class SpRunsPage extends Page {
       h('div.field', {}, h('label', { for: 'r-state' }, 'State'), h('select', { id: 'r-state', name: 'state' }, h('option', { value: '' }, 'any'),
         STATES.map((s) => h('option', { value: s, selected: q.get('state') === s }, s)))),
       h('div.field', {}, h('label', { for: 'r-active' }, 'Active'), h('select', { id: 'r-active', name: 'active' }, h('option', { value: '' }, 'any'),
-        h('option', { value: 'true', selected: q.get('active') === 'true' }, 'active only'), h('option', { value: 'false', selected: q.get('active') === 'false' }, 'ended only'))),
+        h('option', { value: 'true', selected: q.get('active') === 'true' }, 'active only'))),
       h('div.field.buttons', {}, h('button.primary', { type: 'submit' }, 'Apply')));
     form.addEventListener('submit', (ev) => {
       ev.preventDefault();
