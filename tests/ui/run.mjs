@@ -568,6 +568,13 @@ async function main() {
     await shot(p, 'rollout-paused');
     await p.keyboard.press('Enter'); // Resume, from the keyboard
     await rolloutState(p, 'awaiting_approval').waitFor();
+    // A principal with authz.explain sees the policy's answer in advance: the security
+    // admin may not approve rollouts (its role denies it).
+    await adminPage.goto(`${base}/ui/#/rollouts/${rolloutId}`);
+    await heading(adminPage, `Rollout ${rolloutId}`);
+    assert(await adminPage.getByRole('button', { name: 'Approve wave 1…' }).isDisabled(), 'the security admin cannot approve');
+    await adminPage.locator('.rollout-actions .reason').filter({ hasText: /^Not allowed: .*security-admin\/deny/ }).waitFor();
+    assert(!(await adminPage.getByRole('button', { name: 'Pause' }).isDisabled()), 'the operator role may pause');
   });
 
   await scenario('rollouts: another principal approves wave 1; the deployer watches it finish live', async () => {
