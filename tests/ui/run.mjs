@@ -676,6 +676,21 @@ async function main() {
     await p.getByRole('table', { name: /^Rollouts in progress/ }).getByText('No rollout is in progress.').waitFor();
   });
 
+  await scenario('rollouts: a production rollout waits for approval (202: the change request is shown)', async () => {
+    const p = alicePage;
+    await p.goto(`${base}/ui/#/rollouts/new`);
+    await heading(p, 'New rollout');
+    await p.getByLabel('Release', { exact: true }).fill('2025.12.2');
+    await p.getByLabel('Environment', { exact: true }).selectOption('production');
+    await p.getByRole('button', { name: 'Create rollout' }).click();
+    const held = p.locator('.rollout-preview .notice').filter({ hasText: 'Approval required' });
+    await held.waitFor();
+    assert(/chg_[0-9a-f]+/.test(await held.textContent()), 'the change request is named');
+    await held.getByRole('link', { name: 'See approvals' }).waitFor();
+    assert(p.url().endsWith('#/rollouts/new'), 'no rollout page opens');
+    await shot(p, 'rollout-new-approval');
+  });
+
   await scenario('watch the store go offline and unknown when its agent is killed', async () => {
     await adminPage.goto(`${base}/ui/#/stores/shop-prod`);
     await heading(adminPage, 'Store shop-prod');
