@@ -12,6 +12,9 @@ import './pages/stores.js';
 import './pages/store.js';
 import './pages/approvals.js';
 import './pages/runs.js';
+import './pages/rollouts.js';
+import './pages/rollout.js';
+import './pages/rollout-new.js';
 import './pages/audit.js';
 import './pages/explain.js';
 
@@ -22,6 +25,9 @@ const ROUTES = [
   [/^\/stores\/([^/]+)$/, 'sp-store-page', 'stores', ['id']],
   [/^\/approvals$/, 'sp-approvals-page', 'approvals'],
   [/^\/runs$/, 'sp-runs-page', 'runs'],
+  [/^\/rollouts$/, 'sp-rollouts-page', 'rollouts'],
+  [/^\/rollouts\/new$/, 'sp-rollout-new-page', 'rollouts'],
+  [/^\/rollouts\/([^/]+)$/, 'sp-rollout-page', 'rollouts', ['id']],
   [/^\/audit$/, 'sp-audit-page', 'audit'],
   [/^\/explain$/, 'sp-explain-page', 'explain'],
 ];

@@ -1,5 +1,7 @@
 #include "server/api_json.h"
 
+#include <boost/url/parse_query.hpp>
+
 #include <boost/json/array.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -119,6 +121,23 @@ Status RequireMediaType(const Request& req, std::initializer_list<std::string_vi
   std::string list;
   for (auto a : accepted) list += (list.empty() ? "" : " or ") + std::string(a);
   return Error{ErrorCode::kUnsupportedMediaType, "Content-Type must be " + list, {}};
+}
+
+Result<std::map<std::string, std::string>> ParseQueryParams(std::string_view query,
+                                                            std::initializer_list<std::string_view> allowed) {
+  auto parsed = boost::urls::parse_query(query);
+  if (!parsed) return Error{ErrorCode::kMalformedRequest, "the query string does not parse", {}};
+  std::map<std::string, std::string> out;
+  for (const auto& param : *parsed) {
+    const std::string key = param.key.decode();
+    bool known = false;
+    for (auto a : allowed) known = known || key == a;
+    if (!known) return Error::Invalid("unknown query parameter '" + key + "'", key);
+    if (!out.emplace(key, param.value.decode()).second) {
+      return Error::Invalid("query parameter '" + key + "' is repeated", key);
+    }
+  }
+  return out;
 }
 
 Result<std::int64_t> ParseCount(std::string_view text, std::string_view field, std::int64_t min, std::int64_t max) {

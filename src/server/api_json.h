@@ -5,6 +5,7 @@
 
 #include <boost/json/object.hpp>
 #include <initializer_list>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -30,6 +31,10 @@ Response StoreResponse(int status, const core::Store& store);
 
 // kUnsupportedMediaType unless Content-Type (without parameters) is one of `accepted`.
 Status RequireMediaType(const Request& req, std::initializer_list<std::string_view> accepted);
+// The query string as key -> value: kMalformedRequest when it does not parse, and
+// kInvalidArgument naming the first key not in `allowed` or a key given twice.
+Result<std::map<std::string, std::string>> ParseQueryParams(std::string_view query,
+                                                            std::initializer_list<std::string_view> allowed);
 // Parses a non-negative decimal; kInvalidArgument naming `field` otherwise.
 Result<std::int64_t> ParseCount(std::string_view text, std::string_view field, std::int64_t min, std::int64_t max);
 

@@ -131,7 +131,8 @@ const std::vector<std::string> kEnvironments = {"production", "staging", "develo
 
 // The actions whose production requests wait for approval (approval/1 of the default).
 const std::set<std::string> kProductionRequests = {"store.register", "store.provision",  "store.decommission",
-                                                   "deploy.request", "rollback.request", "isolation.migrate"};
+                                                   "deploy.request", "rollback.request", "isolation.migrate",
+                                                   "rollout.create"};
 
 core::Policy DefaultPolicy() {
   Result<core::Policy> policy = ParsePolicyText(DefaultPolicyText(), "default policy");

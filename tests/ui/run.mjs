@@ -65,7 +65,22 @@ async function waitFor(what, fn, timeoutMs = TIMEOUT) {
 }
 
 // ---- the stub CI provider (webhook): accepts triggers; provision runs succeed when polled --
+// Deploys and rollbacks of the rollout scenario's stores (those with a Magento root in
+// `deployable`) succeed too: the first poll "deploys" by writing the release marker the
+// store's shop-agent reports, so that the health gate sees the release and verifies the run.
+// Other deploys stay queued (the production deploy scenario only needs its run to appear).
 const triggers = [];
+const deployable = new Map(); // store id -> its fake Magento root
+function pipelineStatus(trigger) {
+  if (trigger.kind === 'provision') return 'succeeded';
+  const root = deployable.get(trigger.store_id);
+  if (!root || !['deploy', 'rollback'].includes(trigger.kind)) return 'queued';
+  if (!trigger.deployed && trigger.release) {
+    fs.writeFileSync(path.join(root, '.storeplane-release'), `${trigger.release}\n`);
+    trigger.deployed = true;
+  }
+  return 'succeeded';
+}
 async function startStubCi() {
   const server = createServer((req, res) => {
     let body = '';
@@ -85,8 +100,8 @@ async function startStubCi() {
         const trigger = triggers.find((t) => t.correlation_id === m[1]);
         if (!trigger) { res.writeHead(404); res.end(); return; }
         res.writeHead(200, { 'Content-Type': 'application/json' });
-        // Provisioning "succeeds" so that stores become active; deploys stay queued.
-        res.end(JSON.stringify({ status: trigger.kind === 'provision' ? 'succeeded' : 'queued' }));
+        // Provisioning "succeeds" so that stores become active; see pipelineStatus.
+        res.end(JSON.stringify({ status: pipelineStatus(trigger) }));
         return;
       }
       res.writeHead(404);
@@ -454,6 +469,228 @@ async function main() {
     await alicePage.getByText('authz.explain').first().waitFor();
   });
 
+  // Rollouts: three staging stores with their own shop-agents, deployed for real through the
+  // stub CI (see pipelineStatus). They are added here, after the scenarios that count stores.
+  const rolloutStores = ['roll-a', 'roll-b', 'roll-c'];
+  let rolloutId = '';
+  await scenario('rollouts: a fleet of three staging stores with agents (set up through the API)', async () => {
+    for (const id of rolloutStores) {
+      await call(admin, 'POST', '/v1/stores', { id, name: `Rollout ${id}`, environment: 'staging', isolation_mode: 'shared', labels: { fleet: 'rollout' } });
+      await call(admin, 'POST', `/v1/stores/${id}/provision`, {});
+    }
+    for (const id of rolloutStores) {
+      await waitFor(`${id} to be active`, async () => (await call(admin, 'GET', `/v1/stores/${id}`)).data.state === 'active');
+      const token = (await call(admin, 'POST', `/v1/stores/${id}/enrollment-tokens`, {})).data.token;
+      const dir = path.join(tmp, `agent-${id}`);
+      fs.mkdirSync(path.join(dir, 'state'), { recursive: true });
+      fs.cpSync(args['fake-magento'], path.join(dir, 'magento'), { recursive: true });
+      fs.mkdirSync(path.join(dir, 'magento', 'var'), { recursive: true });
+      fs.writeFileSync(path.join(dir, 'magento', 'var', '.storeplane-cron'), '');
+      fs.writeFileSync(path.join(dir, 'magento', '.storeplane-release'), 'r1\n');
+      fs.writeFileSync(path.join(dir, 'agent.yaml'), [
+        `control_plane_url: ${base}`, `store_id: ${id}`, `credential_file: ${dir}/credential`, `state_dir: ${dir}/state`,
+        `magento_root: ${dir}/magento`, `php_binary: ${dir}/magento/php`, 'isolation_mode: shared',
+        'allowed_operations: [health.probe, release.report]', 'checks:', '  cron_max_age_s: 86400', ''].join('\n'));
+      deployable.set(id, path.join(dir, 'magento'));
+      startProcess(`shop-agent-${id}`, args['shop-agent'], ['--config', path.join(dir, 'agent.yaml')], { SHOP_AGENT_ENROLLMENT_TOKEN: token });
+    }
+    for (const id of rolloutStores) {
+      await waitFor(`${id}'s agent to be online and healthy`, async () => {
+        const health = (await call(admin, 'GET', `/v1/stores/${id}/health`)).data;
+        return health.availability === 'online' && health.health === 'healthy';
+      });
+    }
+  });
+
+  await scenario('rollouts: create one through the form (a 422 next to its field, a preview first)', async () => {
+    await alicePage.goto(`${base}/ui/#/rollouts`);
+    await heading(alicePage, 'Rollouts');
+    await alicePage.getByRole('heading', { level: 2, name: 'No rollouts yet' }).waitFor();
+    await shot(alicePage, 'rollouts-empty');
+    await alicePage.locator('.page-actions').getByRole('link', { name: 'New rollout' }).click();
+    await heading(alicePage, 'New rollout');
+    await alicePage.getByLabel('Release', { exact: true }).fill('r2');
+    await alicePage.getByLabel('Environment', { exact: true }).selectOption('staging');
+    await alicePage.getByLabel('Label selector').fill('fleet=nowhere');
+    await alicePage.getByRole('button', { name: 'Preview' }).click();
+    // The server's 422 names the field: its message is shown next to the selector, which
+    // takes the focus.
+    const selectorError = alicePage.locator('#nr-labels-error');
+    await selectorError.waitFor();
+    assert((await selectorError.textContent()).length > 0, 'the 422 detail is shown by the selector');
+    assert(await alicePage.getByLabel('Label selector').getAttribute('aria-invalid') === 'true', 'the selector is marked invalid');
+    assert(await alicePage.evaluate(() => document.activeElement?.id === 'nr-labels'), 'focus moves to the field');
+    await shot(alicePage, 'rollout-new-field-error');
+    await alicePage.getByLabel('Label selector').fill('fleet=rollout');
+    assert(await selectorError.isHidden(), 'typing clears the field error');
+    await alicePage.getByLabel('Max concurrent runs').fill('2');
+    await alicePage.getByLabel('Between waves', { exact: true }).selectOption('approval');
+    await alicePage.getByRole('button', { name: 'Preview' }).click();
+    const planned = alicePage.getByRole('table', { name: 'Planned waves' });
+    await planned.waitFor();
+    const sizes = await planned.locator('tbody tr td:nth-child(2)').allTextContents();
+    assert(sizes.join(',') === '1,2', `the preview plans a canary of 1 and a wave of 2: ${sizes}`);
+    const which = await planned.locator('tbody tr td:nth-child(3)').allTextContents();
+    assert(which.join('|') === 'roll-a|roll-b, roll-c', `the planned stores, in id order: ${which}`);
+    assert((await alicePage.locator('.rollout-preview').textContent()).includes('3 stores of staging in 2 waves'), 'the preview sums it up');
+    assert((await call(alice, 'GET', '/v1/rollouts')).data.items.length === 0, 'a preview creates nothing');
+    await shot(alicePage, 'rollout-new-preview');
+    await alicePage.getByRole('button', { name: 'Create rollout' }).click();
+    await alicePage.getByRole('heading', { level: 1, name: /^Rollout rol_/ }).waitFor();
+    rolloutId = /#\/rollouts\/(rol_[^/?]+)/.exec(alicePage.url())?.[1];
+    assert(rolloutId, `the detail page of the new rollout opens: ${alicePage.url()}`);
+    log(`rollout ${rolloutId} created`);
+  });
+
+  const rolloutState = (page, state) => page.locator(`.rollout-state[data-state="${state}"]`);
+  await scenario('rollouts: the canary deploys live; pause and resume while it awaits approval', async () => {
+    const p = alicePage;
+    // Live: the canary's target goes to succeeded and the rollout waits for approval, with
+    // no reload of the page.
+    await p.locator('[data-target="roll-a"][data-state="succeeded"]').waitFor({ timeout: 90_000 });
+    await rolloutState(p, 'awaiting_approval').waitFor({ timeout: 30_000 });
+    await p.locator('.waiting-for').filter({ hasText: 'approval of wave 1' }).waitFor();
+    const approve = p.getByRole('button', { name: 'Approve wave 1…' });
+    assert(await approve.isDisabled(), 'the creator cannot approve a wave');
+    await p.getByText('You created this rollout: a different principal must approve').waitFor();
+    assert(await p.getByRole('button', { name: 'Resume' }).isDisabled(), 'Resume is disabled unless paused');
+    await p.getByText('Resume applies to a paused rollout').waitFor();
+    const canaryRow = p.getByRole('table', { name: /^Waves/ }).getByRole('row').filter({ hasText: 'Canary (wave 0)' });
+    assert((await canaryRow.getByRole('img').getAttribute('aria-label')).includes('1 succeeded'), 'the canary bar says 1 succeeded');
+    await shot(p, 'rollout-awaiting-approval');
+    // Pause: the state changes live, the live region announces it, focus lands on Resume.
+    await p.getByRole('button', { name: 'Pause' }).click();
+    await rolloutState(p, 'paused').waitFor();
+    await waitFor('the pause announced', async () => (await p.locator('#live').textContent()).includes('is now paused'));
+    await waitFor('focus on Resume', () => p.evaluate(() => document.activeElement?.dataset.action === 'resume'));
+    await p.locator('.waiting-for').filter({ hasText: 'Paused by an operator' }).waitFor();
+    assert(await p.getByRole('button', { name: 'Pause' }).isDisabled(), 'Pause is disabled while paused');
+    await shot(p, 'rollout-paused');
+    await p.keyboard.press('Enter'); // Resume, from the keyboard
+    await rolloutState(p, 'awaiting_approval').waitFor();
+    // A principal with authz.explain sees the policy's answer in advance: the security
+    // admin may not approve rollouts (its role denies it).
+    await adminPage.goto(`${base}/ui/#/rollouts/${rolloutId}`);
+    await heading(adminPage, `Rollout ${rolloutId}`);
+    assert(await adminPage.getByRole('button', { name: 'Approve wave 1…' }).isDisabled(), 'the security admin cannot approve');
+    await adminPage.locator('.rollout-actions .reason').filter({ hasText: /^Not allowed: .*security-admin\/deny/ }).waitFor();
+    assert(!(await adminPage.getByRole('button', { name: 'Pause' }).isDisabled()), 'the operator role may pause');
+  });
+
+  await scenario('rollouts: another principal approves wave 1; the deployer watches it finish live', async () => {
+    await bobPage.goto(`${base}/ui/#/rollouts/${rolloutId}`);
+    await heading(bobPage, `Rollout ${rolloutId}`);
+    await bobPage.getByRole('button', { name: 'Approve wave 1…' }).click();
+    const dialog = bobPage.getByRole('dialog');
+    await dialog.waitFor();
+    await dialog.getByRole('button', { name: 'Approve wave 1', exact: true }).click();
+    await bobPage.locator('.notice').filter({ hasText: 'Approval of wave 1 accepted' }).waitFor();
+    // Alice's page follows it: wave 1 runs, then the rollout succeeds.
+    const p = alicePage;
+    await rolloutState(p, 'succeeded').waitFor({ timeout: 120_000 });
+    await waitFor('3 succeeded targets', async () => (await p.locator('.targets [data-state="succeeded"]').count()) === 3);
+    const bar = await p.getByRole('region', { name: 'Status' }).getByRole('img').getAttribute('aria-label');
+    assert(bar.includes('3 succeeded') && bar.includes('(of 3)'), `the rollout's bar: ${bar}`);
+    assert(await p.getByRole('button', { name: 'Abort…' }).isDisabled(), 'a finished rollout cannot be aborted');
+    await waitFor('the end announced', async () => (await p.locator('#live').textContent()).includes('is now succeeded'));
+    await shot(p, 'rollout-succeeded');
+    // The deploy runs link to the runs page, where the run is marked.
+    const runLink = p.getByRole('table', { name: /^Targets/ }).getByRole('row').filter({ hasText: 'roll-b' }).getByRole('link', { name: /^run_/ });
+    const runId = (await runLink.textContent()).trim();
+    await runLink.click();
+    await heading(p, 'Pipeline runs');
+    await p.locator('mark.run-marked').filter({ hasText: runId }).waitFor();
+    await p.getByRole('row').filter({ hasText: runId }).getByRole('link', { name: rolloutId }).waitFor();
+    const release = await waitFor('roll-b at r2', async () => {
+      const store = (await call(admin, 'GET', '/v1/stores/roll-b')).data;
+      return store.current_release === 'r2' && store.last_known_good_release === 'r2';
+    });
+    assert(release, 'roll-b runs r2');
+  });
+
+  await scenario('rollouts: a closed deploy window holds a rollout, and the page says so', async () => {
+    // The development freeze of this test's policy: the rollout waits, nothing is skipped.
+    const held = (await call(alice, 'POST', '/v1/rollouts', { release: 'r9', selector: { environment: 'development' } })).data;
+    const p = alicePage;
+    await p.goto(`${base}/ui/#/rollouts/${held.id}`);
+    await heading(p, `Rollout ${held.id}`);
+    await p.locator('.waiting-for[data-reason="window_closed"]').filter({ hasText: 'The deploy window of development is closed' }).waitFor();
+    assert(await p.locator('.targets [data-state="skipped"]').count() === 0, 'nothing is skipped while the window is closed');
+    await shot(p, 'rollout-window-closed');
+    await p.getByRole('button', { name: 'Abort…' }).click();
+    await p.getByRole('dialog').getByRole('button', { name: 'Abort rollout' }).click(); // without rollback
+    await rolloutState(p, 'aborted').waitFor();
+  });
+
+  await scenario('rollouts: abort one and roll back its canary; the list and its filters', async () => {
+    const p = alicePage;
+    await p.goto(`${base}/ui/#/rollouts/new`);
+    await heading(p, 'New rollout');
+    await p.getByLabel('Release', { exact: true }).fill('r3');
+    await p.getByLabel('Environment', { exact: true }).selectOption('staging');
+    await p.getByLabel('Label selector').fill('fleet=rollout');
+    await p.getByLabel('Between waves', { exact: true }).selectOption('approval');
+    await p.getByRole('button', { name: 'Create rollout' }).click();
+    await p.getByRole('heading', { level: 1, name: /^Rollout rol_/ }).waitFor();
+    const second = /#\/rollouts\/(rol_[^/?]+)/.exec(p.url())[1];
+    assert(second !== rolloutId, 'a new rollout');
+    await rolloutState(p, 'awaiting_approval').waitFor({ timeout: 90_000 });
+    const abort = p.getByRole('button', { name: 'Abort…' });
+    await abort.click();
+    const dialog = p.getByRole('dialog');
+    await dialog.waitFor();
+    for (let i = 0; i < 4; i++) {
+      await p.keyboard.press('Tab');
+      assert(await p.evaluate(() => Boolean(document.activeElement?.closest('dialog'))), 'Tab keeps focus in the dialog');
+    }
+    await p.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    assert(await abort.evaluate((el) => document.activeElement === el), 'focus returns to Abort…');
+    assert(await p.locator('.rollout-state').getAttribute('data-state') === 'awaiting_approval', 'cancelling aborts nothing');
+    await abort.click();
+    await dialog.getByLabel(/Roll back the current wave/).check();
+    await shot(p, 'rollout-abort-dialog');
+    await dialog.getByRole('button', { name: 'Abort rollout' }).click();
+    await rolloutState(p, 'aborted').waitFor({ timeout: 90_000 });
+    await p.locator('[data-target="roll-a"][data-state="rolled_back"]').waitFor();
+    assert(await p.locator('.targets [data-state="not_started"]').count() === 2, 'wave 1 never started');
+    await p.locator('.subtitle').getByText('aborted by an operator').waitFor();
+    await shot(p, 'rollout-aborted');
+    // The list: both rollouts, filtered by state.
+    await p.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Rollouts' }).click();
+    await heading(p, 'Rollouts');
+    const list = p.getByRole('table', { name: /^Rollouts/ });
+    await waitFor('three rollouts listed', async () => (await list.locator('tbody tr').count()) === 3);
+    await p.getByLabel('Environment', { exact: true }).selectOption('staging');
+    await p.getByLabel('State', { exact: true }).selectOption('aborted');
+    await p.getByRole('button', { name: 'Apply', exact: true }).click();
+    await waitFor('only the aborted staging one', async () => {
+      const rows = await list.locator('tbody tr').allTextContents();
+      return rows.length === 1 && rows[0].includes(second) && rows[0].includes('r3');
+    });
+    await p.getByRole('button', { name: 'Clear' }).click();
+    await waitFor('three again', async () => (await list.locator('tbody tr').count()) === 3);
+    await shot(p, 'rollouts');
+    await p.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Fleet' }).click();
+    await heading(p, 'Fleet overview');
+    await p.getByRole('table', { name: /^Rollouts in progress/ }).getByText('No rollout is in progress.').waitFor();
+  });
+
+  await scenario('rollouts: a production rollout waits for approval (202: the change request is shown)', async () => {
+    const p = alicePage;
+    await p.goto(`${base}/ui/#/rollouts/new`);
+    await heading(p, 'New rollout');
+    await p.getByLabel('Release', { exact: true }).fill('2025.12.2');
+    await p.getByLabel('Environment', { exact: true }).selectOption('production');
+    await p.getByRole('button', { name: 'Create rollout' }).click();
+    const held = p.locator('.rollout-preview .notice').filter({ hasText: 'Approval required' });
+    await held.waitFor();
+    assert(/chg_[0-9a-f]+/.test(await held.textContent()), 'the change request is named');
+    await held.getByRole('link', { name: 'See approvals' }).waitFor();
+    assert(p.url().endsWith('#/rollouts/new'), 'no rollout page opens');
+    await shot(p, 'rollout-new-approval');
+  });
+
   await scenario('watch the store go offline and unknown when its agent is killed', async () => {
     await adminPage.goto(`${base}/ui/#/stores/shop-prod`);
     await heading(adminPage, 'Store shop-prod');
@@ -479,8 +716,9 @@ async function main() {
   });
 
   const problems = [adminPage, alicePage, bobPage].flatMap((p) => p.problems)
-    // Refusals the UI shows on purpose (403 of the explain probe, 404 without /v1/events).
-    .filter((p) => !/Failed to load resource: the server responded with a status of (403|404)/.test(p));
+    // Refusals the UI shows on purpose (403 of the explain probe, 404 without /v1/events, the
+    // 422 of the rollout form's bad selector).
+    .filter((p) => !/Failed to load resource: the server responded with a status of (403|404|422)/.test(p));
   await scenario('no CSP violation or script error in any page', async () => {
     assert(problems.length === 0, problems.join('\n'));
   });

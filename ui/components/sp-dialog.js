@@ -4,7 +4,8 @@ import { h } from '../lib/dom.js';
 
 /**
  * confirmDialog({title, body: [nodes], confirmLabel, danger, fields}) resolves to the form's
- * values (an object, {} without fields) when confirmed, or null when cancelled.
+ * values (an object, {} without fields; a checkbox field gives true/false) when confirmed, or
+ * null when cancelled.
  */
 export function confirmDialog({ title, body = [], confirmLabel = 'Confirm', danger = false, fields = [] }) {
   return new Promise((resolve) => {
@@ -14,6 +15,14 @@ export function confirmDialog({ title, body = [], confirmLabel = 'Confirm', dang
     const inputs = [];
     for (const field of fields) {
       const id = `dlg-${field.name}`;
+      if (field.type === 'checkbox') {
+        const box = h('input', { id, name: field.name, type: 'checkbox', checked: Boolean(field.checked) });
+        const helpId = field.help ? `${id}-help` : null;
+        if (helpId) box.setAttribute('aria-describedby', helpId);
+        inputs.push(box);
+        form.append(h('div.field', {}, h('label.check', { for: id }, box, ' ', field.label), field.help ? h('small', { id: helpId }, field.help) : null));
+        continue;
+      }
       const input = field.multiline
         ? h('textarea', { id, name: field.name, rows: 3, maxLength: field.maxLength || 500 })
         : h('input', { id, name: field.name, type: 'text', value: field.value || '', required: field.required || false, autocomplete: 'off' });
@@ -28,7 +37,7 @@ export function confirmDialog({ title, body = [], confirmLabel = 'Confirm', dang
     cancel.addEventListener('click', () => dialog.close());
     form.addEventListener('submit', (ev) => {
       ev.preventDefault();
-      result = Object.fromEntries(inputs.map((i) => [i.name, i.value.trim()]));
+      result = Object.fromEntries(inputs.map((i) => [i.name, i.type === 'checkbox' ? i.checked : i.value.trim()]));
       dialog.close();
     });
     dialog.addEventListener('keydown', (ev) => {

@@ -59,9 +59,10 @@ export async function explainStatus() {
   return { available: explainAvailable, reason: explainDenial };
 }
 
-export async function explainRaw(principal, action, storeId) {
+export async function explainRaw(principal, action, storeId, environment = null) {
   const body = { principal, action };
   if (storeId) body.target = { store: storeId };
+  else if (environment) body.target = { environment };
   return (await api('POST', '/v1/authz/explain', { body })).data;
 }
 
@@ -69,8 +70,8 @@ export async function explainRaw(principal, action, storeId) {
  * What the UI knows about `action` on `storeId` (null for a global action):
  * {state: 'allowed'|'denied'|'unknown', reason, approval, source: 'explain'|'refusal'|'none'}
  */
-export async function can(action, storeId = null) {
-  const key = `${action}|${storeId || ''}`;
+export async function can(action, storeId = null, { environment = null } = {}) {
+  const key = environment && !storeId ? `${action}|env:${environment}` : `${action}|${storeId || ''}`;
   if (refused.has(key)) return { state: 'denied', reason: refused.get(key), source: 'refusal' };
   let status;
   try {
@@ -80,7 +81,7 @@ export async function can(action, storeId = null) {
   }
   if (!status.available) return { state: 'unknown', reason: '', source: 'none' };
   if (!explained.has(key)) {
-    explained.set(key, explainRaw(session.principal.id, action, storeId).catch((err) => {
+    explained.set(key, explainRaw(session.principal.id, action, storeId, environment).catch((err) => {
       explained.delete(key);
       throw err;
     }));
@@ -95,6 +96,14 @@ export async function can(action, storeId = null) {
   } catch {
     return { state: 'unknown', reason: '', source: 'none' };
   }
+}
+
+/**
+ * Remember a 403 for an action decided against an environment (rollouts: the path names the
+ * rollout, not its environment, so the page that knows the environment records it).
+ */
+export function rememberRefusal(action, environment, detail) {
+  refused.set(`${action}|env:${environment}`, detail || 'refused by the policy (403)');
 }
 
 /** The reason to show on a disabled control, or null when it may be enabled. */

@@ -45,6 +45,10 @@ const TONES = {
   cancelled: 'muted', 'no agent': 'muted',
   unhealthy: 'bad', offline: 'bad', failed: 'bad', fail: 'bad', timed_out: 'bad', verification_failed: 'bad',
   provision_failed: 'bad', decommission_failed: 'bad', rejected: 'bad', deny: 'bad', revoked: 'bad',
+  // rollouts (src/core/rollout.h) and their targets
+  waiting_between_waves: 'info', awaiting_approval: 'warn', paused: 'warn', halting: 'bad', aborting: 'bad',
+  rolling_back: 'bad', aborted: 'bad', deploying: 'warn', waiting: 'plain', skipped: 'muted', not_started: 'muted',
+  rollback_waiting: 'warn', rolled_back: 'info', rollback_failed: 'bad', not_rolled_back: 'bad',
 };
 
 export function badge(value, label) {

@@ -5,12 +5,13 @@ import { h, badge, table, time, notice, code } from '../lib/dom.js';
 import { get, ApiError } from '../lib/api.js';
 import { Page, section } from '../lib/page.js';
 import { loadFleet, countBy, FAILED_RUN_STATES } from '../lib/fleet.js';
+import { waveProgress, progressBar } from '../lib/rollouts.js';
 
 class SpFleetPage extends Page {
   title() { return 'Fleet overview'; }
 
   async render() {
-    const [fleet, runs] = await Promise.all([loadFleet(), loadFailedRuns()]);
+    const [fleet, runs, rollouts] = await Promise.all([loadFleet(), loadFailedRuns(), loadActiveRollouts()]);
     const rows = fleet.rows;
     const problems = [];
     for (const r of rows) {
@@ -41,14 +42,20 @@ class SpFleetPage extends Page {
         section('By agent availability', countTable('Stores by agent availability', countBy(rows, (r) => r.availability), 'availability')),
         section('By lifecycle state', countTable('Stores by lifecycle state', countBy(rows, (r) => r.store.state), 'state')),
         section('By environment', countTable('Stores by environment', countBy(rows, (r) => r.store.environment), 'environment'))),
-      section('Rollouts', h('p.muted', {}, 'Rollouts (one release to many stores in waves) are not built in this storeplane yet; they will appear here.')),
+      section(`Active rollouts${rollouts.error ? '' : ` (${rollouts.items.length}${rollouts.more ? '+' : ''})`}`,
+        rollouts.error ? notice('info', `Rollouts are hidden: ${rollouts.error}`)
+          : table('Rollouts in progress, newest first', ['Rollout', 'Release', 'Environment', 'State', 'Wave', 'Progress'],
+            rollouts.items.map((r) => [h('a', { href: `#/rollouts/${encodeURIComponent(r.id)}` }, code(r.id)), r.release, badge(r.environment),
+              badge(r.state), waveProgress(r), progressBar(r.counts, { label: `Targets of ${r.id}` })]),
+            { empty: 'No rollout is in progress.', className: 'rollouts' }),
+        h('p', {}, h('a', { href: '#/rollouts' }, 'All rollouts'), ' · ', h('a', { href: '#/rollouts/new' }, 'New rollout'))),
     ];
   }
 
   onLiveEvent(event) {
     // The whole fleet is read again: at most every 2 s, however busy the stream.
     if (event.type === 'reset') this.scheduleRefresh(0);
-    else if (/^(store|agent|run)\./.test(event.type)) this.scheduleRefresh(2000);
+    else if (/^(store|agent|run|rollout)\./.test(event.type)) this.scheduleRefresh(2000);
   }
 }
 
@@ -66,6 +73,18 @@ async function loadFailedRuns() {
   // The 20 most recent failures.
   items.sort((a, b) => String(b.updated_at).localeCompare(String(a.updated_at)));
   return { items: items.slice(0, 20), error: null };
+}
+
+async function loadActiveRollouts() {
+  try {
+    const data = await get('/v1/rollouts', { active: 'true', limit: 10 });
+    return { items: data.items, more: Boolean(data.next_cursor), error: null };
+  } catch (err) {
+    if (err instanceof ApiError && (err.status === 403 || err.status === 404)) {
+      return { items: [], more: false, error: err.status === 404 ? 'this server has no rollouts API' : err.problem.detail };
+    }
+    throw err;
+  }
 }
 
 customElements.define('sp-fleet-page', SpFleetPage);

@@ -4,7 +4,6 @@
 // store's operations. Enrollment, rotation and reports are audited as the agent's acts.
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <boost/url/parse_query.hpp>
 #include <set>
 
 #include "core/operation.h"
@@ -124,14 +123,10 @@ struct PollQuery {
 };
 
 Result<PollQuery> ParsePollQuery(const Request& req) {
-  auto parsed = boost::urls::parse_query(req.query);
-  if (!parsed) return Error{ErrorCode::kMalformedRequest, "the query string does not parse", {}};
+  auto params = ParseQueryParams(req.query, {"session", "wait_ms"});
+  if (!params.ok()) return params.error();
   PollQuery q;
-  std::set<std::string> seen;
-  for (const auto& param : *parsed) {
-    const std::string key = param.key.decode();
-    const std::string value = param.value.decode();
-    if (!seen.insert(key).second) return Error::Invalid("query parameter '" + key + "' is repeated", key);
+  for (const auto& [key, value] : *params) {
     if (key == "session") {
       const bool hex = value.find_first_not_of("0123456789abcdef") == std::string::npos;
       if (!hex || value.size() < 16 || value.size() > 64) {
@@ -142,8 +137,6 @@ Result<PollQuery> ParsePollQuery(const Request& req) {
       auto wait = ParseCount(value, key, 0, kMaxPollWaitMs);
       if (!wait.ok()) return wait.error();
       q.wait_ms = *wait;
-    } else {
-      return Error::Invalid("unknown query parameter '" + key + "'", key);
     }
   }
   if (q.session.empty()) return Error::Invalid("session is required", "session");

@@ -3,7 +3,6 @@
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
-#include <boost/url/parse_query.hpp>
 
 #include "server/api_json.h"
 #include "server/app.h"
@@ -13,26 +12,8 @@ namespace {
 
 namespace json = boost::json;
 
-using Params = std::map<std::string, std::string>;
-
-Result<Params> QueryParams(const Request& req, std::initializer_list<std::string_view> allowed) {
-  auto parsed = boost::urls::parse_query(req.query);
-  if (!parsed) return Error{ErrorCode::kMalformedRequest, "the query string does not parse", {}};
-  Params out;
-  for (const auto& param : *parsed) {
-    const std::string key = param.key.decode();
-    bool known = false;
-    for (auto a : allowed) known = known || key == a;
-    if (!known) return Error::Invalid("unknown query parameter '" + key + "'", key);
-    if (!out.emplace(key, param.value.decode()).second) {
-      return Error::Invalid("query parameter '" + key + "' is repeated", key);
-    }
-  }
-  return out;
-}
-
 Result<Response> ListAudit(RequestContext& ctx) {
-  auto params = QueryParams(ctx.request, {"after", "limit", "principal", "action", "target"});
+  auto params = ParseQueryParams(ctx.request.query, {"after", "limit", "principal", "action", "target"});
   if (!params.ok()) return params.error();
   db::AuditQuery query;
   if (auto it = params->find("after"); it != params->end()) {
@@ -59,7 +40,7 @@ Result<Response> ListAudit(RequestContext& ctx) {
 }
 
 Result<Response> ListCheckpoints(RequestContext& ctx) {
-  auto params = QueryParams(ctx.request, {"after", "limit"});
+  auto params = ParseQueryParams(ctx.request.query, {"after", "limit"});
   if (!params.ok()) return params.error();
   std::int64_t after = 0;
   std::int64_t limit = 100;

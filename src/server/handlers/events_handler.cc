@@ -10,7 +10,6 @@
 
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
-#include <boost/url/parse_query.hpp>
 
 #include "core/authority.h"
 #include "core/store.h"
@@ -31,14 +30,10 @@ struct StreamFilter {
 };
 
 Result<StreamFilter> ParseFilter(const Request& request) {
-  auto parsed = boost::urls::parse_query(request.query);
-  if (!parsed) return Error{ErrorCode::kMalformedRequest, "the query string does not parse", {}};
+  auto params = ParseQueryParams(request.query, {"types", "store"});
+  if (!params.ok()) return params.error();
   StreamFilter filter;
-  std::set<std::string> seen;
-  for (const auto& param : *parsed) {
-    const std::string key = param.key.decode();
-    const std::string value = param.value.decode();
-    if (!seen.insert(key).second) return Error::Invalid("query parameter '" + key + "' is repeated", key);
+  for (const auto& [key, value] : *params) {
     if (key == "types") {
       std::string_view rest = value;
       while (!rest.empty()) {
@@ -47,7 +42,8 @@ Result<StreamFilter> ParseFilter(const Request& request) {
         bool known = false;
         for (auto k : kEventKinds) known = known || k == kind;
         if (!known) {
-          return Error::Invalid("types takes a comma-separated list of store, agent, run, change, operation", key);
+          return Error::Invalid("types takes a comma-separated list of store, agent, run, change, operation, rollout",
+                                key);
         }
         filter.kinds.emplace(kind);
         rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
@@ -56,8 +52,6 @@ Result<StreamFilter> ParseFilter(const Request& request) {
     } else if (key == "store") {
       if (auto st = core::ValidateStoreId(value); !st.ok()) return Error::Invalid(st.error().message, key);
       filter.store_id = value;
-    } else {
-      return Error::Invalid("unknown query parameter '" + key + "'", key);
     }
   }
   return filter;

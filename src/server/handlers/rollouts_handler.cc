@@ -5,7 +5,6 @@
 // and in an environment whose deploys need approval it becomes a change request.
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
-#include <boost/url/parse_query.hpp>
 #include <set>
 
 #include "core/deploy_window.h"
@@ -67,14 +66,11 @@ Result<Response> CreateRollout(RequestContext& ctx) {
   const auto& req = ctx.request;
   SP_RETURN_IF_ERROR(RequireMediaType(req, {"application/json"}));
   bool dry_run = false;
-  auto parsed = boost::urls::parse_query(req.query);
-  if (!parsed) return Error{ErrorCode::kMalformedRequest, "the query string does not parse", {}};
-  for (const auto& param : *parsed) {
-    const std::string key = param.key.decode();
-    const std::string value = param.value.decode();
-    if (key != "dry_run") return Error::Invalid("unknown query parameter '" + key + "'", key);
-    if (value != "true" && value != "false") return Error::Invalid("dry_run takes true or false", key);
-    dry_run = value == "true";
+  auto query = ParseQueryParams(req.query, {"dry_run"});
+  if (!query.ok()) return query.error();
+  if (auto it = query->find("dry_run"); it != query->end()) {
+    if (it->second != "true" && it->second != "false") return Error::Invalid("dry_run takes true or false", "dry_run");
+    dry_run = it->second == "true";
   }
   auto spec = DecodeRolloutSpec(req.body, ctx.services.config.environments);
   if (!spec.ok()) return spec.error();
@@ -177,14 +173,10 @@ Result<Response> CreateRollout(RequestContext& ctx) {
 }
 
 Result<Response> ListRollouts(RequestContext& ctx) {
-  auto parsed = boost::urls::parse_query(ctx.request.query);
-  if (!parsed) return Error{ErrorCode::kMalformedRequest, "the query string does not parse", {}};
+  auto params = ParseQueryParams(ctx.request.query, {"environment", "state", "active", "limit", "cursor"});
+  if (!params.ok()) return params.error();
   db::Repository::RolloutQuery query;
-  std::set<std::string> seen;
-  for (const auto& param : *parsed) {
-    const std::string key = param.key.decode();
-    const std::string value = param.value.decode();
-    if (!seen.insert(key).second) return Error::Invalid("query parameter '" + key + "' is repeated", key);
+  for (const auto& [key, value] : *params) {
     if (key == "environment") {
       if (!ctx.services.config.environments.names.contains(value)) {
         return Error::Invalid("unknown environment '" + value + "'", key);
@@ -202,8 +194,6 @@ Result<Response> ListRollouts(RequestContext& ctx) {
       query.limit = static_cast<int>(*n);
     } else if (key == "cursor") {
       query.before_id = value;
-    } else {
-      return Error::Invalid("unknown query parameter '" + key + "'", key);
     }
   }
   const int wanted = query.limit;
@@ -247,15 +237,11 @@ Result<Response> GetRollout(RequestContext& ctx) {
 Result<Response> ListTargets(RequestContext& ctx) {
   auto rollout = LoadRollout(ctx, "rollout.read");
   if (!rollout.ok()) return rollout.error();
-  auto parsed = boost::urls::parse_query(ctx.request.query);
-  if (!parsed) return Error{ErrorCode::kMalformedRequest, "the query string does not parse", {}};
+  auto params = ParseQueryParams(ctx.request.query, {"wave", "state", "limit", "cursor"});
+  if (!params.ok()) return params.error();
   db::Repository::RolloutTargetQuery query;
   query.limit = 100;
-  std::set<std::string> seen;
-  for (const auto& param : *parsed) {
-    const std::string key = param.key.decode();
-    const std::string value = param.value.decode();
-    if (!seen.insert(key).second) return Error::Invalid("query parameter '" + key + "' is repeated", key);
+  for (const auto& [key, value] : *params) {
     if (key == "wave") {
       auto n = ParseCount(value, key, 0, 1'000'000);
       if (!n.ok()) return n.error();
@@ -271,8 +257,6 @@ Result<Response> ListTargets(RequestContext& ctx) {
       auto n = ParseCount(value, key, 0, 100'000'000);
       if (!n.ok()) return n.error();
       query.after_position = static_cast<int>(*n);
-    } else {
-      return Error::Invalid("unknown query parameter '" + key + "'", key);
     }
   }
   auto targets = ctx.services.repo.ListRolloutTargets(rollout->id, query);

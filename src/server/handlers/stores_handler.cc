@@ -6,7 +6,6 @@
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <boost/url/parse_query.hpp>
 #include <charconv>
 #include <chrono>
 #include <random>
@@ -59,13 +58,9 @@ Result<db::StoreQuery> ParseListQuery(const Request& req, const core::Environmen
   // Form encoding: a raw '+' is a space (a literal plus arrives as %2B).
   std::string query = req.query;
   for (std::size_t i = query.find('+'); i != std::string::npos; i = query.find('+', i)) query.replace(i, 1, "%20");
-  auto parsed = boost::urls::parse_query(query);
-  if (!parsed) return Error{ErrorCode::kMalformedRequest, "the query string does not parse", {}};
-  std::set<std::string> seen;
-  for (const auto& param : *parsed) {
-    const std::string key = param.key.decode();
-    const std::string value = param.value.decode();
-    if (!seen.insert(key).second) return Error::Invalid("query parameter '" + key + "' is repeated", key);
+  auto params = ParseQueryParams(query, {"environment", "isolation_mode", "state", "selector", "limit", "cursor"});
+  if (!params.ok()) return params.error();
+  for (const auto& [key, value] : *params) {
     if (key == "environment") {
       SP_RETURN_IF_ERROR(core::ValidateEnvironment(value, envs));
       q.environment = value;
@@ -92,8 +87,6 @@ Result<db::StoreQuery> ParseListQuery(const Request& req, const core::Environmen
       auto after = DecodeCursor(value);
       if (!after.ok()) return after.error();
       q.after_id = std::move(after.value());
-    } else {
-      return Error::Invalid("unknown query parameter '" + key + "'", key);
     }
   }
   return q;

@@ -2,7 +2,6 @@
 // bearer tokens of the principals the policy names. Revocation holds from the next request.
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
-#include <boost/url/parse_query.hpp>
 
 #include "server/api_json.h"
 #include "server/app.h"
@@ -67,13 +66,9 @@ Result<Response> CreateToken(RequestContext& ctx) {
 
 Result<Response> ListTokens(RequestContext& ctx) {
   std::optional<std::string> principal;
-  auto parsed = boost::urls::parse_query(ctx.request.query);
-  if (!parsed) return Error{ErrorCode::kMalformedRequest, "the query string does not parse", {}};
-  for (const auto& param : *parsed) {
-    const std::string key = param.key.decode();
-    if (key != "principal") return Error::Invalid("unknown query parameter '" + key + "'", key);
-    principal = param.value.decode();
-  }
+  auto params = ParseQueryParams(ctx.request.query, {"principal"});
+  if (!params.ok()) return params.error();
+  if (auto it = params->find("principal"); it != params->end()) principal = it->second;
   auto tokens = ctx.services.repo.ListTokens(principal);
   if (!tokens.ok()) return tokens.error();
   json::array items;

@@ -3,7 +3,6 @@
 // now, why, and when that changes. Read-only; the windows change only with the policy file.
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
-#include <boost/url/parse_query.hpp>
 #include <set>
 
 #include "core/deploy_window.h"
@@ -35,15 +34,11 @@ json::object WindowJson(const core::DeployWindow& w) {
 }
 
 Result<Response> ListDeployWindows(RequestContext& ctx) {
-  auto parsed = boost::urls::parse_query(ctx.request.query);
-  if (!parsed) return Error{ErrorCode::kMalformedRequest, "the query string does not parse", {}};
+  auto params = ParseQueryParams(ctx.request.query, {"environment", "action"});
+  if (!params.ok()) return params.error();
   std::optional<std::string> environment;
   std::string action = "deploy.request";
-  std::set<std::string> seen;
-  for (const auto& param : *parsed) {
-    const std::string key = param.key.decode();
-    const std::string value = param.value.decode();
-    if (!seen.insert(key).second) return Error::Invalid("query parameter '" + key + "' is repeated", key);
+  for (const auto& [key, value] : *params) {
     if (key == "environment") {
       if (!ctx.services.config.environments.names.contains(value)) {
         return Error::Invalid("unknown environment '" + value + "'", key);
@@ -57,8 +52,6 @@ Result<Response> ListDeployWindows(RequestContext& ctx) {
             key);
       }
       action = value;
-    } else {
-      return Error::Invalid("unknown query parameter '" + key + "'", key);
     }
   }
   const auto& windows = ctx.policy.windows;
