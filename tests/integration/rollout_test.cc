@@ -1064,6 +1064,22 @@ TEST_F(RolloutTest, StoresWithoutALiveAgentAreSkippedAndTheRolloutSucceeds) {
   EXPECT_EQ(TriggersPerStore("deploy"), (std::map<std::string, int>{{"shop-1", 1}, {"shop-2", 1}})) << TriggerList();
   const auto filtered = Items(Call("GET", "/v1/rollouts/" + id + "/targets?state=skipped"));
   EXPECT_EQ(filtered.size(), 2u) << json::serialize(filtered);
+
+  // Running the release again: the stores already there are skipped (already_at_release),
+  // the offline ones again (agent_offline); nothing is deployed twice.
+  const auto before = ci_.count();
+  const auto again = Create(Spec(R"({"canary_size": 1, "wave_size": 3})", 3));
+  ASSERT_FALSE(again.empty());
+  ASSERT_TRUE(WaitState(again, "succeeded", 30s)) << Describe(again);
+  const auto second = TargetsByStore(again);
+  for (const char* store : {"shop-1", "shop-2"}) {
+    EXPECT_EQ(Text(second.at(store), "skip_reason"), "already_at_release") << json::serialize(second.at(store));
+  }
+  for (const char* store : {"shop-3", "shop-4"}) {
+    EXPECT_EQ(Text(second.at(store), "skip_reason"), "agent_offline") << json::serialize(second.at(store));
+  }
+  EXPECT_EQ(Count(Rollout(again), "skipped"), 4);
+  EXPECT_EQ(ci_.count(), before) << TriggerList();
 }
 
 // h. Provider pacing: deploys and rollbacks go to a provider that takes 5 triggers a minute
