@@ -1038,6 +1038,31 @@ TEST_F(RolloutTest, AClosedWindowHoldsTheRolloutUntilItOpens) {
   for (const auto& [store, n] : TriggersPerStore("deploy")) EXPECT_EQ(n, 1) << store;
 }
 
+// f'. A freeze that begins while the canary is in flight: the canary's run finishes, its
+// failure halts the rollout, and the rollback is not held back by the freeze (remediation
+// is not a deploy); nothing else starts.
+TEST_F(RolloutTest, AFreezeDoesNotHoldBackTheRollbackOfAHaltedWave) {
+  ASSERT_NO_FATAL_FAILURE(Fleet(3, true));
+  pipeline_.Script("shop-1", {Step::kHold});
+  const auto id = Create(Spec(R"({"canary_size": 1, "wave_size": 2})", 2));
+  ASSERT_FALSE(id.empty());
+  ASSERT_TRUE(WaitFor([&] { return pipeline_.Holding("shop-1"); }, 20s)) << Describe(id);
+  ASSERT_NO_FATAL_FAILURE(Reload(Policy(R"(windows:
+  - kind: deny
+    environments: [staging]
+    schedule: "* * * * *"
+    duration: 1m
+    description: rollout test freeze
+)")));
+  pipeline_.Release("shop-1", Step::kFail);
+  ASSERT_TRUE(WaitState(id, "failed", 30s)) << Describe(id);
+  const auto canary = TargetsByStore(id).at("shop-1");
+  EXPECT_EQ(Text(canary, "state"), "rolled_back") << json::serialize(canary);
+  EXPECT_EQ(Text(canary, "rollback_final_state"), "verified");
+  EXPECT_EQ(TriggersPerStore("rollback", "r1"), (std::map<std::string, int>{{"shop-1", 1}})) << TriggerList();
+  EXPECT_EQ(TriggersPerStore("deploy"), (std::map<std::string, int>{{"shop-1", 1}})) << TriggerList();
+}
+
 // g. A store whose agent stopped (offline) and one never enrolled are skipped at their turn
 // (agent_offline), not waited for and not failures: the rollout succeeds.
 TEST_F(RolloutTest, StoresWithoutALiveAgentAreSkippedAndTheRolloutSucceeds) {
