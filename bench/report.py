@@ -216,6 +216,18 @@ if ka:
     else:
         row("8 etcd", "storeplane heartbeats / etcd keep-alives", "- (run the heartbeat scenario too)", ">= 5x")
 
+# 9. rollout
+if "rollout_orchestrate_s" in facts:
+    ro = {k[len("rollout_"):]: (facts[k] if k == "rollout_state" else num(k)) for k in facts if k.startswith("rollout_")}
+    scenarios["rollout"] = ro
+    row("9 rollout", f"{ro['stores']:,.0f} stores, canary {ro['canary']:.0f}, growth factor {ro['growth_factor']:g}, "
+        f"max_concurrent {ro['max_concurrent']:.0f}: {ro['waves']:.0f} waves",
+        f"plan {ro['plan_ms']:.0f} ms; orchestrate {ro['orchestrate_s']:.1f} s (orchestrator {ro['pass_s']:.1f} s, "
+        f"instant provider {ro['provider_s']:.1f} s); {ro['passes']:.0f} passes, {ro['steps']:.0f} steps, "
+        f"{ro['runs']:.0f} runs; {ro['state']}")
+    row("9 rollout", "bench_rollout memory (peak RSS / RSS growth over the rollout)",
+        f"{ro['rss_peak_kb'] / 1024:.0f} MiB / {ro['rss_growth_kb'] / 1024:+.0f} MiB")
+
 
 def cpu_model():
     for line in open("/proc/cpuinfo"):

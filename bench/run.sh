@@ -16,6 +16,9 @@
 #   scale      100,000 enrolled agents at a 10 s interval: storeplaned CPU and memory
 #   etcd       etcd (Debian's etcd-server) lease keep-alives and puts through its JSON
 #              gateway, same swarm and connection count; ratio to storeplane's heartbeats
+#   rollout    bench_rollout: a 10,000-store fleet rollout (canary 1, growth factor 2,
+#              max_concurrent 500) through the real orchestrator and SQLite repository with
+#              an instant-success provider, in one process: plan and orchestrate times, RSS
 # --quick runs every size at about a tenth (1,000 connections, 10,000 stores) for checking
 # the harness; its figures are not the targets' figures.
 #
@@ -32,7 +35,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BENCH_BUILD_DIR:-$ROOT/build/bench}
 TYPE=${BENCH_BUILD_TYPE:-Release}
 RESULTS=${BENCH_RESULTS:-$ROOT/bench/results/latest.json}
-ALL=(heartbeat mutations receipt lost restart reads scale etcd)
+ALL=(heartbeat mutations receipt lost restart reads scale etcd rollout)
 
 QUICK=0
 SCENARIOS=()
@@ -40,7 +43,7 @@ for arg in "$@"; do
   case $arg in
     --quick) QUICK=1 ;;
     -h | --help)
-      sed -n '2,28p' "$0"
+      sed -n '2,31p' "$0"
       exit 0
       ;;
     all) SCENARIOS+=("${ALL[@]}") ;;
@@ -66,6 +69,7 @@ if ((QUICK)); then
   READ_REQUESTS=500
   SCALE_PROCS=2 SCALE_CONNS=2000 SCALE_RAMP=${SCALE_RAMP:-10} SCALE_WARM=15 SCALE_SECONDS=10
   ETCD_AGENTS=1000 ETCD_PROCS=1 ETCD_SECONDS=5
+  ROLLOUT_STORES=1000
 else
   HB_AGENTS=10000 HB_LONG_POLLS=8000 HB_PROCS=3 HB_SECONDS=20 HB_WARM=5 HB_OPEN_WARM=10 HB_RATES="1000 5000"
   MUT_CLIENTS=64 MUT_SECONDS=10
@@ -75,13 +79,15 @@ else
   READ_REQUESTS=3000
   SCALE_PROCS=4 SCALE_CONNS=16000 SCALE_RAMP=${SCALE_RAMP:-90} SCALE_WARM=105 SCALE_SECONDS=30
   ETCD_AGENTS=10000 ETCD_PROCS=3 ETCD_SECONDS=20
+  ROLLOUT_STORES=10000
 fi
 
 # Build.
 if [[ ! -f $BUILD/CMakeCache.txt ]]; then
   cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE="$TYPE" -DSTOREPLANE_BUILD_TESTS=OFF >/dev/null
 fi
-nice -n 10 cmake --build "$BUILD" -j2 --target storeplaned bench_hello_server bench_agent_swarm bench_populate
+nice -n 10 cmake --build "$BUILD" -j2 --target storeplaned bench_hello_server bench_agent_swarm bench_populate \
+  bench_rollout
 SWARM=$BUILD/bench/bench_agent_swarm
 POPULATE=$BUILD/bench/bench_populate
 
@@ -404,6 +410,18 @@ if want etcd; then
   run_swarm etcd_put "$ETCD_PROCS" "$ETCD_AGENTS" --url "http://127.0.0.1:$CPORT" --target etcd --etcd-op put \
     --seconds $((HB_WARM + ETCD_SECONDS)) --measure-after-s "$HB_WARM"
   stop_server
+fi
+
+# ---- 9. rollout ---------------------------------------------------------------------------
+if want rollout; then
+  log "rollout: $ROLLOUT_STORES stores, canary 1, growth factor 2, max_concurrent 500 (bench_rollout)"
+  if ! "$BUILD/bench/bench_rollout" --data-dir "$WORK/rollout" --stores "$ROLLOUT_STORES" --canary 1 \
+    --growth-factor 2 --max-concurrent 500 >"$OUT/rollout.out" 2>"$OUT/rollout.err"; then
+    log "rollout: bench_rollout failed"
+  fi
+  cat "$OUT/rollout.err" >&2
+  sed 's/^/rollout_/' "$OUT/rollout.out" >>"$OUT/facts"
+  rm -rf "$WORK/rollout"
 fi
 
 echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/facts"
