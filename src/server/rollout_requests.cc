@@ -436,9 +436,8 @@ json::object RolloutJson(const db::RolloutRecord& record, const std::optional<Ro
   }
   o["wave_count"] = wave_count;
   o["resume_at"] = TimeOrNull(record.resume_at_ms);
-  o["awaiting_wave"] = record.state == core::ToString(core::RolloutState::kAwaitingApproval) ||
-                               (record.state == core::ToString(core::RolloutState::kPaused) &&
-                                record.paused_from == core::ToString(core::RolloutState::kAwaitingApproval))
+  // Only while an approval can be given: a paused rollout refuses one until resumed.
+  o["awaiting_wave"] = record.state == core::ToString(core::RolloutState::kAwaitingApproval)
                            ? json::value(record.current_wave + 1)
                            : json::value(nullptr);
   o["ending"] = TextOrNull(record.ending);
