@@ -108,7 +108,14 @@ Result<Response> RequestApproval(RequestContext& ctx, const core::Store& store, 
 Result<Response> RequestApproval(RequestContext& ctx, const core::Store& store, std::string request_body,
                                  std::optional<db::IdempotencyRecord> idem, const core::ApprovalRule& rule,
                                  const std::map<std::string, std::string>& audit_params) {
-  auto change = NewChange(ctx.action, store, ctx.caller->principal_id, std::move(request_body), rule, ctx.now_ms);
+  return RecordChangeRequest(
+      ctx, NewChange(ctx.action, store, ctx.caller->principal_id, std::move(request_body), rule, ctx.now_ms),
+      "store/" + store.id, std::move(idem), audit_params);
+}
+
+Result<Response> RecordChangeRequest(RequestContext& ctx, db::ChangeRequest change, const std::string& audit_target,
+                                     std::optional<db::IdempotencyRecord> idem,
+                                     const std::map<std::string, std::string>& audit_params) {
   const auto location = "/v1/changes/" + change.id;
   const auto body = boost::json::serialize(ChangeJson(change));
   if (idem) {
@@ -119,7 +126,7 @@ Result<Response> RequestApproval(RequestContext& ctx, const core::Store& store, 
   db::WriteBatch batch;
   auto params = audit_params;
   params["change"] = change.id;
-  batch.audit.push_back(ctx.Audit("store/" + store.id, "pending_approval", std::move(params)));
+  batch.audit.push_back(ctx.Audit(audit_target, "pending_approval", std::move(params)));
   batch.effects.emplace_back(db::InsertChangeEffect{std::move(change)});
   batch.idempotency = std::move(idem);
   auto written = ctx.services.repo.Apply(batch);

@@ -45,6 +45,11 @@ Result<Response> RequestApproval(RequestContext& ctx, const core::Store& store, 
 Result<Response> RequestApproval(RequestContext& ctx, const core::Store& store, std::string request_body,
                                  std::optional<db::IdempotencyRecord> idem, const core::ApprovalRule& rule,
                                  const std::map<std::string, std::string>& audit_params);
+// The same for a change built by the caller (a rollout's, about an environment): 202 with
+// it, its audit record on `audit_target` and the idempotency record, in one transaction.
+Result<Response> RecordChangeRequest(RequestContext& ctx, db::ChangeRequest change, const std::string& audit_target,
+                                     std::optional<db::IdempotencyRecord> idem,
+                                     const std::map<std::string, std::string>& audit_params);
 
 // The Idempotency-Key of a POST: no record when the header is absent; a record to store
 // with the change (answer `status`) for a new key; the remembered answer for a key used

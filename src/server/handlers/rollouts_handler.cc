@@ -119,28 +119,9 @@ Result<Response> CreateRollout(RequestContext& ctx) {
     scope.environment = spec->selector.environment;
     auto change = NewChange("rollout.create", scope, ctx.caller->principal_id, req.body, *approval, ctx.now_ms);
     change.target = "environment/" + spec->selector.environment;
-    const auto location = "/v1/changes/" + change.id;
-    const auto body = json::serialize(ChangeJson(change));
-    if (idem) {
-      idem->status = 202;
-      idem->response_body = body;
-      idem->location = location;
-    }
     auto params = ctx.audit_params;
-    params["change"] = change.id;
     params["stores"] = std::to_string(prepared->stores.size());
-    db::WriteBatch batch;
-    batch.audit.push_back(ctx.Audit(ctx.audit_target, "pending_approval", std::move(params)));
-    batch.effects.emplace_back(db::InsertChangeEffect{std::move(change)});
-    batch.idempotency = std::move(idem);
-    auto written = ctx.services.repo.Apply(batch);
-    if (!written.ok()) return written.error();
-    ctx.MarkAudited();
-    Response resp;
-    resp.status = 202;
-    resp.body = body;
-    resp.SetHeader("Location", location);
-    return resp;
+    return RecordChangeRequest(ctx, std::move(change), ctx.audit_target, std::move(idem), params);
   }
 
   const auto location = "/v1/rollouts/" + prepared->record.id;
