@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/audit.h"
 #include "core/result.h"
@@ -62,6 +63,37 @@ Result<IdempotencyCheck> CheckIdempotencyKey(RequestContext& ctx, int status);
 // After a failed Apply: when a concurrent twin with the same key won, its answer.
 std::optional<Response> ReplayTwin(RequestContext& ctx, const std::optional<db::IdempotencyRecord>& record,
                                    const Error& error);
+
+// An object-scoped list: reads pages through `fetch(cursor)` (each of at most `wanted`
+// items, in the route's order, the cursor "" first and then the id of a page's last item)
+// and keeps the items `visible` lets the caller see, until `wanted` are kept or the pages end
+// (at most 20 pages). `next` is the id of the last item kept when more may follow, else "".
+template <typename Item>
+struct VisiblePage {
+  std::vector<Item> items;
+  std::string next;
+};
+template <typename Item, typename Fetch, typename Visible, typename IdOf>
+Result<VisiblePage<Item>> CollectVisible(int wanted, Fetch fetch, Visible visible, IdOf id_of) {
+  VisiblePage<Item> out;
+  std::string cursor;
+  for (int guard = 0; guard < 20 && static_cast<int>(out.items.size()) < wanted; ++guard) {
+    Result<std::vector<Item>> page = fetch(cursor);
+    if (!page.ok()) return page.error();
+    for (auto& item : *page) {
+      if (static_cast<int>(out.items.size()) < wanted && visible(item)) {
+        out.next = id_of(item);
+        out.items.push_back(std::move(item));
+      }
+    }
+    if (static_cast<int>(page->size()) < wanted) {
+      out.next.clear();
+      break;
+    }
+    cursor = id_of(page->back());
+  }
+  return out;
+}
 
 // An audit entry for an action nobody requested through the operator API: "system" (the
 // server) or "agent:<store>" as principal, allowed by rule "system" or "agent-credential".

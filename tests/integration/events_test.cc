@@ -103,6 +103,8 @@ TEST_F(EventsTest, AnIdThatCannotBeResumedStartsWithAReset) {
 
   // After a restart, ids of the previous process are not resumable either.
   EventCollector before(Url("types=store"), token_);
+  // The stream is open before the change, or its event would be history to a new stream.
+  ASSERT_EQ(before.WaitStatus(kWait), 200);
   ASSERT_EQ(Register("shop-a").status, 201);
   auto created = before.WaitFor([](const auto& e) { return Is(e, "store.created", "shop-a"); }, kWait);
   ASSERT_FALSE(created.id.empty());

@@ -177,31 +177,27 @@ Result<Response> ListRollouts(RequestContext& ctx) {
       query.before_id = value;
     }
   }
-  const int wanted = query.limit;
+  std::map<std::string, bool> visible;  // environment -> may read its rollouts
+  auto page = CollectVisible<db::RolloutRecord>(
+      query.limit,
+      [&](const std::string& cursor) {
+        if (!cursor.empty()) query.before_id = cursor;
+        return ctx.services.repo.ListRollouts(query);
+      },
+      [&](const db::RolloutRecord& rollout) {
+        auto [it, fresh] = visible.try_emplace(rollout.environment, false);
+        if (fresh) {
+          it->second =
+              core::Decide(ctx.policy, ctx.caller->principal_id, "rollout.read", EnvironmentTarget(rollout.environment))
+                  .allowed;
+        }
+        return it->second;
+      },
+      [](const db::RolloutRecord& rollout) { return rollout.id; });
+  if (!page.ok()) return page.error();
   json::array items;
-  std::string next;
-  std::map<std::string, bool> visible;
-  for (int guard = 0; guard < 20 && static_cast<int>(items.size()) < wanted; ++guard) {
-    auto rollouts = ctx.services.repo.ListRollouts(query);
-    if (!rollouts.ok()) return rollouts.error();
-    for (const auto& rollout : *rollouts) {
-      auto [it, fresh] = visible.try_emplace(rollout.environment, false);
-      if (fresh) {
-        it->second =
-            core::Decide(ctx.policy, ctx.caller->principal_id, "rollout.read", EnvironmentTarget(rollout.environment))
-                .allowed;
-      }
-      if (it->second && static_cast<int>(items.size()) < wanted) {
-        items.emplace_back(RolloutJson(rollout, WaitingFor(ctx, rollout)));
-        next = rollout.id;
-      }
-    }
-    if (static_cast<int>(rollouts->size()) < query.limit) {
-      next.clear();
-      break;
-    }
-    query.before_id = rollouts->back().id;
-  }
+  for (const auto& rollout : page->items) items.emplace_back(RolloutJson(rollout, WaitingFor(ctx, rollout)));
+  const std::string next = page->next;
   ctx.authorized = true;
   ctx.decision = core::Decision{true, "object-scope", "rollouts outside the caller's scope are filtered out", nullptr};
   json::object body{{"items", std::move(items)}};

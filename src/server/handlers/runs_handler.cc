@@ -138,32 +138,28 @@ Result<Response> ListRuns(RequestContext& ctx) {
       query.before_id = value;
     }
   }
-  const int wanted = query.limit;
   // Object scope: runs of stores the caller may not read runs of are filtered out.
-  json::array items;
-  std::string next;
   std::map<std::string, bool> visible;
-  for (int guard = 0; guard < 20 && static_cast<int>(items.size()) < wanted; ++guard) {
-    auto runs = ctx.services.repo.ListRuns(query);
-    if (!runs.ok()) return runs.error();
-    for (const auto& run : *runs) {
-      auto [it, fresh] = visible.try_emplace(run.store_id, false);
-      if (fresh) {
-        auto store = ctx.services.repo.GetStore(run.store_id);
-        it->second =
-            store.ok() && core::Decide(ctx.policy, ctx.caller->principal_id, "run.read", TargetOf(*store)).allowed;
-      }
-      if (it->second && static_cast<int>(items.size()) < wanted) {
-        items.emplace_back(RunJson(run));
-        next = run.id;
-      }
-    }
-    if (static_cast<int>(runs->size()) < query.limit) {
-      next.clear();
-      break;
-    }
-    query.before_id = runs->back().id;
-  }
+  auto page = CollectVisible<db::PipelineRunRecord>(
+      query.limit,
+      [&](const std::string& cursor) {
+        if (!cursor.empty()) query.before_id = cursor;
+        return ctx.services.repo.ListRuns(query);
+      },
+      [&](const db::PipelineRunRecord& run) {
+        auto [it, fresh] = visible.try_emplace(run.store_id, false);
+        if (fresh) {
+          auto store = ctx.services.repo.GetStore(run.store_id);
+          it->second =
+              store.ok() && core::Decide(ctx.policy, ctx.caller->principal_id, "run.read", TargetOf(*store)).allowed;
+        }
+        return it->second;
+      },
+      [](const db::PipelineRunRecord& run) { return run.id; });
+  if (!page.ok()) return page.error();
+  json::array items;
+  for (const auto& run : page->items) items.emplace_back(RunJson(run));
+  const std::string next = page->next;
   ctx.authorized = true;
   ctx.decision = core::Decision{true, "object-scope", "runs outside the caller's scope are filtered out", nullptr};
   json::object body{{"items", std::move(items)}};
