@@ -309,6 +309,10 @@ int RunDaemon(Config config) {
           std::cout << "STOREPLANE_ADDR=" << server.url() << std::endl;
         },
         reload);
+    // The workers call into each other (a run's end kicks the orchestrator; the coordinator
+    // takes the pacer's tokens): stop both threads before any of them is destroyed.
+    runs.Stop();
+    rollouts.Stop();
   }
   repo->reset();  // drains the writer and closes the database
   if (!dev_dir.empty()) {
