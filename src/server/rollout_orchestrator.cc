@@ -300,14 +300,14 @@ Result<bool> RolloutOrchestrator::StepRollout(const db::RolloutRecord& rollout) 
     if (d.kind != core::DecisionKind::kStartDeploy && d.kind != core::DecisionKind::kStartRollback) continue;
     const bool deploy = d.kind == core::DecisionKind::kStartDeploy;
     auto store = deps_.repo.GetStore(d.store_id);
-    Result<RunPlan> plan = store.ok() ? Result<RunPlan>(Error::Internal("")) : Result<RunPlan>(store.error());
     RunRequest request;
     request.kind = deploy ? core::RunKind::kDeploy : core::RunKind::kRollback;
     request.release = d.release;
     // A rollback to the store's last known good release is a plain rollback (the run
     // coordinator's own kind); another release must have been verified on the store.
     if (!deploy && store.ok() && d.release == store->last_known_good_release) request.release.reset();
-    if (store.ok()) {
+    auto plan = [&]() -> Result<RunPlan> {
+      if (!store.ok()) return store.error();
       RunPlanInput plan_input;
       plan_input.request = &request;
       plan_input.store = &*store;
@@ -315,8 +315,8 @@ Result<bool> RolloutOrchestrator::StepRollout(const db::RolloutRecord& rollout) 
       plan_input.request_id = rollout.request_id;
       plan_input.reason = "rollout " + rollout.id + ", wave " + std::to_string(d.wave) + (deploy ? "" : ": rollback");
       plan_input.now_ms = now;
-      plan = PlanRun(plan_input, deps_.config.cicd, deps_.repo);
-    }
+      return PlanRun(plan_input, deps_.config.cicd, deps_.repo);
+    }();
     changed.insert(d.target);
     if (!plan.ok()) {
       SP_RETURN_IF_ERROR(core::RecordRefusedStart(result.progress, d, SkipReasonOf(plan.error())));

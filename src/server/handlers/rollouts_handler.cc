@@ -290,18 +290,9 @@ Result<Response> QueueCommand(RequestContext& ctx, core::RolloutCommandKind kind
   }
   auto plan = PlanOf(*rollout);
   if (!plan.ok()) return plan.error();
-  db::RolloutRecord progress_only = *rollout;
-  auto progress = ProgressOf(progress_only, {});
-  // The targets do not matter to a command's check; only the state and the wave do.
-  core::RolloutProgress shallow;
-  if (progress.ok())
-    shallow = *progress;
-  else {
-    auto state = core::ParseRolloutState(rollout->state);
-    if (!state) return Error::Internal("rollout " + rollout->id + " is stored in an unknown shape");
-    shallow.state = *state;
-    shallow.current_wave = rollout->current_wave;
-  }
+  // A command's check needs only the state and the wave, not the targets.
+  auto progress = ProgressOf(*rollout, {});
+  if (!progress.ok()) return progress.error();
   // Commands already queued apply first: check against the state they lead to when simple.
   auto queued = ctx.services.repo.ListRolloutCommands(rollout->id);
   if (!queued.ok()) return queued.error();
@@ -310,7 +301,7 @@ Result<Response> QueueCommand(RequestContext& ctx, core::RolloutCommandKind kind
       return Error{ErrorCode::kConflict, "the same command is already queued for rollout '" + rollout->id + "'", {}};
     }
   }
-  if (queued->empty()) SP_RETURN_IF_ERROR(core::CheckRolloutCommand(*plan, shallow, command));
+  if (queued->empty()) SP_RETURN_IF_ERROR(core::CheckRolloutCommand(*plan, *progress, command));
 
   db::RolloutCommandRecord record;
   record.rollout_id = rollout->id;
