@@ -5,6 +5,7 @@
 #include <grp.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -103,6 +104,8 @@ pid_t SpawnChild(const ChildSpec& spec, std::string* error) {
   const std::string log = spec.log_path.empty() ? "/dev/null" : spec.log_path;
   const bool drop = spec.uid != static_cast<uid_t>(-1);
   const bool chdir_to = !spec.cwd.empty();
+  const int death_signal = spec.parent_death_signal;
+  const pid_t parent = ::getpid();
 
   const pid_t pid = ::fork();
   if (pid < 0) {
@@ -117,6 +120,8 @@ pid_t SpawnChild(const ChildSpec& spec, std::string* error) {
       const gid_t gid = spec.gid;
       if (::setgroups(1, &gid) != 0 || ::setgid(gid) != 0 || ::setuid(spec.uid) != 0) ::_exit(126);
     }
+    // After the credentials change, which clears the parent-death signal.
+    if (death_signal != 0 && (::prctl(PR_SET_PDEATHSIG, death_signal) != 0 || ::getppid() != parent)) ::_exit(126);
     if (chdir_to && ::chdir(spec.cwd.c_str()) != 0) ::_exit(126);
     ::execve(program.c_str(), argv.data(), envp.data());
     ::_exit(127);

@@ -39,6 +39,10 @@ struct ChildSpec {
   // needs root. The log file is opened before dropping privileges.
   uid_t uid = static_cast<uid_t>(-1);
   gid_t gid = static_cast<gid_t>(-1);
+  // When non-zero, the child gets this signal if the thread that started it dies
+  // (PR_SET_PDEATHSIG), so a crashed or killed test does not leave it running. Only for
+  // children started from a thread that outlives them (the test's main thread).
+  int parent_death_signal = 0;
 };
 
 // Starts the child; its pid, or -1 with `error` set.

@@ -178,6 +178,7 @@ bool PostgresProcess::StartOnce(bool* port_taken) {
   server.cwd = dir_;
   server.uid = run_uid_;
   server.gid = run_gid_;
+  server.parent_death_signal = SIGINT;  // a killed test does not leave the server running
   std::string spawn_error;
   pid_ = SpawnChild(server, &spawn_error);
   if (pid_ < 0) {
