@@ -13,6 +13,7 @@ packages=(
   buildbot buildbot-worker
   dpkg-dev systemd adduser util-linux
   prometheus-cpp-dev prometheus
+  postgresql libpq-dev
   chromium
 )
 command -v node >/dev/null 2>&1 || packages+=(nodejs)

@@ -14,6 +14,7 @@ export STOREPLANE_REQUIRE_BUILDBOT=1  # the Buildbot tests fail instead of skipp
 export STOREPLANE_REQUIRE_PACKAGE=1   # the .deb test (needs root) fails instead of skipping without it
 export STOREPLANE_REQUIRE_PROMETHEUS=1  # so do the promtool and Prometheus tests without prometheus
 export STOREPLANE_REQUIRE_BROWSER=1   # so do the web UI's browser tests without Chromium
+export STOREPLANE_REQUIRE_POSTGRES=1  # so do the PostgreSQL tests without the postgresql server binaries
 phases=" ${STOREPLANE_TEST_PHASES:-main asan fuzz} "
 scripts/install-deps.sh
 if [[ $phases == *" main "* ]]; then

@@ -10,6 +10,8 @@
 
 #include <string>
 
+#include "tests/support/child_process.h"  // FreeLoopbackPort, which used to be declared here
+
 namespace storeplane::testing {
 
 // Whether the buildbot and buildbot-worker commands are on PATH.
@@ -21,8 +23,6 @@ bool BuildbotRequired();
 // The directory holding master.cfg, pipeline.sh and buildbot-env.sh (the
 // STOREPLANE_BUILDBOT_DIR environment variable overrides it).
 std::string BuildbotSupportDir();
-// A loopback TCP port that was free a moment ago (bound to port 0, then released).
-int FreeLoopbackPort();
 
 struct BuildbotOptions {
   std::string dir;                   // required: master/, worker/ and logs go here

@@ -1,63 +1,21 @@
 #include "tests/support/prometheus_process.h"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
-#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "client/http_client.h"
-#include "tests/support/buildbot_process.h"
-
-extern char** environ;
+#include "tests/support/child_process.h"
 
 namespace storeplane::testing {
-namespace {
-
-bool OnPath(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  if (path == nullptr) return false;
-  std::stringstream dirs(path);
-  std::string dir;
-  while (std::getline(dirs, dir, ':')) {
-    if (!dir.empty() && ::access((dir + "/" + name).c_str(), X_OK) == 0) return true;
-  }
-  return false;
-}
-
-// waitpid with a deadline; true (and `status`) when the child was reaped.
-bool WaitFor(pid_t pid, int* status, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    const pid_t r = ::waitpid(pid, status, WNOHANG);
-    if (r == pid) return true;
-    if (r < 0) return true;  // not our child any more
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-}
-
-std::string Tail(const std::string& text, std::size_t max) {
-  return text.size() <= max ? text : "..." + text.substr(text.size() - max);
-}
-
-}  // namespace
 
 bool PrometheusInstalled() { return OnPath("prometheus") && OnPath("promtool"); }
 
-bool PrometheusRequired() {
-  const char* value = std::getenv("STOREPLANE_REQUIRE_PROMETHEUS");
-  return value != nullptr && *value != '\0' && std::string_view(value) != "0";
-}
+bool PrometheusRequired() { return EnvFlagSet("STOREPLANE_REQUIRE_PROMETHEUS"); }
 
 CommandRun PromtoolCheckMetrics(const std::string& path) {
   CommandRun run;
@@ -87,20 +45,13 @@ bool PrometheusProcess::Start() {
   std::vector<std::string> args = {"prometheus", "--config.file=" + config_path_,
                                    "--storage.tsdb.path=" + dir_ + "/tsdb", "--web.listen-address=" + address,
                                    "--log.level=info"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid = -1;
-  const int rc = ::posix_spawnp(&pid, "prometheus", &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    error_ = "cannot start prometheus: " + std::to_string(rc);
+  ChildSpec spec;
+  spec.argv = std::move(args);
+  spec.log_path = log_path_;
+  std::string spawn_error;
+  const pid_t pid = SpawnChild(spec, &spawn_error);
+  if (pid < 0) {
+    error_ = "cannot start prometheus: " + spawn_error;
     return false;
   }
   pid_ = pid;
@@ -129,20 +80,10 @@ bool PrometheusProcess::Start() {
 
 void PrometheusProcess::Stop() {
   if (pid_ <= 0) return;
-  ::kill(pid_, SIGTERM);
-  int status = 0;
-  if (!WaitFor(pid_, &status, std::chrono::seconds(10))) {
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, &status, 0);
-  }
+  StopChild(pid_, SIGTERM, std::chrono::seconds(10));
   pid_ = -1;
 }
 
-std::string PrometheusProcess::Logs() const {
-  std::ifstream in(log_path_, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string PrometheusProcess::Logs() const { return ReadWholeFile(log_path_); }
 
 }  // namespace storeplane::testing
