@@ -1,15 +1,18 @@
 // The storage interface every handler uses. Implementations: SqliteRepository (embedded
-// default) and, later, a PostgreSQL one; handlers never see SQL. All methods are
+// default, one process) and PostgresRepository (several replicas, ADR 0012); handlers never
+// see SQL. All methods are
 // thread-safe and blocking: call them from the worker pool, never from an I/O thread.
 // Errors are values (never exceptions): kNotFound, kAlreadyExists, kPreconditionFailed,
 // kUnavailable (database trouble, safe to retry), kInternal.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -373,6 +376,15 @@ using Effect =
                  InsertRunEffect, UpdateRunEffect, UpdateOutboxEffect, InsertCallbackDeliveryEffect,
                  InsertRolloutEffect, UpdateRolloutEffect, InsertRolloutCommandEffect>;
 
+// Leader-only work carries the fencing token of the lease it holds (ADR 0012). The batch
+// commits only if that lease is still this holder's with this token, checked inside the
+// same transaction; else kPreconditionFailed and nothing is written. SQLite (one process,
+// always leader) ignores it.
+struct Fence {
+  std::string holder;
+  std::int64_t token = 0;
+};
+
 // One transaction: every effect in order, the idempotency record, and the audit entries
 // (sealed into the hash chain in order). All or nothing. A batch with effects but no audit
 // entry is refused (kInternal): no audit, no change.
@@ -380,6 +392,7 @@ struct WriteBatch {
   std::vector<Effect> effects;
   std::vector<core::AuditEntry> audit;
   std::optional<IdempotencyRecord> idempotency;
+  std::optional<Fence> fence;  // set by leader-only work
 };
 
 // What the batch produced: the stored store/change rows (in effect order, where the effect
@@ -397,12 +410,78 @@ struct WriteResult {
 // stream's source). Must be quick and must not call the repository.
 using CommitListener = std::function<void(const WriteBatch&, const WriteResult&)>;
 
+// An event of the live stream as the shared event log keeps it (back ends whose replicas
+// share events: SharesEvents()). `data_json` is the event's payload object; seq is assigned
+// by the log, increasing in commit order across every replica.
+struct StoredEvent {
+  std::int64_t seq = 0;
+  std::string type;  // "store.updated", ...
+  std::string store_id;
+  std::string read_action;
+  std::string environment;
+  std::int64_t at_ms = 0;
+  std::string data_json = "{}";
+};
+// Turns a batch into the events it causes, inside its transaction (so they commit with
+// it). Must be quick and must not call the repository.
+using EventEncoder = std::function<std::vector<StoredEvent>(const WriteBatch&, const WriteResult&)>;
+
+// What a replica is woken for by other replicas (ADR 0012).
+struct Notification {
+  enum class Kind { kEvents, kOperationQueued };
+  Kind kind = Kind::kEvents;
+  std::string payload;  // kEvents: the newest seq; kOperationQueued: the store id
+};
+
 class Repository {
  public:
   virtual ~Repository() = default;
 
   // Set once, before traffic starts.
   void SetCommitListener(CommitListener listener) { commit_listener_ = std::move(listener); }
+  void SetEventEncoder(EventEncoder encoder) { event_encoder_ = std::move(encoder); }
+
+  // ---- Replicas (ADR 0012) ---------------------------------------------------------------
+  // Takes or renews the leader lease for `holder` for `lease_ms`, judged by the database's
+  // clock. The fencing token when `holder` holds it after the call (it increases on every
+  // change of holder), nullopt when another holder's lease is still running. SQLite: always
+  // token 1.
+  virtual Result<std::optional<std::int64_t>> AcquireLeadership(std::string_view holder, std::int64_t lease_ms) {
+    (void)holder;
+    (void)lease_ms;
+    return std::optional<std::int64_t>(1);
+  }
+  // Gives the lease up now when `holder` holds it (a clean shutdown), so another replica need
+  // not wait for it to expire.
+  virtual Status ReleaseLeadership(std::string_view holder) {
+    (void)holder;
+    return Status::Ok();
+  }
+  // True when events are kept in a log shared by replicas (the EventEncoder's output and
+  // AppendEvents), read back with ReadEvents; false (SQLite): the commit listener feeds the
+  // one process's stream directly.
+  virtual bool SharesEvents() const { return false; }
+  // The shared log's identity: event ids are "<epoch>-<seq>" on every replica.
+  virtual std::string EventEpoch() { return {}; }
+  // Appends events that no batch caused (agents' availability), in their own transaction.
+  virtual Status AppendEvents(const std::vector<StoredEvent>& events) {
+    (void)events;
+    return Status::Ok();
+  }
+  // Events with seq > after_seq, oldest first, at most `limit`.
+  virtual Result<std::vector<StoredEvent>> ReadEvents(std::int64_t after_seq, int limit) {
+    (void)after_seq;
+    (void)limit;
+    return std::vector<StoredEvent>{};
+  }
+  // The newest seq in the log (0 when empty).
+  virtual Result<std::int64_t> LastEventSeq() { return std::int64_t{0}; }
+  // Blocks up to timeout_ms for notifications from other replicas (and this one); empty
+  // on timeout. Called by one listener thread per process. SQLite: sleeps and returns none.
+  virtual Result<std::vector<Notification>> WaitForNotifications(int timeout_ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(timeout_ms));
+    return std::vector<Notification>{};
+  }
 
   virtual Result<core::Store> GetStore(std::string_view id) = 0;
   // Stores matching every filter of `query` and its `visible` predicate, ordered by id.
@@ -573,9 +652,11 @@ class Repository {
 
  protected:
   const CommitListener& commit_listener() const { return commit_listener_; }
+  const EventEncoder& event_encoder() const { return event_encoder_; }
 
  private:
   CommitListener commit_listener_;
+  EventEncoder event_encoder_;
 };
 
 }  // namespace storeplane::db

@@ -13,10 +13,11 @@
 
 #include "db/migrations.h"
 #include "db/sqlite_repository_impl.h"
+#include "db/storage_support.h"
 
 namespace storeplane::db {
 
-namespace sqlite_detail {
+namespace support {
 
 std::string Quoted(std::string_view text) {
   std::string out = "'";
@@ -52,7 +53,37 @@ std::optional<std::vector<std::string>> DecodeStrings(const std::string& json) {
   return strings;
 }
 
-}  // namespace sqlite_detail
+Status CheckBatch(const WriteBatch& batch) {
+  if (batch.audit.empty()) {
+    return Error::Internal("a write without an audit record is refused (no audit, no change)");
+  }
+  for (const Effect& effect : batch.effects) {
+    if (const auto* update = std::get_if<UpdateStoreEffect>(&effect)) {
+      if (update->updated.version != update->expected_version + 1) {
+        return Error::Internal("update of store " + Quoted(update->updated.id) + " must advance its version by one");
+      }
+    } else if (const auto* change = std::get_if<UpdateChangeEffect>(&effect)) {
+      if (change->updated.version != change->expected_version + 1) {
+        return Error::Internal("update of change request " + Quoted(change->updated.id) +
+                               " must advance its version by one");
+      }
+    } else if (const auto* token = std::get_if<InsertTokenEffect>(&effect)) {
+      if (token->token.id.empty() || token->principal.id.empty()) {
+        return Error::Internal("a token needs an id and a principal");
+      }
+      if (!token->token.principal_id.empty() && token->token.principal_id != token->principal.id) {
+        return Error::Internal("a token must belong to the principal inserted with it");
+      }
+    } else {
+      SP_RETURN_IF_ERROR(sqlite_detail::CheckAgentEffect(effect));
+      SP_RETURN_IF_ERROR(sqlite_detail::CheckRunEffect(effect));
+      SP_RETURN_IF_ERROR(sqlite_detail::CheckRolloutEffect(effect));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace support
 
 using sqlite_detail::CheckLimit;
 using sqlite_detail::DecodeStrings;
@@ -534,37 +565,6 @@ struct EffectRunner {
   }
 };
 
-// Programming errors in a batch, refused before it reaches the writer.
-Status CheckBatch(const WriteBatch& batch) {
-  if (batch.audit.empty()) {
-    return Error::Internal("a write without an audit record is refused (no audit, no change)");
-  }
-  for (const Effect& effect : batch.effects) {
-    if (const auto* update = std::get_if<UpdateStoreEffect>(&effect)) {
-      if (update->updated.version != update->expected_version + 1) {
-        return Error::Internal("update of store " + Quoted(update->updated.id) + " must advance its version by one");
-      }
-    } else if (const auto* change = std::get_if<UpdateChangeEffect>(&effect)) {
-      if (change->updated.version != change->expected_version + 1) {
-        return Error::Internal("update of change request " + Quoted(change->updated.id) +
-                               " must advance its version by one");
-      }
-    } else if (const auto* token = std::get_if<InsertTokenEffect>(&effect)) {
-      if (token->token.id.empty() || token->principal.id.empty()) {
-        return Error::Internal("a token needs an id and a principal");
-      }
-      if (!token->token.principal_id.empty() && token->token.principal_id != token->principal.id) {
-        return Error::Internal("a token must belong to the principal inserted with it");
-      }
-    } else {
-      SP_RETURN_IF_ERROR(sqlite_detail::CheckAgentEffect(effect));
-      SP_RETURN_IF_ERROR(sqlite_detail::CheckRunEffect(effect));
-      SP_RETURN_IF_ERROR(sqlite_detail::CheckRolloutEffect(effect));
-    }
-  }
-  return Status::Ok();
-}
-
 std::int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -668,7 +668,7 @@ Result<std::int64_t> SqliteRepository::CountPrincipals() { return Count(kCountPr
 
 Result<WriteResult> SqliteRepository::Apply(const WriteBatch& batch) {
   return Guarded([&]() -> Result<WriteResult> {
-    SP_RETURN_IF_ERROR(CheckBatch(batch));
+    SP_RETURN_IF_ERROR(support::CheckBatch(batch));
     WriteResult result;
     // Effects, then the idempotency record, then the audit records (last, so that nothing
     // after the chain head moved can fail); any error rolls the whole mutation back.

@@ -15,6 +15,7 @@
 #include "db/repository.h"
 #include "db/sqlite_handle.h"
 #include "db/sqlite_repository.h"
+#include "db/storage_support.h"
 #include "db/write_queue.h"
 
 namespace storeplane::db {
@@ -109,12 +110,11 @@ auto Guarded(F&& fn) -> decltype(fn()) {
   }
 }
 
-std::string Quoted(std::string_view text);
-Error Unreadable(std::string_view what, std::string_view id);
-Status CheckLimit(int limit);  // 1..1000, else kInvalidArgument
-// A list of strings <-> a JSON array of strings.
-std::string EncodeStrings(const std::vector<std::string>& strings);
-std::optional<std::vector<std::string>> DecodeStrings(const std::string& json);
+using support::CheckLimit;
+using support::DecodeStrings;
+using support::EncodeStrings;
+using support::Quoted;
+using support::Unreadable;
 
 // ---- Agent and operation effects (sqlite_agents.cc) ----------------------------------
 // Each runs on the writer connection inside the batch's savepoint; errors as documented
