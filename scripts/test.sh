@@ -17,6 +17,11 @@ export STOREPLANE_REQUIRE_BROWSER=1   # so do the web UI's browser tests without
 export STOREPLANE_REQUIRE_POSTGRES=1  # so do the PostgreSQL tests without the postgresql server binaries
 phases=" ${STOREPLANE_TEST_PHASES:-main asan fuzz} "
 scripts/install-deps.sh
+# One throwaway PostgreSQL for the whole run; each test creates its own database on it.
+pg_dir=$(mktemp -d /tmp/storeplane-test-pg-XXXXXX)
+trap 'scripts/test-postgres.sh stop "$pg_dir"' EXIT
+STOREPLANE_TEST_POSTGRES=$(scripts/test-postgres.sh start "$pg_dir")
+export STOREPLANE_TEST_POSTGRES
 if [[ $phases == *" main "* ]]; then
   scripts/build.sh -DSTOREPLANE_BUILD_TESTS=ON
   scripts/check-format.sh

@@ -130,6 +130,9 @@ Result<PgConnection> PgConnection::Open(const std::string& conninfo) {
                  "cannot connect to PostgreSQL (check the connection string, the server and its credentials)",
                  {}};
   }
+  // Server notices ("relation already exists, skipping") are not errors: not printed.
+  PQsetNoticeProcessor(
+      conn, [](void*, const char*) {}, nullptr);
   PgConnection out(conn);
   // Predictable text forms, whatever the server's defaults.
   if (auto s = out.Script("SET client_encoding = 'UTF8'; SET standard_conforming_strings = on; SET TIME ZONE 'UTC'",

@@ -12,8 +12,12 @@
 #include <string>
 
 #include "core/store.h"
+#include "db/pg_repository_impl.h"
+#include "db/postgres_repository.h"
 #include "db/sqlite_repository.h"
 #include "db/sqlite_repository_impl.h"
+#include "tests/support/postgres_database.h"
+#include "tests/support/postgres_process.h"
 
 namespace storeplane::db::testing {
 
@@ -118,6 +122,68 @@ class RepositoryTest : public ::testing::Test {
   std::unique_ptr<Repository> repo_;
 };
 
+// The back ends every backend-neutral storage test runs against.
+enum class Backend { kSqlite, kPostgres };
+
+inline std::string BackendName(const ::testing::TestParamInfo<Backend>& info) {
+  return info.param == Backend::kSqlite ? "Sqlite" : "Postgres";
+}
+
+// Use with TEST_P and INSTANTIATE_BACKENDS(Fixture): a repository on SQLite (db.sqlite in a
+// fresh temporary directory) or on PostgreSQL (a fresh database on the run's shared server,
+// tests/support/postgres_database.h). PostgreSQL cases skip without a server, or fail when
+// STOREPLANE_REQUIRE_POSTGRES is set.
+class BackendTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    if (postgres()) {
+      if (!storeplane::testing::PostgresAvailable()) {
+        if (storeplane::testing::PostgresRequired()) FAIL() << "no PostgreSQL and STOREPLANE_REQUIRE_POSTGRES is set";
+        GTEST_SKIP() << "no PostgreSQL server binaries and no STOREPLANE_TEST_POSTGRES";
+      }
+      std::string error;
+      pg_options_.conninfo = storeplane::testing::FreshPostgresDatabase(&error);
+      ASSERT_FALSE(pg_options_.conninfo.empty()) << error;
+    } else {
+      ASSERT_FALSE(dir_.path().empty()) << "mkdtemp failed";
+      options_.path = (dir_.path() / "db.sqlite").string();
+    }
+    Reopen();
+  }
+
+  bool postgres() const { return GetParam() == Backend::kPostgres; }
+
+  void Reopen() {
+    repo_.reset();
+    auto opened = postgres() ? OpenPostgresRepository(pg_options_) : OpenSqliteRepository(options_);
+    ASSERT_TRUE(opened.ok()) << opened.error().message;
+    repo_ = std::move(*opened);
+  }
+
+  void Close() { repo_.reset(); }
+
+  void Insert(const core::Store& store) {
+    auto inserted = InsertStoreAudited(*repo_, store);
+    ASSERT_TRUE(inserted.ok()) << inserted.error().message;
+  }
+
+  // One SQL statement behind the repository's back (on its own connection); true on success.
+  bool ExecSql(const std::string& sql);
+  // The first column of the first row of `sql` as an integer, or -1 on any failure.
+  long long QueryInt(const std::string& sql);
+
+  TempDir dir_;
+  SqliteOptions options_;
+  PostgresOptions pg_options_;
+  std::unique_ptr<Repository> repo_;
+};
+
+#define INSTANTIATE_BACKENDS(Fixture)                                                                                \
+  INSTANTIATE_TEST_SUITE_P(                                                                                          \
+      Backends, Fixture,                                                                                             \
+      ::testing::Values(::storeplane::db::testing::Backend::kSqlite, ::storeplane::db::testing::Backend::kPostgres), \
+      ::storeplane::db::testing::BackendName)
+
 // Runs one SQL statement on the database file directly, behind the repository's back.
 inline int ExecRaw(const std::string& path, const std::string& sql) {
   sqlite3* db = nullptr;
@@ -140,6 +206,21 @@ inline long long QueryIntRaw(const std::string& path, const std::string& sql) {
   }
   sqlite3_close(db);
   return value;
+}
+
+inline bool BackendTest::ExecSql(const std::string& sql) {
+  if (!postgres()) return ExecRaw(options_.path, sql) == SQLITE_OK;
+  auto conn = pg::PgConnection::Open(pg_options_.conninfo);
+  return conn.ok() && conn->Script(sql, "test").ok();
+}
+
+inline long long BackendTest::QueryInt(const std::string& sql) {
+  if (!postgres()) return QueryIntRaw(options_.path, sql);
+  auto conn = pg::PgConnection::Open(pg_options_.conninfo);
+  if (!conn.ok()) return -1;
+  auto rows = conn->Exec(sql.c_str(), "test");
+  if (!rows.ok() || rows->empty() || rows->IsNull(0, 0)) return -1;
+  return rows->Int64(0, 0);
 }
 
 }  // namespace storeplane::db::testing
