@@ -163,6 +163,9 @@ Status VersionMismatch(pg::PgConnection& conn, const char* probe_sql, std::strin
 // Quoted(), Unreadable(), CheckLimit(), EncodeStrings(), DecodeStrings() and
 // CheckBatch() are used from sqlite_detail / db (see db/batch_checks.h).
 
+// Row `r` of a SELECT of the stores table's columns in schema order (pg_stores.cc).
+Result<core::Store> DecodeStore(const pg::Rows& rows, int r);
+
 // ---- Effects: each runs inside the batch's transaction; errors exactly as documented on
 // the effects in repository.h (and as the SQLite back end returns them: the same tests run
 // against both). Those that yield a row append it to `result`.

@@ -83,6 +83,24 @@ Status CheckBatch(const WriteBatch& batch) {
   return Status::Ok();
 }
 
+std::string EncodeLabels(const core::Labels& labels) {
+  boost::json::object object;
+  for (const auto& [key, value] : labels) object[key] = value;
+  return boost::json::serialize(object);
+}
+
+std::optional<core::Labels> DecodeLabels(const std::string& json) {
+  boost::system::error_code ec;
+  boost::json::value value = boost::json::parse(json, ec);
+  if (ec || !value.is_object()) return std::nullopt;
+  core::Labels labels;
+  for (const auto& [key, v] : value.get_object()) {
+    if (!v.is_string()) return std::nullopt;
+    labels.emplace(std::string(key), std::string(v.get_string()));
+  }
+  return labels;
+}
+
 }  // namespace support
 
 using sqlite_detail::CheckLimit;
@@ -91,6 +109,8 @@ using sqlite_detail::EncodeStrings;
 using sqlite_detail::Guarded;
 using sqlite_detail::Quoted;
 using sqlite_detail::Unreadable;
+using support::DecodeLabels;
+using support::EncodeLabels;
 
 namespace {
 
@@ -202,24 +222,6 @@ enum StoreColumn {
 constexpr int kSelectorChunkRows = 256;
 
 // ---- helpers ----
-
-std::string EncodeLabels(const core::Labels& labels) {
-  boost::json::object object;
-  for (const auto& [key, value] : labels) object[key] = value;
-  return boost::json::serialize(object);
-}
-
-std::optional<core::Labels> DecodeLabels(const std::string& json) {
-  boost::system::error_code ec;
-  boost::json::value value = boost::json::parse(json, ec);
-  if (ec || !value.is_object()) return std::nullopt;
-  core::Labels labels;
-  for (const auto& [key, v] : value.get_object()) {
-    if (!v.is_string()) return std::nullopt;
-    labels.emplace(std::string(key), std::string(v.get_string()));
-  }
-  return labels;
-}
 
 // Binds every column of a store as ?1..?12 in STOREPLANE_STORE_COLUMNS order.
 void BindStore(Statement& stmt, const core::Store& store) {

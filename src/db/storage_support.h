@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "core/store.h"
 #include "db/repository.h"
 
 namespace storeplane::db::support {
@@ -16,6 +17,9 @@ namespace storeplane::db::support {
 std::string Quoted(std::string_view text);
 Error Unreadable(std::string_view what, std::string_view id);
 Status CheckLimit(int limit);  // 1..1000, else kInvalidArgument
+// Labels <-> the JSON object stored in stores.labels_json.
+std::string EncodeLabels(const core::Labels& labels);
+std::optional<core::Labels> DecodeLabels(const std::string& json);
 // A list of strings <-> a JSON array of strings.
 std::string EncodeStrings(const std::vector<std::string>& strings);
 std::optional<std::vector<std::string>> DecodeStrings(const std::string& json);

@@ -133,6 +133,27 @@ TEST_P(ReplicaStorageTest, AnotherConnectionsEventWakesTheListener) {
   EXPECT_EQ(woken->front().payload, std::to_string(*repo_->LastEventSeq()));
 }
 
+TEST_P(ReplicaStorageTest, AStoreWrittenThroughOneRepositoryIsReadThroughAnother) {
+  if (!postgres()) GTEST_SKIP() << "SQLite has one process";
+  auto other = OpenPostgresRepository(pg_options_);
+  ASSERT_TRUE(other.ok()) << other.error().message;
+  Insert(MakeStore("shop-a"));
+  auto read = (*other)->GetStore("shop-a");
+  ASSERT_TRUE(read.ok()) << read.error().message;
+  EXPECT_EQ(read->name, "Store shop-a");
+  auto again = InsertStoreAudited(**other, MakeStore("shop-a"));
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code, ErrorCode::kAlreadyExists);
+  auto updated = *read;
+  updated.name = "Renamed";
+  updated.version = 2;
+  ASSERT_TRUE(UpdateStoreAudited(**other, updated, 1).ok());
+  auto stale = UpdateStoreAudited(*repo_, updated, 1);
+  ASSERT_FALSE(stale.ok());
+  EXPECT_EQ(stale.error().code, ErrorCode::kPreconditionFailed);
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM audit_log"), 2) << "the refused writes left no audit record";
+}
+
 INSTANTIATE_BACKENDS(ReplicaStorageTest);
 
 }  // namespace
