@@ -1,0 +1,86 @@
+// Leadership: whether this replica is the leader now, and the fence its leader-only writes
+// carry (ADR 0012). A thread takes or renews the lease in the database every `renew_ms`;
+// the replica counts itself leader until `sent + lease - margin` on its own monotonic clock,
+// where `sent` is when the last successful renewal was sent, so it stops leader work
+// before the database can hand the lease to another replica. A fenced write refused by the
+// database (kPreconditionFailed from a batch with a fence) means the lease was lost: the
+// caller reports it with LostLeadership() and leader work stops at once.
+//
+// On SQLite the repository always grants token 1: the one process is always the leader.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "db/repository.h"
+
+namespace storeplane::server {
+
+class Leadership {
+ public:
+  struct Options {
+    std::string holder;              // this replica's name: unique among replicas (host, pid, random)
+    std::int64_t lease_ms = 10'000;  // how long a lease lasts without renewal
+    std::int64_t renew_ms = 3'000;   // how often the holder renews (and others try)
+    std::int64_t margin_ms = 2'000;  // stop this long before the lease could expire
+  };
+  // `monotonic_ms`: a steady clock (tests may drive it).
+  Leadership(db::Repository& repo, Options options, std::function<std::int64_t()> monotonic_ms);
+  ~Leadership();  // Stop()
+  Leadership(const Leadership&) = delete;
+  Leadership& operator=(const Leadership&) = delete;
+
+  // Tries once at once (so a single replica leads from its first moment), then starts the
+  // renewal thread.
+  void Start();
+  // Ends the thread and gives the lease up (another replica need not wait for it to expire).
+  void Stop();
+
+  // The fence for a leader-only write, when this replica leads now; nullopt otherwise.
+  std::optional<db::Fence> fence() const;
+  bool is_leader() const { return fence().has_value(); }
+  const std::string& holder() const { return options_.holder; }
+  // Times this replica became leader (for metrics and tests).
+  std::uint64_t terms() const { return terms_.load(); }
+
+  // Called when gaining or losing leadership (on the renewal thread, or the caller of
+  // LostLeadership): reconcilers wake up, or drop in-memory leader state. Set before Start().
+  void AddListener(std::function<void(bool leader)> listener);
+
+  // A fenced write was refused: this replica is not the leader any more (until it renews).
+  void LostLeadership();
+
+  // One acquire-or-renew attempt now (the thread's body; tests may call it).
+  void RenewOnce();
+
+ private:
+  void Main();
+  void Notify(bool leader);
+
+  db::Repository& repo_;
+  const Options options_;
+  const std::function<std::int64_t()> now_ms_;
+
+  mutable std::mutex mu_;
+  std::optional<std::int64_t> token_;  // guarded by mu_
+  std::int64_t deadline_ms_ = 0;       // guarded by mu_: leader until then (monotonic)
+  std::vector<std::function<void(bool)>> listeners_;
+
+  std::atomic<std::uint64_t> terms_{0};
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;  // guarded by stop_mu_
+  std::thread thread_;
+};
+
+// A name for this replica: host name, process id and a random suffix.
+std::string DefaultReplicaName();
+
+}  // namespace storeplane::server
