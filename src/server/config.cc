@@ -232,14 +232,27 @@ Status MergeYamlFile(const std::string& path, Config& config) {
     SP_RETURN_IF_ERROR(ReadIf(path, lim, "shutdown_grace_ms", l.shutdown_grace_ms));
   }
   if (auto st = root["storage"]) {
-    SP_RETURN_IF_ERROR(CheckKeys(path, st, {"driver", "sqlite"}, "storage"));
+    SP_RETURN_IF_ERROR(CheckKeys(path, st, {"driver", "sqlite", "postgres"}, "storage"));
     SP_RETURN_IF_ERROR(ReadIf(path, st, "driver", config.storage.driver));
+    if (auto pg = st["postgres"]) {
+      SP_RETURN_IF_ERROR(CheckKeys(path, pg, {"conninfo_file", "pool_size", "migrate_on_start"}, "storage.postgres"));
+      SP_RETURN_IF_ERROR(ReadIf(path, pg, "conninfo_file", config.storage.postgres_conninfo_file));
+      SP_RETURN_IF_ERROR(ReadIf(path, pg, "pool_size", config.storage.postgres_pool_size));
+      SP_RETURN_IF_ERROR(ReadIf(path, pg, "migrate_on_start", config.storage.postgres_migrate_on_start));
+    }
     if (auto sq = st["sqlite"]) {
       SP_RETURN_IF_ERROR(CheckKeys(path, sq, {"path", "group_commit", "read_connections"}, "storage.sqlite"));
       SP_RETURN_IF_ERROR(ReadIf(path, sq, "path", config.storage.sqlite_path));
       SP_RETURN_IF_ERROR(ReadIf(path, sq, "group_commit", config.storage.group_commit));
       SP_RETURN_IF_ERROR(ReadIf(path, sq, "read_connections", config.storage.read_connections));
     }
+  }
+  if (auto rep = root["replica"]) {
+    SP_RETURN_IF_ERROR(CheckKeys(path, rep, {"name", "lease_ms", "renew_ms", "margin_ms"}, "replica"));
+    SP_RETURN_IF_ERROR(ReadIf(path, rep, "name", config.replica.name));
+    SP_RETURN_IF_ERROR(ReadIf(path, rep, "lease_ms", config.replica.lease_ms));
+    SP_RETURN_IF_ERROR(ReadIf(path, rep, "renew_ms", config.replica.renew_ms));
+    SP_RETURN_IF_ERROR(ReadIf(path, rep, "margin_ms", config.replica.margin_ms));
   }
   return Status::Ok();
 }
@@ -258,6 +271,19 @@ Status MergeEnvironment(const std::map<std::string, std::string>& env, Config& c
   if (auto v = get("STOREPLANE_TLS_CERT_FILE")) config.tls.cert_file = *v;
   if (auto v = get("STOREPLANE_TLS_KEY_FILE")) config.tls.key_file = *v;
   if (auto v = get("STOREPLANE_SQLITE_PATH")) config.storage.sqlite_path = *v;
+  if (auto v = get("STOREPLANE_STORAGE_DRIVER")) config.storage.driver = *v;
+  if (auto v = get("STOREPLANE_POSTGRES_CONNINFO")) config.storage.postgres_conninfo = *v;
+  if (auto v = get("STOREPLANE_POSTGRES_CONNINFO_FILE")) config.storage.postgres_conninfo_file = *v;
+  if (auto v = get("STOREPLANE_REPLICA_NAME")) config.replica.name = *v;
+  if (auto v = get("STOREPLANE_REPLICA_LEASE_MS")) {
+    SP_RETURN_IF_ERROR(ParseNumber("STOREPLANE_REPLICA_LEASE_MS", *v, config.replica.lease_ms));
+  }
+  if (auto v = get("STOREPLANE_REPLICA_RENEW_MS")) {
+    SP_RETURN_IF_ERROR(ParseNumber("STOREPLANE_REPLICA_RENEW_MS", *v, config.replica.renew_ms));
+  }
+  if (auto v = get("STOREPLANE_REPLICA_MARGIN_MS")) {
+    SP_RETURN_IF_ERROR(ParseNumber("STOREPLANE_REPLICA_MARGIN_MS", *v, config.replica.margin_ms));
+  }
   if (auto v = get("STOREPLANE_GROUP_COMMIT")) {
     SP_RETURN_IF_ERROR(ParseBool("STOREPLANE_GROUP_COMMIT", *v, config.storage.group_commit));
   }
@@ -300,8 +326,21 @@ Status Validate(const Config& config) {
       return Error::Invalid("environment name '" + env + "' must be a DNS label");
     }
   }
-  if (config.storage.driver != "sqlite") {
-    return Error::Invalid("storage.driver '" + config.storage.driver + "' is not supported (sqlite)");
+  if (config.storage.driver != "sqlite" && config.storage.driver != "postgres") {
+    return Error::Invalid("storage.driver must be sqlite or postgres, got '" + config.storage.driver + "'");
+  }
+  if (config.storage.driver == "postgres") {
+    if (config.storage.postgres_conninfo.empty() && config.storage.postgres_conninfo_file.empty()) {
+      return Error::Invalid(
+          "storage.driver postgres needs a connection string: STOREPLANE_POSTGRES_CONNINFO, or a file named by "
+          "storage.postgres.conninfo_file (STOREPLANE_POSTGRES_CONNINFO_FILE)");
+    }
+    if (config.storage.postgres_pool_size < 1) return Error::Invalid("storage.postgres.pool_size must be >= 1");
+    const auto& r = config.replica;
+    if (r.lease_ms < 1000 || r.renew_ms < 100 || r.margin_ms < 0 || r.renew_ms + r.margin_ms >= r.lease_ms) {
+      return Error::Invalid(
+          "replica: lease_ms must be >= 1000, renew_ms >= 100, margin_ms >= 0, and renew_ms + margin_ms < lease_ms");
+    }
   }
   if (config.tls.cert_file.empty() != config.tls.key_file.empty()) {
     return Error::Invalid("tls needs both cert_file and key_file");

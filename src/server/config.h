@@ -33,10 +33,27 @@ struct LimitsConfig {
 };
 
 struct StorageConfig {
-  std::string driver = "sqlite";
-  std::string sqlite_path;  // default <data_dir>/storeplane.db
+  std::string driver = "sqlite";  // "sqlite" (one process) | "postgres" (replicas, ADR 0012)
+  std::string sqlite_path;        // default <data_dir>/storeplane.db
   bool group_commit = true;
   int read_connections = 4;
+  // PostgreSQL: the libpq connection string comes from STOREPLANE_POSTGRES_CONNINFO, else from
+  // the file named here (or STOREPLANE_POSTGRES_CONNINFO_FILE); never from the YAML itself,
+  // and never logged.
+  std::string postgres_conninfo_file;
+  std::string postgres_conninfo;  // filled from the environment or the file, at start
+  int postgres_pool_size = 16;
+  // Apply pending schema migrations at start. Off by default: run `storeplaned migrate`
+  // once per upgrade, before starting the new replicas. An empty database is always set up.
+  bool postgres_migrate_on_start = false;
+};
+
+// Replicas (PostgreSQL only): this process's name and the leader lease (ADR 0012).
+struct ReplicaConfig {
+  std::string name;       // default: host name, process id and a random suffix
+  int lease_ms = 10'000;  // a leader that stops renewing is replaced within this
+  int renew_ms = 3'000;   // how often the lease is renewed (and others try to take it)
+  int margin_ms = 2'000;  // the leader stops leader work this long before its lease ends
 };
 
 struct AuditConfig {
@@ -100,6 +117,7 @@ struct Config {
   TlsConfig tls;
   LimitsConfig limits;
   StorageConfig storage;
+  ReplicaConfig replica;
   std::string admin_token_file;  // bootstrap admin token: read if present, else written
   std::string policy_file;       // authority policy (YAML); empty = the built-in default
   AuditConfig audit;

@@ -12,7 +12,9 @@
 #include <iterator>
 #include "core/audit.h"
 #include "core/store.h"
+#include "db/postgres_repository.h"
 #include "db/sqlite_repository.h"
+#include "db/sqlite_to_postgres.h"
 #include "server/agent_hub.h"
 #include "server/app.h"
 #include "server/auth.h"
@@ -159,6 +161,46 @@ int Fail(const std::string& what, const Error& error) {
   return 1;
 }
 
+// The PostgreSQL connection string: STOREPLANE_POSTGRES_CONNINFO, else the file's first
+// line. Never logged, never part of an error message.
+Status LoadConninfo(Config& config) {
+  if (!config.storage.postgres_conninfo.empty()) return Status::Ok();
+  std::ifstream in(config.storage.postgres_conninfo_file);
+  std::string line;
+  if (!in || !std::getline(in, line)) {
+    return Error::Invalid("cannot read the PostgreSQL connection string from " + config.storage.postgres_conninfo_file);
+  }
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+  if (line.empty()) return Error::Invalid(config.storage.postgres_conninfo_file + " holds no connection string");
+  config.storage.postgres_conninfo = std::move(line);
+  return Status::Ok();
+}
+
+// Opens the configured back end. PostgreSQL: an empty database gets the schema; an older
+// one is migrated only with storage.postgres.migrate_on_start (else `storeplaned migrate`).
+Result<std::unique_ptr<db::Repository>> OpenStorage(const Config& config, const std::string& signing_key) {
+  if (config.storage.driver == "postgres") {
+    db::PostgresOptions options;
+    options.conninfo = config.storage.postgres_conninfo;
+    options.pool_size = config.storage.postgres_pool_size;
+    options.signing_key_pem = signing_key;
+    options.checkpoint_every_records = config.audit.checkpoint_every_records;
+    options.checkpoint_every_ms = config.audit.checkpoint_every_ms;
+    auto version = db::PostgresSchemaVersion(options.conninfo);
+    if (!version.ok()) return version.error();
+    options.migrate = *version == 0 || config.storage.postgres_migrate_on_start;
+    return db::OpenPostgresRepository(options);
+  }
+  db::SqliteOptions options;
+  options.path = config.SqlitePath();
+  options.signing_key_pem = signing_key;
+  options.checkpoint_every_records = config.audit.checkpoint_every_records;
+  options.checkpoint_every_ms = config.audit.checkpoint_every_ms;
+  options.group_commit = config.storage.group_commit;
+  options.read_connections = config.storage.read_connections;
+  return db::OpenSqliteRepository(options);
+}
+
 }  // namespace
 
 int RunDaemon(Config config) {
@@ -173,6 +215,9 @@ int RunDaemon(Config config) {
   }
   if (auto s = Validate(config); !s.ok()) return Fail("invalid configuration", s.error());
   if (auto s = EnsureDataDir(config.data_dir); !s.ok()) return Fail("cannot prepare the data directory", s.error());
+  if (config.storage.driver == "postgres") {
+    if (auto s = LoadConninfo(config); !s.ok()) return Fail("invalid configuration", s.error());
+  }
 
   auto policy = LoadPolicy(config);
   if (!policy.ok()) return Fail("invalid policy", policy.error());
@@ -181,14 +226,7 @@ int RunDaemon(Config config) {
   auto public_key = core::PublicKeyFromPrivate(*signing_key);
   if (!public_key.ok()) return Fail("cannot load the audit signing key", public_key.error());
 
-  db::SqliteOptions options;
-  options.path = config.SqlitePath();
-  options.signing_key_pem = *signing_key;
-  options.checkpoint_every_records = config.audit.checkpoint_every_records;
-  options.checkpoint_every_ms = config.audit.checkpoint_every_ms;
-  options.group_commit = config.storage.group_commit;
-  options.read_connections = config.storage.read_connections;
-  auto repo = db::OpenSqliteRepository(options);
+  auto repo = OpenStorage(config, *signing_key);
   if (!repo.ok()) return Fail("cannot open storage", repo.error());
 
   const auto now = SystemNowMs();
@@ -322,6 +360,50 @@ int RunDaemon(Config config) {
   log::Info("exited cleanly");
   log::Flush();
   return code;
+}
+
+int RunMigrate(Config config, const std::string& from_sqlite) {
+  log::Init(config.log_level);
+  if (config.storage.driver != "postgres") {
+    std::cerr << "storeplaned migrate: storage.driver is sqlite, which migrates itself at start; set storage.driver "
+                 "postgres (STOREPLANE_STORAGE_DRIVER=postgres) and its connection string"
+              << std::endl;
+    return 2;
+  }
+  if (config.data_dir.empty()) config.data_dir = ".";  // not used by migrate, but Validate wants one
+  if (auto s = Validate(config); !s.ok()) return Fail("invalid configuration", s.error());
+  if (auto s = LoadConninfo(config); !s.ok()) return Fail("invalid configuration", s.error());
+  auto before = db::PostgresSchemaVersion(config.storage.postgres_conninfo);
+  if (!before.ok()) return Fail("cannot reach PostgreSQL", before.error());
+  auto version = db::MigratePostgres(config.storage.postgres_conninfo);
+  if (!version.ok()) return Fail("cannot migrate the PostgreSQL schema", version.error());
+  std::cout << "schema: version " << *before << " -> " << *version << std::endl;
+  if (from_sqlite.empty()) return 0;
+
+  if (!fs::exists(from_sqlite))
+    return Fail("cannot copy from SQLite", Error::NotFound(from_sqlite + " does not exist"));
+  {
+    // Brings the SQLite file to the current schema first (its own migrations), then closes it.
+    db::SqliteOptions sqlite;
+    sqlite.path = from_sqlite;
+    auto opened = db::OpenSqliteRepository(sqlite);
+    if (!opened.ok()) return Fail("cannot open the SQLite database", opened.error());
+  }
+  std::string public_key;
+  if (fs::exists(config.SigningKeyPath())) {
+    auto key = LoadOrCreateSigningKey(config.SigningKeyPath());
+    if (!key.ok()) return Fail("cannot load the audit signing key", key.error());
+    auto pub = core::PublicKeyFromPrivate(*key);
+    if (!pub.ok()) return Fail("cannot load the audit signing key", pub.error());
+    public_key = *pub;
+  }
+  auto report = db::CopySqliteToPostgres(from_sqlite, config.storage.postgres_conninfo, public_key);
+  if (!report.ok()) return Fail("cannot copy the SQLite database to PostgreSQL", report.error());
+  for (const auto& [table, rows] : report->tables) std::cout << "copied " << table << ": " << rows << std::endl;
+  std::cout << "audit chain verified: " << report->audit_records << " records, " << report->audit_checkpoints_verified
+            << " signed checkpoints" << (public_key.empty() ? " (no signing key found: signatures not checked)" : "")
+            << std::endl;
+  return 0;
 }
 
 }  // namespace storeplane::server

@@ -30,6 +30,13 @@ int main(int argc, char** argv) {
                  "Ed25519 private key (PEM) for audit checkpoints; created if missing");
   cli.add_flag("--dev", dev, "throw-away instance: temporary data dir, new admin token, demo store");
   cli.add_flag("--version", version, "print the version and exit");
+  std::string from_sqlite;
+  auto* migrate =
+      cli.add_subcommand("migrate", "apply pending PostgreSQL schema migrations (storage.driver postgres), then exit");
+  migrate->add_option("--from-sqlite", from_sqlite,
+                      "also copy this SQLite database (an existing installation) into the empty PostgreSQL "
+                      "database and verify the copy");
+  migrate->fallthrough();
   CLI11_PARSE(cli, argc, argv);
   if (version) {
     std::cout << "storeplaned 0.1.0" << std::endl;
@@ -60,5 +67,6 @@ int main(int argc, char** argv) {
   if (!policy_file.empty()) config.policy_file = policy_file;
   if (!signing_key.empty()) config.audit.signing_key_file = signing_key;
   config.dev = dev;
+  if (*migrate) return storeplane::server::RunMigrate(std::move(config), from_sqlite);
   return storeplane::server::RunDaemon(std::move(config));
 }
