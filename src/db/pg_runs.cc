@@ -519,14 +519,19 @@ Status InsertRun(pg::PgConnection& conn, const InsertRunEffect& effect, WriteRes
     return inserted.error();
   }
   if (inserted->empty()) {
-    // A conflict: the id first (the primary key), else the store's active run. Both are
-    // committed rows (a concurrent insert was waited for), visible to these statements.
+    // A conflict. As in SQLite, the store's active run is reported before a taken id (its
+    // unique index is checked before the primary key). Both are committed rows (a
+    // concurrent insert was waited for), visible to these statements.
+    if (run.active) {
+      auto active = FirstText(conn, kSelectActiveRunOfStore, pg::Params().Add(run.store_id), kWhat);
+      if (!active.ok()) return active.error();
+      if (*active) return SecondActiveRun(run, *active);
+    }
     auto taken = Exists(conn, kProbeRunId, run.id, kWhat);
     if (!taken.ok()) return taken.error();
     if (*taken) return Error{ErrorCode::kAlreadyExists, "run id " + Quoted(run.id) + " is already taken", "id"};
-    auto active = FirstText(conn, kSelectActiveRunOfStore, pg::Params().Add(run.store_id), kWhat);
-    if (!active.ok()) return active.error();
-    return SecondActiveRun(run, *active);
+    // The store's active run ended since it stopped this insert.
+    return SecondActiveRun(run, std::nullopt);
   }
 
   const OutboxEntry& entry = effect.outbox;

@@ -403,6 +403,106 @@ TEST_P(RunsStorageTest, InsertErrors) {
   EXPECT_EQ(AuditRows(), audit_before);
 }
 
+// The same codes and messages on both back ends (SQLite's are the reference).
+TEST_P(RunsStorageTest, ErrorsNameWhatFailedTheSameOnEveryBackEnd) {
+  PipelineRunRecord run = Start(MakeRun("run_1", "shop-a"));
+  const auto failure = [&](std::vector<Effect> effects) {
+    auto applied = ApplyAudited(std::move(effects));
+    EXPECT_FALSE(applied.ok());
+    return applied.ok() ? std::string("ok")
+                        : std::to_string(static_cast<int>(applied.error().code)) + " " + applied.error().message;
+  };
+  const auto code = [](ErrorCode c) { return std::to_string(static_cast<int>(c)) + " "; };
+
+  // A taken id for a store that has an active run: the active run is reported.
+  EXPECT_EQ(failure({InsertRun(MakeRun("run_1", "shop-a"))}),
+            code(ErrorCode::kConflict) + "store 'shop-a' already has an active run 'run_1'");
+  Start(MakeRun("run_b", "shop-b"));
+  EXPECT_EQ(failure({InsertRun(MakeRun("run_1", "shop-b"))}),
+            code(ErrorCode::kConflict) + "store 'shop-b' already has an active run 'run_b'");
+  // An inactive run never conflicts with the active one.
+  PipelineRunRecord inactive = MakeRun("run_1", "shop-a", "provision");
+  inactive.state = "succeeded";
+  inactive.active = false;
+  EXPECT_EQ(failure({InsertRun(inactive)}), code(ErrorCode::kAlreadyExists) + "run id 'run_1' is already taken");
+  EXPECT_EQ(failure({InsertRun(MakeRun("run_1", "shop-none"))}),
+            code(ErrorCode::kAlreadyExists) + "run id 'run_1' is already taken");
+  EXPECT_EQ(failure({InsertRun(MakeRun("run_2", "shop-a"))}),
+            code(ErrorCode::kConflict) + "store 'shop-a' already has an active run 'run_1'");
+  EXPECT_EQ(failure({InsertRun(MakeRun("run_2", "shop-none"))}),
+            code(ErrorCode::kNotFound) + "store 'shop-none' not found");
+  // A CHECK comes before the other constraints.
+  PipelineRunRecord bad = MakeRun("run_1", "shop-a");
+  bad.state = "exploded";
+  EXPECT_EQ(failure({InsertRun(bad)}), code(ErrorCode::kInternal) +
+                                           "run 'run_1' has an unknown kind 'deploy' or state 'exploded', or an active "
+                                           "flag that disagrees with them");
+  OutboxEntry negative = MakeOutbox(MakeRun("run_2", "shop-c"));
+  negative.attempts = -1;
+  Insert(MakeStore("shop-c"));
+  EXPECT_EQ(failure({InsertRunEffect{MakeRun("run_2", "shop-c"), negative}}),
+            code(ErrorCode::kInternal) + "the outbox entry of run 'run_2' has negative attempts or version");
+
+  // Updates.
+  EXPECT_EQ(failure({Move(Moved(run, "triggered", true), "running", true)}),
+            code(ErrorCode::kPreconditionFailed) + "run 'run_1' has version 1, not 2");
+  PipelineRunRecord unknown = run;
+  unknown.id = "run_none";
+  EXPECT_EQ(failure({Move(unknown, "triggered", true)}), code(ErrorCode::kNotFound) + "run 'run_none' not found");
+  EXPECT_EQ(
+      failure({Move(run, "failed", true)}),
+      code(ErrorCode::kInternal) +
+          "run 'run_1' has an unknown kind 'deploy' or state 'failed', or an active flag that disagrees with them");
+  PipelineRunRecord ended = Advance(run, "cancelled", false);
+  Start(MakeRun("run_2", "shop-a"));
+  EXPECT_EQ(failure({Move(ended, "running", true)}),
+            code(ErrorCode::kConflict) + "store 'shop-a' already has an active run 'run_2'");
+  // A CHECK wins over the conflict too.
+  EXPECT_EQ(
+      failure({Move(ended, "failed", true)}),
+      code(ErrorCode::kInternal) +
+          "run 'run_1' has an unknown kind 'deploy' or state 'failed', or an active flag that disagrees with them");
+  // A stale version wins over the conflict it would have made.
+  EXPECT_EQ(failure({Move(run, "running", true)}),
+            code(ErrorCode::kPreconditionFailed) + "run 'run_1' has version 2, not 1");
+
+  // The outbox.
+  OutboxEntry entry = Outbox("run_2");
+  OutboxEntry stale = entry;
+  stale.version = 3;
+  EXPECT_EQ(failure({UpdateOutboxEffect{stale, 2}}),
+            code(ErrorCode::kPreconditionFailed) + "the outbox entry of run 'run_2' has version 1, not 2");
+  OutboxEntry missing = entry;
+  missing.run_id = "run_none";
+  missing.version = 2;
+  EXPECT_EQ(failure({UpdateOutboxEffect{missing, 1}}),
+            code(ErrorCode::kNotFound) + "the outbox entry of run 'run_none' not found");
+  OutboxEntry negative_update = entry;
+  negative_update.attempts = -1;
+  negative_update.version = 2;
+  EXPECT_EQ(failure({UpdateOutboxEffect{negative_update, 1}}),
+            code(ErrorCode::kInternal) + "the outbox entry of run 'run_2' has negative attempts");
+
+  // Callback deliveries.
+  MustApply({InsertCallbackDeliveryEffect{"github", "dlv-1", "run_2", kT0}});
+  EXPECT_EQ(failure({InsertCallbackDeliveryEffect{"github", "dlv-1", "run_2", kT0}}),
+            code(ErrorCode::kAlreadyExists) + "callback delivery 'dlv-1' of provider 'github' was already received");
+  EXPECT_EQ(failure({InsertCallbackDeliveryEffect{"github", "dlv-1", "run_none", kT0}}),
+            code(ErrorCode::kAlreadyExists) + "callback delivery 'dlv-1' of provider 'github' was already received");
+  EXPECT_EQ(failure({InsertCallbackDeliveryEffect{"github", "dlv-2", "run_none", kT0}}),
+            code(ErrorCode::kNotFound) + "run 'run_none' not found");
+
+  // Reads.
+  EXPECT_EQ(repo_->GetRun("run_none").error().message, "run 'run_none' not found");
+  Repository::RunQuery foreign;
+  foreign.store_id = "shop-b";
+  foreign.before_id = "run_1";
+  auto refused = repo_->ListRuns(foreign);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(refused.error().message, "cursor 'run_1' is not a run of this listing");
+}
+
 // ---- one active run per store ----
 
 TEST_P(RunsStorageTest, ASecondActiveRunForAStoreIsRefusedAndNothingOfItsBatchIsWritten) {
