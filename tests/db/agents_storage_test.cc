@@ -1,12 +1,16 @@
 // Agents and operations in storage (schema v3): one-time enrollment tokens, the store's
 // agent row (enroll, re-enroll, rotate, revoke), operations with optimistic concurrency,
-// last successes, unaudited telemetry, listings, persistence and the upgrade from v2.
+// last successes, unaudited telemetry, listings, persistence and the upgrade from v2. The
+// fixture's tests run on both back ends (SQLite and PostgreSQL); the upgrade is SQLite's.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "db/migrations.h"
@@ -15,10 +19,10 @@
 namespace storeplane::db {
 namespace {
 
+using testing::BackendTest;
 using testing::ExecRaw;
 using testing::MakeStore;
 using testing::QueryIntRaw;
-using testing::RepositoryTest;
 using testing::TestAudit;
 
 constexpr std::int64_t kT0 = 1'700'000'000'000;
@@ -99,10 +103,11 @@ void ExpectSameOperation(const OperationRecord& got, const OperationRecord& want
   EXPECT_EQ(got.version, want.version);
 }
 
-class AgentsStorageTest : public RepositoryTest {
+class AgentsStorageTest : public BackendTest {
  protected:
   void SetUp() override {
-    RepositoryTest::SetUp();
+    BackendTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     Insert(MakeStore("shop-a"));
     Insert(MakeStore("shop-b"));
   }
@@ -138,8 +143,17 @@ class AgentsStorageTest : public RepositoryTest {
     return op.ok() ? *op : OperationRecord{};
   }
 
-  long long AuditRows() { return QueryIntRaw(options_.path, "SELECT COUNT(*) FROM audit_log"); }
-  long long Rows(const std::string& table) { return QueryIntRaw(options_.path, "SELECT COUNT(*) FROM " + table); }
+  long long AuditRows() { return QueryInt("SELECT COUNT(*) FROM audit_log"); }
+  long long Rows(const std::string& table) { return QueryInt("SELECT COUNT(*) FROM " + table); }
+
+  // True when the database refuses `sql` (behind the repository's back) for a CHECK
+  // constraint: SQLITE_CONSTRAINT, or PostgreSQL's check_violation (23514).
+  bool RefusedByCheck(const std::string& sql) {
+    if (!postgres()) return ExecRaw(options_.path, sql) == SQLITE_CONSTRAINT;
+    auto conn = pg::PgConnection::Open(pg_options_.conninfo);
+    if (!conn.ok()) return false;
+    return !conn->Script(sql, "test").ok() && conn->last_failure().sqlstate == "23514";
+  }
 
   int audit_n_ = 100;
 };
@@ -151,8 +165,26 @@ ErrorCode CodeOf(const Result<WriteResult>& result) {
 
 // ---- schema ----
 
-TEST_F(AgentsStorageTest, SchemaVersionThreeHasTheNewTablesAndIndexes) {
+TEST_P(AgentsStorageTest, SchemaVersionThreeHasTheNewTablesAndIndexes) {
   EXPECT_GE(LatestSchemaVersion(), 3);
+  if (postgres()) {  // one PostgreSQL schema version holds SQLite's v1..v6
+    for (const char* table : {"enrollment_tokens", "agents", "operations", "last_successes"}) {
+      EXPECT_EQ(QueryInt(std::string("SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() AND "
+                                     "tablename = '") +
+                         table + "'"),
+                1)
+          << table;
+    }
+    for (const char* index : {"operations_by_store", "operations_open", "enrollment_tokens_by_store"}) {
+      EXPECT_EQ(QueryInt(std::string("SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND "
+                                     "indexname = '") +
+                         index + "'"),
+                1)
+          << index;
+    }
+    EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM pg_trigger WHERE tgname = 'operations_notify'"), 1);
+    return;
+  }
   EXPECT_EQ(QueryIntRaw(options_.path, "SELECT COUNT(*) FROM schema_migrations WHERE version = 3"), 1);
   for (const char* table : {"enrollment_tokens", "agents", "operations", "last_successes"}) {
     EXPECT_EQ(
@@ -170,20 +202,19 @@ TEST_F(AgentsStorageTest, SchemaVersionThreeHasTheNewTablesAndIndexes) {
   }
 }
 
-TEST_F(AgentsStorageTest, CheckConstraintsRefuseUnknownStateAvailabilityHealthAndKind) {
+TEST_P(AgentsStorageTest, CheckConstraintsRefuseUnknownStateAvailabilityHealthAndKind) {
   Enroll(MakeAgent("shop-a", "agt_1", "cred-1"), "enr_1");
   MustApply({InsertOperationEffect{MakeOperation("op_1", "shop-a")}});
   Close();
-  EXPECT_EQ(ExecRaw(options_.path, "UPDATE operations SET state = 'running'"), SQLITE_CONSTRAINT);
-  EXPECT_EQ(ExecRaw(options_.path, "UPDATE agents SET availability = 'gone'"), SQLITE_CONSTRAINT);
-  EXPECT_EQ(ExecRaw(options_.path, "UPDATE agents SET health = 'fine'"), SQLITE_CONSTRAINT);
-  EXPECT_EQ(ExecRaw(options_.path, "INSERT INTO last_successes VALUES ('shop-a', 'deploy', 'x', 1, '')"),
-            SQLITE_CONSTRAINT);
+  EXPECT_TRUE(RefusedByCheck("UPDATE operations SET state = 'running'"));
+  EXPECT_TRUE(RefusedByCheck("UPDATE agents SET availability = 'gone'"));
+  EXPECT_TRUE(RefusedByCheck("UPDATE agents SET health = 'fine'"));
+  EXPECT_TRUE(RefusedByCheck("INSERT INTO last_successes VALUES ('shop-a', 'deploy', 'x', 1, '')"));
 }
 
 // ---- enrollment ----
 
-TEST_F(AgentsStorageTest, EnrollmentTokenRoundTripAndErrors) {
+TEST_P(AgentsStorageTest, EnrollmentTokenRoundTripAndErrors) {
   EnrollmentToken token = MakeEnrollmentToken("enr_1", "shop-a");
   MustApply({InsertEnrollmentTokenEffect{token}});
 
@@ -208,7 +239,7 @@ TEST_F(AgentsStorageTest, EnrollmentTokenRoundTripAndErrors) {
   EXPECT_EQ(Rows("enrollment_tokens"), 1);
 }
 
-TEST_F(AgentsStorageTest, EnrollmentInsertsTheAgentWithFreshTelemetryAndUsesTheToken) {
+TEST_P(AgentsStorageTest, EnrollmentInsertsTheAgentWithFreshTelemetryAndUsesTheToken) {
   AgentRecord agent = MakeAgent("shop-a", "agt_1", "cred-1");
   agent.availability = "online";  // ignored: a new agent is never seen
   agent.health = "healthy";
@@ -241,7 +272,7 @@ TEST_F(AgentsStorageTest, EnrollmentInsertsTheAgentWithFreshTelemetryAndUsesTheT
   EXPECT_FALSE(none->has_value());
 }
 
-TEST_F(AgentsStorageTest, AnEnrollmentTokenIsUsedOnlyOnce) {
+TEST_P(AgentsStorageTest, AnEnrollmentTokenIsUsedOnlyOnce) {
   Enroll(MakeAgent("shop-a", "agt_1", "cred-1"), "enr_1");
   const long long audit_before = AuditRows();
 
@@ -259,7 +290,7 @@ TEST_F(AgentsStorageTest, AnEnrollmentTokenIsUsedOnlyOnce) {
             ErrorCode::kNotFound);
 }
 
-TEST_F(AgentsStorageTest, AnotherStoresTokenDoesNotEnrollAndStaysUnused) {
+TEST_P(AgentsStorageTest, AnotherStoresTokenDoesNotEnrollAndStaysUnused) {
   MustApply({InsertEnrollmentTokenEffect{MakeEnrollmentToken("enr_b", "shop-b")}});
   EXPECT_EQ(CodeOf(ApplyAudited({EnrollAgentEffect{"enr_b", kT0, MakeAgent("shop-a", "agt_1", "cred-1")}})),
             ErrorCode::kNotFound);
@@ -271,7 +302,7 @@ TEST_F(AgentsStorageTest, AnotherStoresTokenDoesNotEnrollAndStaysUnused) {
   EXPECT_FALSE((*token)->used_at_ms.has_value());
 }
 
-TEST_F(AgentsStorageTest, ReEnrollmentReplacesTheCredentialAndResetsTheAgent) {
+TEST_P(AgentsStorageTest, ReEnrollmentReplacesTheCredentialAndResetsTheAgent) {
   Enroll(MakeAgent("shop-a", "agt_1", "cred-1"), "enr_1");
   Repository::TelemetryBatch telemetry;
   telemetry.agents.push_back(Telemetry("shop-a", "agt_1"));
@@ -307,7 +338,7 @@ TEST_F(AgentsStorageTest, ReEnrollmentReplacesTheCredentialAndResetsTheAgent) {
   EXPECT_EQ(Agent("shop-a").availability, "never_seen");
 }
 
-TEST_F(AgentsStorageTest, RotationReplacesTheCredentialOfTheCurrentAgentOnly) {
+TEST_P(AgentsStorageTest, RotationReplacesTheCredentialOfTheCurrentAgentOnly) {
   Enroll(MakeAgent("shop-a", "agt_1", "cred-1"), "enr_1");
   MustApply({RotateAgentCredentialEffect{"shop-a", "agt_1", "cred-2", kT0 + 5000}});
   AgentRecord stored = Agent("shop-a");
@@ -327,7 +358,7 @@ TEST_F(AgentsStorageTest, RotationReplacesTheCredentialOfTheCurrentAgentOnly) {
   EXPECT_EQ(Agent("shop-a").credential_hash, "cred-2");
 }
 
-TEST_F(AgentsStorageTest, RevocationOnceThenConflictAndNotFoundWithoutAnAgent) {
+TEST_P(AgentsStorageTest, RevocationOnceThenConflictAndNotFoundWithoutAnAgent) {
   Enroll(MakeAgent("shop-a", "agt_1", "cred-1"), "enr_1");
   MustApply({RevokeAgentEffect{"shop-a", kT0 + 7000}});
   EXPECT_EQ(Agent("shop-a").revoked_at_ms, std::optional<std::int64_t>(kT0 + 7000));
@@ -336,7 +367,7 @@ TEST_F(AgentsStorageTest, RevocationOnceThenConflictAndNotFoundWithoutAnAgent) {
   EXPECT_EQ(CodeOf(ApplyAudited({RevokeAgentEffect{"shop-b", kT0}})), ErrorCode::kNotFound);
 }
 
-TEST_F(AgentsStorageTest, ListAgentsReturnsEveryAgentByStoreIdRevokedIncluded) {
+TEST_P(AgentsStorageTest, ListAgentsReturnsEveryAgentByStoreIdRevokedIncluded) {
   Insert(MakeStore("shop-0"));
   Enroll(MakeAgent("shop-b", "agt_b", "cred-b"), "enr_b");
   Enroll(MakeAgent("shop-0", "agt_0", "cred-0"), "enr_0");
@@ -352,7 +383,7 @@ TEST_F(AgentsStorageTest, ListAgentsReturnsEveryAgentByStoreIdRevokedIncluded) {
   EXPECT_EQ((*agents)[2].id, "agt_b");
 }
 
-TEST_F(AgentsStorageTest, AnAgentIdTakenByAnotherStoreIsAlreadyExists) {
+TEST_P(AgentsStorageTest, AnAgentIdTakenByAnotherStoreIsAlreadyExists) {
   Enroll(MakeAgent("shop-a", "agt_1", "cred-1"), "enr_1");
   MustApply({InsertEnrollmentTokenEffect{MakeEnrollmentToken("enr_2", "shop-b")}});
   EXPECT_EQ(CodeOf(ApplyAudited({EnrollAgentEffect{"enr_2", kT0, MakeAgent("shop-b", "agt_1", "cred-2")}})),
@@ -364,7 +395,7 @@ TEST_F(AgentsStorageTest, AnAgentIdTakenByAnotherStoreIsAlreadyExists) {
 
 // ---- operations ----
 
-TEST_F(AgentsStorageTest, OperationInsertReturnsTheStoredRow) {
+TEST_P(AgentsStorageTest, OperationInsertReturnsTheStoredRow) {
   OperationRecord op = MakeOperation("op_1", "shop-a");
   auto applied = ApplyAudited({InsertOperationEffect{op}});
   ASSERT_TRUE(applied.ok()) << applied.error().message;
@@ -388,7 +419,7 @@ TEST_F(AgentsStorageTest, OperationInsertReturnsTheStoredRow) {
   EXPECT_EQ(Rows("operations"), 1);
 }
 
-TEST_F(AgentsStorageTest, OperationUpdateUsesOptimisticConcurrency) {
+TEST_P(AgentsStorageTest, OperationUpdateUsesOptimisticConcurrency) {
   OperationRecord op = MakeOperation("op_1", "shop-a");
   MustApply({InsertOperationEffect{op}});
 
@@ -432,7 +463,7 @@ TEST_F(AgentsStorageTest, OperationUpdateUsesOptimisticConcurrency) {
   ExpectSameOperation(Operation("op_1"), done);
 }
 
-TEST_F(AgentsStorageTest, WriteResultListsOperationsInEffectOrder) {
+TEST_P(AgentsStorageTest, WriteResultListsOperationsInEffectOrder) {
   MustApply({InsertOperationEffect{MakeOperation("op_1", "shop-a")}});
   OperationRecord delivered = MakeOperation("op_1", "shop-a");
   delivered.state = "expired";
@@ -449,7 +480,7 @@ TEST_F(AgentsStorageTest, WriteResultListsOperationsInEffectOrder) {
   EXPECT_EQ(applied->audit_seqs.size(), 1u);
 }
 
-TEST_F(AgentsStorageTest, AFailedBatchWritesNeitherItsEffectsNorItsAudit) {
+TEST_P(AgentsStorageTest, AFailedBatchWritesNeitherItsEffectsNorItsAudit) {
   Enroll(MakeAgent("shop-a", "agt_1", "cred-1"), "enr_1");
   const long long audit_before = AuditRows();
 
@@ -469,7 +500,7 @@ TEST_F(AgentsStorageTest, AFailedBatchWritesNeitherItsEffectsNorItsAudit) {
   EXPECT_FALSE(stored.revoked_at_ms.has_value());
 }
 
-TEST_F(AgentsStorageTest, EffectsWithoutAuditAreRefused) {
+TEST_P(AgentsStorageTest, EffectsWithoutAuditAreRefused) {
   WriteBatch batch;
   batch.effects.push_back(InsertOperationEffect{MakeOperation("op_1", "shop-a")});
   batch.effects.push_back(InsertEnrollmentTokenEffect{MakeEnrollmentToken("enr_1", "shop-a")});
@@ -479,7 +510,7 @@ TEST_F(AgentsStorageTest, EffectsWithoutAuditAreRefused) {
   EXPECT_EQ(Rows("enrollment_tokens"), 0);
 }
 
-TEST_F(AgentsStorageTest, ListOperationsNewestFirstWithACursor) {
+TEST_P(AgentsStorageTest, ListOperationsNewestFirstWithACursor) {
   std::vector<Effect> effects;
   for (int i = 1; i <= 5; ++i) {
     effects.push_back(InsertOperationEffect{MakeOperation("op_a" + std::to_string(i), "shop-a", kT0 + i)});
@@ -521,7 +552,7 @@ TEST_F(AgentsStorageTest, ListOperationsNewestFirstWithACursor) {
   }
 }
 
-TEST_F(AgentsStorageTest, ListOpenOperationsOldestFirstAcrossStores) {
+TEST_P(AgentsStorageTest, ListOpenOperationsOldestFirstAcrossStores) {
   MustApply(
       {InsertOperationEffect{MakeOperation("op_1", "shop-b")}, InsertOperationEffect{MakeOperation("op_2", "shop-a")},
        InsertOperationEffect{MakeOperation("op_3", "shop-a")}, InsertOperationEffect{MakeOperation("op_4", "shop-b")},
@@ -544,9 +575,29 @@ TEST_F(AgentsStorageTest, ListOpenOperationsOldestFirstAcrossStores) {
   EXPECT_EQ((*open)[1].state, "delivered");
 }
 
+TEST_P(AgentsStorageTest, OpenOperationsAreCountedByState) {
+  auto none = repo_->CountOpenOperationsByState();
+  ASSERT_TRUE(none.ok()) << none.error().message;
+  EXPECT_TRUE(none->empty());
+  MustApply(
+      {InsertOperationEffect{MakeOperation("op_1", "shop-a")}, InsertOperationEffect{MakeOperation("op_2", "shop-b")},
+       InsertOperationEffect{MakeOperation("op_3", "shop-a")}, InsertOperationEffect{MakeOperation("op_4", "shop-a")}});
+  OperationRecord failed = MakeOperation("op_4", "shop-a");
+  failed.state = "failed";
+  failed.version = 2;
+  MustApply({UpdateOperationEffect{failed, 1}});
+  Repository::TelemetryBatch deliveries;
+  deliveries.deliveries.push_back({"op_3", "sess", kT0 + 1});
+  ASSERT_TRUE(repo_->WriteTelemetry(deliveries).ok());
+
+  auto counts = repo_->CountOpenOperationsByState();
+  ASSERT_TRUE(counts.ok()) << counts.error().message;
+  EXPECT_EQ(*counts, (std::vector<std::pair<std::string, std::int64_t>>{{"delivered", 1}, {"queued", 2}}));
+}
+
 // ---- last successes ----
 
-TEST_F(AgentsStorageTest, LastSuccessesUpsertAndListByKindThenName) {
+TEST_P(AgentsStorageTest, LastSuccessesUpsertAndListByKindThenName) {
   MustApply({UpsertLastSuccessEffect{LastSuccess{"shop-a", "pipeline", "deploy", kT0 + 1, "run_1"}},
              UpsertLastSuccessEffect{LastSuccess{"shop-a", "operation", "cache.flush", kT0 + 2, "op_1"}},
              UpsertLastSuccessEffect{LastSuccess{"shop-a", "check", "storefront", kT0 + 3, ""}},
@@ -578,7 +629,7 @@ TEST_F(AgentsStorageTest, LastSuccessesUpsertAndListByKindThenName) {
 
 // ---- telemetry ----
 
-TEST_F(AgentsStorageTest, TelemetryUpdatesTheMatchingAgentWithoutAnyAuditRecord) {
+TEST_P(AgentsStorageTest, TelemetryUpdatesTheMatchingAgentWithoutAnyAuditRecord) {
   Enroll(MakeAgent("shop-a", "agt_a", "cred-a"), "enr_a");
   Enroll(MakeAgent("shop-b", "agt_b", "cred-b"), "enr_b");
   const long long audit_before = AuditRows();
@@ -636,7 +687,7 @@ TEST_F(AgentsStorageTest, TelemetryUpdatesTheMatchingAgentWithoutAnyAuditRecord)
   EXPECT_EQ(AuditRows(), audit_before);
 }
 
-TEST_F(AgentsStorageTest, InvalidTelemetryIsRefusedAndWritesNothing) {
+TEST_P(AgentsStorageTest, InvalidTelemetryIsRefusedAndWritesNothing) {
   Enroll(MakeAgent("shop-a", "agt_a", "cred-a"), "enr_a");
   Repository::TelemetryBatch batch;
   batch.successes.push_back({"shop-a", "check", "disk", kT0, ""});
@@ -657,7 +708,7 @@ TEST_F(AgentsStorageTest, InvalidTelemetryIsRefusedAndWritesNothing) {
   EXPECT_TRUE(repo_->WriteTelemetry(Repository::TelemetryBatch{}).ok());
 }
 
-TEST_F(AgentsStorageTest, DeliveriesAdvanceOpenOperationsAndLeaveFinalOnesAlone) {
+TEST_P(AgentsStorageTest, DeliveriesAdvanceOpenOperationsAndLeaveFinalOnesAlone) {
   MustApply({InsertOperationEffect{MakeOperation("op_q", "shop-a")},
              InsertOperationEffect{MakeOperation("op_done", "shop-a")}});
   OperationRecord done = MakeOperation("op_done", "shop-a");
@@ -701,7 +752,7 @@ TEST_F(AgentsStorageTest, DeliveriesAdvanceOpenOperationsAndLeaveFinalOnesAlone)
   EXPECT_EQ(CodeOf(ApplyAudited({UpdateOperationEffect{stale, 1}})), ErrorCode::kPreconditionFailed);
 }
 
-TEST_F(AgentsStorageTest, ConcurrentTelemetryAndAuditedWritesAllCommit) {
+TEST_P(AgentsStorageTest, ConcurrentTelemetryAndAuditedWritesAllCommit) {
   Enroll(MakeAgent("shop-a", "agt_a", "cred-a"), "enr_a");
   const long long audit_before = AuditRows();
   constexpr int kThreads = 8;
@@ -733,9 +784,79 @@ TEST_F(AgentsStorageTest, ConcurrentTelemetryAndAuditedWritesAllCommit) {
   EXPECT_EQ(Agent("shop-a").availability, "online");
 }
 
+TEST_P(AgentsStorageTest, LastSeenNeverMovesBackwards) {
+  // Heartbeats of one agent are flushed by several replicas (ADR 0012): an older last_seen
+  // written after a newer one keeps the newer; the other fields are written as given.
+  if (!postgres()) {
+    GTEST_SKIP() << "SQLite still writes last_seen_ms as given: kUpdateAgentTelemetry in "
+                    "src/db/sqlite_agents.cc needs the same rule (pending)";
+  }
+  Enroll(MakeAgent("shop-a", "agt_a", "cred-a"), "enr_a");
+  Repository::AgentTelemetry unseen = Telemetry("shop-a", "agt_a");
+  unseen.last_seen_ms.reset();
+  Repository::TelemetryBatch first;
+  first.agents.push_back(unseen);
+  ASSERT_TRUE(repo_->WriteTelemetry(first).ok());
+  EXPECT_FALSE(Agent("shop-a").last_seen_ms.has_value()) << "absent over absent stays NULL";
+
+  Repository::TelemetryBatch newer;
+  newer.agents.push_back(Telemetry("shop-a", "agt_a"));
+  newer.agents.back().last_seen_ms = kT0 + 9000;
+  ASSERT_TRUE(repo_->WriteTelemetry(newer).ok());
+  EXPECT_EQ(Agent("shop-a").last_seen_ms, std::optional<std::int64_t>(kT0 + 9000));
+
+  Repository::TelemetryBatch older;
+  older.agents.push_back(Telemetry("shop-a", "agt_a"));
+  older.agents.back().last_seen_ms = kT0 + 4000;
+  older.agents.back().availability = "stale";
+  older.agents.back().health = "unhealthy";
+  older.agents.back().agent_version = "1.2.0";
+  ASSERT_TRUE(repo_->WriteTelemetry(older).ok());
+  AgentRecord a = Agent("shop-a");
+  EXPECT_EQ(a.last_seen_ms, std::optional<std::int64_t>(kT0 + 9000));
+  EXPECT_EQ(a.availability, "stale");
+  EXPECT_EQ(a.health, "unhealthy");
+  EXPECT_EQ(a.agent_version, "1.2.0");
+
+  Repository::TelemetryBatch later;
+  later.agents.push_back(Telemetry("shop-a", "agt_a"));
+  later.agents.back().last_seen_ms = kT0 + 9001;
+  ASSERT_TRUE(repo_->WriteTelemetry(later).ok());
+  EXPECT_EQ(Agent("shop-a").last_seen_ms, std::optional<std::int64_t>(kT0 + 9001));
+}
+
+TEST_P(AgentsStorageTest, AnOperationInsertedElsewhereWakesTheListenerWithItsStore) {
+  if (!postgres()) GTEST_SKIP() << "SQLite has one process: no notifications";
+  auto first = repo_->WaitForNotifications(100);  // connects: "catch up"
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  auto other = OpenPostgresRepository(pg_options_);
+  ASSERT_TRUE(other.ok()) << other.error().message;
+  WriteBatch batch;
+  batch.effects.push_back(InsertOperationEffect{MakeOperation("op_1", "shop-b")});
+  batch.audit.push_back(TestAudit("operation.run.cache.flush", "store/shop-b"));
+  auto applied = (*other)->Apply(batch);
+  ASSERT_TRUE(applied.ok()) << applied.error().message;
+
+  // Events may be notified too; wait (up to 5 s in all) for the operation's.
+  std::optional<Notification> queued;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!queued && std::chrono::steady_clock::now() < deadline) {
+    auto woken = repo_->WaitForNotifications(5000);
+    ASSERT_TRUE(woken.ok()) << woken.error().message;
+    for (const auto& n : *woken) {
+      if (n.kind == Notification::Kind::kOperationQueued) {
+        queued = n;
+        break;
+      }
+    }
+  }
+  ASSERT_TRUE(queued.has_value()) << "no storeplane_operations notification";
+  EXPECT_EQ(queued->payload, "shop-b");
+}
+
 // ---- persistence and upgrade ----
 
-TEST_F(AgentsStorageTest, EverythingSurvivesCloseAndReopen) {
+TEST_P(AgentsStorageTest, EverythingSurvivesCloseAndReopen) {
   Enroll(MakeAgent("shop-a", "agt_a", "cred-a"), "enr_a");
   MustApply({InsertEnrollmentTokenEffect{MakeEnrollmentToken("enr_b", "shop-b")}});
   MustApply({InsertOperationEffect{MakeOperation("op_1", "shop-a")},
@@ -771,6 +892,8 @@ TEST_F(AgentsStorageTest, EverythingSurvivesCloseAndReopen) {
   ASSERT_TRUE(list.ok());
   EXPECT_EQ(Ids(*list), (std::vector<std::string>{"op_2", "op_1"}));
 }
+
+INSTANTIATE_BACKENDS(AgentsStorageTest);
 
 TEST(AgentsStorageUpgradeTest, AVersionTwoDatabaseIsMigratedAndKeepsItsData) {
   testing::TempDir dir;

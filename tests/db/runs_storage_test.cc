@@ -1,25 +1,29 @@
 // Pipeline runs in storage (schema v4): runs with their outbox entries, one active run per
 // store enforced by the database, optimistic updates, the due outbox, callback deliveries
 // accepted once (also under concurrency), listings, persistence and the upgrade from v3.
+// Every test but the upgrade runs on SQLite and on PostgreSQL (BackendTest).
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
 #include <atomic>
 #include <cstdint>
+#include <latch>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "db/migrations.h"
+#include "db/storage_support.h"
 #include "db_test_util.h"
 
 namespace storeplane::db {
 namespace {
 
+using support::Quoted;
+using testing::BackendTest;
 using testing::ExecRaw;
 using testing::MakeStore;
 using testing::QueryIntRaw;
-using testing::RepositoryTest;
 using testing::TestAudit;
 
 constexpr std::int64_t kT0 = 1'700'000'000'000;
@@ -108,10 +112,11 @@ void ExpectSameRun(const PipelineRunRecord& got, const PipelineRunRecord& want) 
   EXPECT_EQ(got.rollout_id, want.rollout_id);
 }
 
-class RunsStorageTest : public RepositoryTest {
+class RunsStorageTest : public BackendTest {
  protected:
   void SetUp() override {
-    RepositoryTest::SetUp();
+    BackendTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     Insert(MakeStore("shop-a"));
     Insert(MakeStore("shop-b"));
   }
@@ -169,8 +174,24 @@ class RunsStorageTest : public RepositoryTest {
     return due.ok() ? RunIds(*due) : std::vector<std::string>{"<error>"};
   }
 
-  long long AuditRows() { return QueryIntRaw(options_.path, "SELECT COUNT(*) FROM audit_log"); }
-  long long Rows(const std::string& table) { return QueryIntRaw(options_.path, "SELECT COUNT(*) FROM " + table); }
+  long long AuditRows() { return QueryInt("SELECT COUNT(*) FROM audit_log"); }
+  long long Rows(const std::string& table) { return QueryInt("SELECT COUNT(*) FROM " + table); }
+
+  // One statement behind the repository's back: "ok", "constraint" (SQLITE_CONSTRAINT; on
+  // PostgreSQL an integrity constraint violation, SQLSTATE class 23, which the triggers
+  // raise too), or the failure's code.
+  std::string Raw(const std::string& sql) {
+    if (!postgres()) {
+      const int rc = ExecRaw(options_.path, sql);
+      if (rc == SQLITE_OK) return "ok";
+      return rc == SQLITE_CONSTRAINT ? "constraint" : "sqlite " + std::to_string(rc);
+    }
+    auto conn = pg::PgConnection::Open(pg_options_.conninfo);
+    if (!conn.ok()) return "no connection";
+    if (conn->Script(sql, "test").ok()) return "ok";
+    const std::string& state = conn->last_failure().sqlstate;
+    return state.rfind("23", 0) == 0 ? "constraint" : "sqlstate " + state;
+  }
 
   int audit_n_ = 100;
 };
@@ -182,88 +203,126 @@ ErrorCode CodeOf(const Result<WriteResult>& result) {
 
 // ---- schema ----
 
-TEST_F(RunsStorageTest, SchemaVersionFourHasTheNewTablesIndexesAndTriggers) {
+TEST_P(RunsStorageTest, SchemaVersionFourHasTheNewTablesIndexesAndTriggers) {
+  const std::vector<std::string> tables{"pipeline_runs", "outbox", "callback_deliveries"};
+  const std::vector<std::string> indexes{"pipeline_runs_one_active_per_store", "pipeline_runs_by_store",
+                                         "pipeline_runs_active", "outbox_due", "callback_deliveries_by_run"};
+  if (postgres()) {
+    // PostgreSQL's schema version 1 is SQLite's version 6 as a whole.
+    EXPECT_EQ(QueryInt("SELECT MAX(version) FROM schema_migrations"), PostgresTargetSchemaVersion());
+    for (const auto& table : tables) {
+      EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = '" +
+                         table + "'"),
+                1)
+          << table;
+    }
+    for (const auto& index : indexes) {
+      EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = '" +
+                         index + "'"),
+                1)
+          << index;
+    }
+    EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'pipeline_runs_one_active_per_store' AND "
+                       "indexdef LIKE 'CREATE UNIQUE INDEX%(store_id) WHERE active'"),
+              1);
+    for (const char* trigger :
+         {"pipeline_runs_no_delete", "pipeline_runs_fixed_columns", "callback_deliveries_no_update",
+          "callback_deliveries_no_delete", "callback_deliveries_insert_once"}) {
+      EXPECT_EQ(QueryInt(std::string("SELECT COUNT(*) FROM pg_trigger WHERE tgname = '") + trigger + "'"), 1)
+          << trigger;
+    }
+    return;
+  }
   EXPECT_GE(LatestSchemaVersion(), 4);
-  EXPECT_EQ(QueryIntRaw(options_.path, "SELECT COUNT(*) FROM schema_migrations WHERE version = 4"), 1);
-  for (const char* table : {"pipeline_runs", "outbox", "callback_deliveries"}) {
-    EXPECT_EQ(
-        QueryIntRaw(options_.path,
-                    std::string("SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='") + table + "'"),
-        1)
-        << table;
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM schema_migrations WHERE version = 4"), 1);
+  for (const auto& table : tables) {
+    EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='" + table + "'"), 1) << table;
   }
-  for (const char* index : {"pipeline_runs_one_active_per_store", "pipeline_runs_by_store", "pipeline_runs_active",
-                            "outbox_due", "callback_deliveries_by_run"}) {
-    EXPECT_EQ(
-        QueryIntRaw(options_.path,
-                    std::string("SELECT COUNT(*) FROM sqlite_master WHERE type='index' AND name='") + index + "'"),
-        1)
-        << index;
+  for (const auto& index : indexes) {
+    EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM sqlite_master WHERE type='index' AND name='" + index + "'"), 1) << index;
   }
-  EXPECT_EQ(
-      QueryIntRaw(options_.path,
-                  "SELECT COUNT(*) FROM sqlite_master WHERE type='index' AND "
-                  "name='pipeline_runs_one_active_per_store' AND sql LIKE 'CREATE UNIQUE INDEX%WHERE active = 1'"),
-      1);
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM sqlite_master WHERE type='index' AND "
+                     "name='pipeline_runs_one_active_per_store' AND sql LIKE 'CREATE UNIQUE INDEX%WHERE active = 1'"),
+            1);
 }
 
-TEST_F(RunsStorageTest, CheckConstraintsRefuseUnknownTextsAndAnActiveFlagThatDisagreesWithTheState) {
+// Booleans are written TRUE and FALSE, which both databases read (SQLite as 1 and 0).
+TEST_P(RunsStorageTest, CheckConstraintsRefuseUnknownTextsAndAnActiveFlagThatDisagreesWithTheState) {
   Start(MakeRun("run_1", "shop-a"));
   Close();
-  EXPECT_EQ(ExecRaw(options_.path, "UPDATE pipeline_runs SET state = 'exploded'"), SQLITE_CONSTRAINT);
+  EXPECT_EQ(Raw("UPDATE pipeline_runs SET state = 'exploded'"), "constraint");
   // A final run cannot stay active, a running one cannot be inactive.
-  EXPECT_EQ(ExecRaw(options_.path, "UPDATE pipeline_runs SET state = 'failed'"), SQLITE_CONSTRAINT);
-  EXPECT_EQ(ExecRaw(options_.path, "UPDATE pipeline_runs SET state = 'running', active = 0"), SQLITE_CONSTRAINT);
-  EXPECT_EQ(ExecRaw(options_.path, "UPDATE pipeline_runs SET active = 2"), SQLITE_CONSTRAINT);
+  EXPECT_EQ(Raw("UPDATE pipeline_runs SET state = 'failed'"), "constraint");
+  EXPECT_EQ(Raw("UPDATE pipeline_runs SET state = 'running', active = FALSE"), "constraint");
+  // Neither 0 nor 1: a CHECK in SQLite; PostgreSQL's boolean column refuses an integer
+  // (datatype mismatch).
+  EXPECT_EQ(Raw("UPDATE pipeline_runs SET active = 2"), postgres() ? "sqlstate 42804" : "constraint");
   // A deploy that succeeded waits for its gate: still active.
-  EXPECT_EQ(ExecRaw(options_.path, "UPDATE pipeline_runs SET state = 'succeeded', active = 0"), SQLITE_CONSTRAINT);
-  EXPECT_EQ(ExecRaw(options_.path, "UPDATE pipeline_runs SET state = 'succeeded', active = 1"), SQLITE_OK);
-  EXPECT_EQ(ExecRaw(options_.path, "UPDATE pipeline_runs SET state = 'verified', active = 0"), SQLITE_OK);
+  EXPECT_EQ(Raw("UPDATE pipeline_runs SET state = 'succeeded', active = FALSE"), "constraint");
+  EXPECT_EQ(Raw("UPDATE pipeline_runs SET state = 'succeeded', active = TRUE"), "ok");
+  EXPECT_EQ(Raw("UPDATE pipeline_runs SET state = 'verified', active = FALSE"), "ok");
   // The store, kind, id, seq and creation time never change; runs are never deleted.
-  EXPECT_EQ(ExecRaw(options_.path, "UPDATE pipeline_runs SET store_id = 'shop-b'"), SQLITE_CONSTRAINT);
-  EXPECT_EQ(ExecRaw(options_.path, "UPDATE pipeline_runs SET kind = 'rollback'"), SQLITE_CONSTRAINT);
-  EXPECT_EQ(ExecRaw(options_.path, "UPDATE pipeline_runs SET seq = 7"), SQLITE_CONSTRAINT);
-  EXPECT_EQ(ExecRaw(options_.path, "UPDATE pipeline_runs SET created_at_ms = 1"), SQLITE_CONSTRAINT);
-  EXPECT_EQ(ExecRaw(options_.path, "DELETE FROM pipeline_runs"), SQLITE_CONSTRAINT);
-  EXPECT_EQ(QueryIntRaw(options_.path, "SELECT COUNT(*) FROM pipeline_runs WHERE state = 'verified'"), 1);
+  EXPECT_EQ(Raw("UPDATE pipeline_runs SET store_id = 'shop-b'"), "constraint");
+  EXPECT_EQ(Raw("UPDATE pipeline_runs SET kind = 'rollback'"), "constraint");
+  EXPECT_EQ(Raw("UPDATE pipeline_runs SET id = 'run_9'"), "constraint");
+  EXPECT_EQ(Raw("UPDATE pipeline_runs SET seq = 7"), "constraint");
+  EXPECT_EQ(Raw("UPDATE pipeline_runs SET created_at_ms = 1"), "constraint");
+  EXPECT_EQ(Raw("DELETE FROM pipeline_runs"), "constraint");
+  if (postgres()) {
+    EXPECT_EQ(Raw("TRUNCATE pipeline_runs CASCADE"), "constraint");
+  }
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM pipeline_runs WHERE state = 'verified'"), 1);
   // Gate states belong to kinds with a health gate.
-  EXPECT_EQ(ExecRaw(options_.path,
-                    "INSERT INTO pipeline_runs (id, seq, store_id, kind, state, active, requested_by, created_at_ms, "
-                    "updated_at_ms, deadline_ms, version) VALUES ('run_p', 9, 'shop-b', 'provision', 'verifying', 1, "
-                    "'alice', 1, 1, 2, 1)"),
-            SQLITE_CONSTRAINT);
-  EXPECT_EQ(ExecRaw(options_.path,
-                    "INSERT INTO pipeline_runs (id, seq, store_id, kind, state, active, requested_by, created_at_ms, "
-                    "updated_at_ms, deadline_ms, version) VALUES ('run_p', 9, 'shop-b', 'upgrade', 'pending', 1, "
-                    "'alice', 1, 1, 2, 1)"),
-            SQLITE_CONSTRAINT);
+  EXPECT_EQ(Raw("INSERT INTO pipeline_runs (id, seq, store_id, kind, state, active, requested_by, created_at_ms, "
+                "updated_at_ms, deadline_ms, version) VALUES ('run_p', 9, 'shop-b', 'provision', 'verifying', TRUE, "
+                "'alice', 1, 1, 2, 1)"),
+            "constraint");
+  EXPECT_EQ(Raw("INSERT INTO pipeline_runs (id, seq, store_id, kind, state, active, requested_by, created_at_ms, "
+                "updated_at_ms, deadline_ms, version) VALUES ('run_p', 9, 'shop-b', 'upgrade', 'pending', TRUE, "
+                "'alice', 1, 1, 2, 1)"),
+            "constraint");
   // A provision that succeeded is final.
-  EXPECT_EQ(ExecRaw(options_.path,
-                    "INSERT INTO pipeline_runs (id, seq, store_id, kind, state, active, requested_by, created_at_ms, "
-                    "updated_at_ms, deadline_ms, version) VALUES ('run_p', 9, 'shop-b', 'provision', 'succeeded', 1, "
-                    "'alice', 1, 1, 2, 1)"),
-            SQLITE_CONSTRAINT);
-  EXPECT_EQ(ExecRaw(options_.path,
-                    "INSERT INTO pipeline_runs (id, seq, store_id, kind, state, active, requested_by, created_at_ms, "
-                    "updated_at_ms, deadline_ms, version) VALUES ('run_p', 9, 'shop-b', 'provision', 'succeeded', 0, "
-                    "'alice', 1, 1, 2, 1)"),
-            SQLITE_OK);
+  EXPECT_EQ(Raw("INSERT INTO pipeline_runs (id, seq, store_id, kind, state, active, requested_by, created_at_ms, "
+                "updated_at_ms, deadline_ms, version) VALUES ('run_p', 9, 'shop-b', 'provision', 'succeeded', TRUE, "
+                "'alice', 1, 1, 2, 1)"),
+            "constraint");
+  EXPECT_EQ(Raw("INSERT INTO pipeline_runs (id, seq, store_id, kind, state, active, requested_by, created_at_ms, "
+                "updated_at_ms, deadline_ms, version) VALUES ('run_p', 9, 'shop-b', 'provision', 'succeeded', FALSE, "
+                "'alice', 1, 1, 2, 1)"),
+            "ok");
+  // A second active run of one store.
+  EXPECT_EQ(Raw("INSERT INTO pipeline_runs (id, seq, store_id, kind, state, active, requested_by, created_at_ms, "
+                "updated_at_ms, deadline_ms, version) VALUES ('run_q', 10, 'shop-b', 'deploy', 'pending', TRUE, "
+                "'alice', 1, 1, 2, 1)"),
+            "ok");
+  EXPECT_EQ(Raw("INSERT INTO pipeline_runs (id, seq, store_id, kind, state, active, requested_by, created_at_ms, "
+                "updated_at_ms, deadline_ms, version) VALUES ('run_r', 11, 'shop-b', 'provision', 'pending', TRUE, "
+                "'alice', 1, 1, 2, 1)"),
+            "constraint");
+  EXPECT_EQ(Rows("pipeline_runs"), 3);
 }
 
-TEST_F(RunsStorageTest, CallbackDeliveriesAreAppendOnly) {
+TEST_P(RunsStorageTest, CallbackDeliveriesAreAppendOnly) {
   Start(MakeRun("run_1", "shop-a"));
   MustApply({InsertCallbackDeliveryEffect{"github", "dlv-1", "run_1", kT0 + 10}});
   Close();
-  EXPECT_EQ(ExecRaw(options_.path, "UPDATE callback_deliveries SET received_at_ms = 0"), SQLITE_CONSTRAINT);
-  EXPECT_EQ(ExecRaw(options_.path, "DELETE FROM callback_deliveries"), SQLITE_CONSTRAINT);
-  EXPECT_EQ(ExecRaw(options_.path, "INSERT OR REPLACE INTO callback_deliveries VALUES ('github', 'dlv-1', 'run_1', 0)"),
-            SQLITE_CONSTRAINT);
-  EXPECT_EQ(QueryIntRaw(options_.path, "SELECT received_at_ms FROM callback_deliveries"), kT0 + 10);
+  EXPECT_EQ(Raw("UPDATE callback_deliveries SET received_at_ms = 0"), "constraint");
+  EXPECT_EQ(Raw("DELETE FROM callback_deliveries"), "constraint");
+  if (postgres()) {
+    EXPECT_EQ(Raw("TRUNCATE callback_deliveries"), "constraint");
+  } else {
+    EXPECT_EQ(Raw("INSERT OR REPLACE INTO callback_deliveries VALUES ('github', 'dlv-1', 'run_1', 0)"), "constraint");
+  }
+  EXPECT_EQ(Raw("INSERT INTO callback_deliveries VALUES ('github', 'dlv-1', 'run_1', 0) "
+                "ON CONFLICT (provider, delivery_id) DO UPDATE SET received_at_ms = 0"),
+            "constraint");
+  EXPECT_EQ(Raw("INSERT INTO callback_deliveries VALUES ('github', 'dlv-1', 'run_1', 0)"), "constraint");
+  EXPECT_EQ(QueryInt("SELECT received_at_ms FROM callback_deliveries"), kT0 + 10);
 }
 
 // ---- insert ----
 
-TEST_F(RunsStorageTest, InsertedRunAndOutboxReadBackWithEveryField) {
+TEST_P(RunsStorageTest, InsertedRunAndOutboxReadBackWithEveryField) {
   PipelineRunRecord run = MakeRun("run_1", "shop-a", "isolation_migration");
   run.release = "";
   run.target_isolation = "dedicated";
@@ -306,7 +365,7 @@ TEST_F(RunsStorageTest, InsertedRunAndOutboxReadBackWithEveryField) {
   EXPECT_FALSE(no_outbox->has_value());
 }
 
-TEST_F(RunsStorageTest, InsertErrors) {
+TEST_P(RunsStorageTest, InsertErrors) {
   Start(MakeRun("run_1", "shop-a"));
   const long long audit_before = AuditRows();
 
@@ -344,9 +403,109 @@ TEST_F(RunsStorageTest, InsertErrors) {
   EXPECT_EQ(AuditRows(), audit_before);
 }
 
+// The same codes and messages on both back ends (SQLite's are the reference).
+TEST_P(RunsStorageTest, ErrorsNameWhatFailedTheSameOnEveryBackEnd) {
+  PipelineRunRecord run = Start(MakeRun("run_1", "shop-a"));
+  const auto failure = [&](std::vector<Effect> effects) {
+    auto applied = ApplyAudited(std::move(effects));
+    EXPECT_FALSE(applied.ok());
+    return applied.ok() ? std::string("ok")
+                        : std::to_string(static_cast<int>(applied.error().code)) + " " + applied.error().message;
+  };
+  const auto code = [](ErrorCode c) { return std::to_string(static_cast<int>(c)) + " "; };
+
+  // A taken id for a store that has an active run: the active run is reported.
+  EXPECT_EQ(failure({InsertRun(MakeRun("run_1", "shop-a"))}),
+            code(ErrorCode::kConflict) + "store 'shop-a' already has an active run 'run_1'");
+  Start(MakeRun("run_b", "shop-b"));
+  EXPECT_EQ(failure({InsertRun(MakeRun("run_1", "shop-b"))}),
+            code(ErrorCode::kConflict) + "store 'shop-b' already has an active run 'run_b'");
+  // An inactive run never conflicts with the active one.
+  PipelineRunRecord inactive = MakeRun("run_1", "shop-a", "provision");
+  inactive.state = "succeeded";
+  inactive.active = false;
+  EXPECT_EQ(failure({InsertRun(inactive)}), code(ErrorCode::kAlreadyExists) + "run id 'run_1' is already taken");
+  EXPECT_EQ(failure({InsertRun(MakeRun("run_1", "shop-none"))}),
+            code(ErrorCode::kAlreadyExists) + "run id 'run_1' is already taken");
+  EXPECT_EQ(failure({InsertRun(MakeRun("run_2", "shop-a"))}),
+            code(ErrorCode::kConflict) + "store 'shop-a' already has an active run 'run_1'");
+  EXPECT_EQ(failure({InsertRun(MakeRun("run_2", "shop-none"))}),
+            code(ErrorCode::kNotFound) + "store 'shop-none' not found");
+  // A CHECK comes before the other constraints.
+  PipelineRunRecord bad = MakeRun("run_1", "shop-a");
+  bad.state = "exploded";
+  EXPECT_EQ(failure({InsertRun(bad)}), code(ErrorCode::kInternal) +
+                                           "run 'run_1' has an unknown kind 'deploy' or state 'exploded', or an active "
+                                           "flag that disagrees with them");
+  OutboxEntry negative = MakeOutbox(MakeRun("run_2", "shop-c"));
+  negative.attempts = -1;
+  Insert(MakeStore("shop-c"));
+  EXPECT_EQ(failure({InsertRunEffect{MakeRun("run_2", "shop-c"), negative}}),
+            code(ErrorCode::kInternal) + "the outbox entry of run 'run_2' has negative attempts or version");
+
+  // Updates.
+  EXPECT_EQ(failure({Move(Moved(run, "triggered", true), "running", true)}),
+            code(ErrorCode::kPreconditionFailed) + "run 'run_1' has version 1, not 2");
+  PipelineRunRecord unknown = run;
+  unknown.id = "run_none";
+  EXPECT_EQ(failure({Move(unknown, "triggered", true)}), code(ErrorCode::kNotFound) + "run 'run_none' not found");
+  EXPECT_EQ(
+      failure({Move(run, "failed", true)}),
+      code(ErrorCode::kInternal) +
+          "run 'run_1' has an unknown kind 'deploy' or state 'failed', or an active flag that disagrees with them");
+  PipelineRunRecord ended = Advance(run, "cancelled", false);
+  Start(MakeRun("run_2", "shop-a"));
+  EXPECT_EQ(failure({Move(ended, "running", true)}),
+            code(ErrorCode::kConflict) + "store 'shop-a' already has an active run 'run_2'");
+  // A CHECK wins over the conflict too.
+  EXPECT_EQ(
+      failure({Move(ended, "failed", true)}),
+      code(ErrorCode::kInternal) +
+          "run 'run_1' has an unknown kind 'deploy' or state 'failed', or an active flag that disagrees with them");
+  // A stale version wins over the conflict it would have made.
+  EXPECT_EQ(failure({Move(run, "running", true)}),
+            code(ErrorCode::kPreconditionFailed) + "run 'run_1' has version 2, not 1");
+
+  // The outbox.
+  OutboxEntry entry = Outbox("run_2");
+  OutboxEntry stale = entry;
+  stale.version = 3;
+  EXPECT_EQ(failure({UpdateOutboxEffect{stale, 2}}),
+            code(ErrorCode::kPreconditionFailed) + "the outbox entry of run 'run_2' has version 1, not 2");
+  OutboxEntry missing = entry;
+  missing.run_id = "run_none";
+  missing.version = 2;
+  EXPECT_EQ(failure({UpdateOutboxEffect{missing, 1}}),
+            code(ErrorCode::kNotFound) + "the outbox entry of run 'run_none' not found");
+  OutboxEntry negative_update = entry;
+  negative_update.attempts = -1;
+  negative_update.version = 2;
+  EXPECT_EQ(failure({UpdateOutboxEffect{negative_update, 1}}),
+            code(ErrorCode::kInternal) + "the outbox entry of run 'run_2' has negative attempts");
+
+  // Callback deliveries.
+  MustApply({InsertCallbackDeliveryEffect{"github", "dlv-1", "run_2", kT0}});
+  EXPECT_EQ(failure({InsertCallbackDeliveryEffect{"github", "dlv-1", "run_2", kT0}}),
+            code(ErrorCode::kAlreadyExists) + "callback delivery 'dlv-1' of provider 'github' was already received");
+  EXPECT_EQ(failure({InsertCallbackDeliveryEffect{"github", "dlv-1", "run_none", kT0}}),
+            code(ErrorCode::kAlreadyExists) + "callback delivery 'dlv-1' of provider 'github' was already received");
+  EXPECT_EQ(failure({InsertCallbackDeliveryEffect{"github", "dlv-2", "run_none", kT0}}),
+            code(ErrorCode::kNotFound) + "run 'run_none' not found");
+
+  // Reads.
+  EXPECT_EQ(repo_->GetRun("run_none").error().message, "run 'run_none' not found");
+  Repository::RunQuery foreign;
+  foreign.store_id = "shop-b";
+  foreign.before_id = "run_1";
+  auto refused = repo_->ListRuns(foreign);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(refused.error().message, "cursor 'run_1' is not a run of this listing");
+}
+
 // ---- one active run per store ----
 
-TEST_F(RunsStorageTest, ASecondActiveRunForAStoreIsRefusedAndNothingOfItsBatchIsWritten) {
+TEST_P(RunsStorageTest, ASecondActiveRunForAStoreIsRefusedAndNothingOfItsBatchIsWritten) {
   Start(MakeRun("run_1", "shop-a"));
   const long long audit_before = AuditRows();
 
@@ -367,7 +526,7 @@ TEST_F(RunsStorageTest, ASecondActiveRunForAStoreIsRefusedAndNothingOfItsBatchIs
   EXPECT_EQ(Rows("pipeline_runs"), 2);
 }
 
-TEST_F(RunsStorageTest, AfterTheActiveRunEndsANewOneIsAllowed) {
+TEST_P(RunsStorageTest, AfterTheActiveRunEndsANewOneIsAllowed) {
   PipelineRunRecord first = Start(MakeRun("run_1", "shop-a"));
   first = Advance(first, "triggered", true);
   first = Advance(first, "succeeded", true);  // a deploy waits for its gate: still active
@@ -391,7 +550,7 @@ TEST_F(RunsStorageTest, AfterTheActiveRunEndsANewOneIsAllowed) {
   EXPECT_EQ(Ids(*active), (std::vector<std::string>{"run_3"}));
 }
 
-TEST_F(RunsStorageTest, ATransitionThatWouldReactivateASecondRunIsRefused) {
+TEST_P(RunsStorageTest, ATransitionThatWouldReactivateASecondRunIsRefused) {
   PipelineRunRecord first = Start(MakeRun("run_1", "shop-a"));
   first = Advance(first, "cancelled", false);
   Start(MakeRun("run_2", "shop-a"));
@@ -410,7 +569,7 @@ TEST_F(RunsStorageTest, ATransitionThatWouldReactivateASecondRunIsRefused) {
 
 // ---- updates ----
 
-TEST_F(RunsStorageTest, UpdateRunIsOptimisticAndKeepsItsIdentity) {
+TEST_P(RunsStorageTest, UpdateRunIsOptimisticAndKeepsItsIdentity) {
   PipelineRunRecord run = Start(MakeRun("run_1", "shop-a"));
 
   PipelineRunRecord next = Moved(run, "triggered", true);
@@ -460,7 +619,7 @@ TEST_F(RunsStorageTest, UpdateRunIsOptimisticAndKeepsItsIdentity) {
 
 // ---- outbox ----
 
-TEST_F(RunsStorageTest, DueOutboxListsUnsentEntriesByTimeAndUpdatesAreOptimistic) {
+TEST_P(RunsStorageTest, DueOutboxListsUnsentEntriesByTimeAndUpdatesAreOptimistic) {
   Start(MakeRun("run_a", "shop-a", "deploy", kT0));
   Start(MakeRun("run_b", "shop-b", "deploy", kT0 + 10));
   EXPECT_TRUE(Due(kT0 - 1).empty());
@@ -510,7 +669,7 @@ TEST_F(RunsStorageTest, DueOutboxListsUnsentEntriesByTimeAndUpdatesAreOptimistic
   EXPECT_EQ(bad_limit.error().code, ErrorCode::kInvalidArgument);
 }
 
-TEST_F(RunsStorageTest, TheTriggerCommitsWithTheRunTransition) {
+TEST_P(RunsStorageTest, TheTriggerCommitsWithTheRunTransition) {
   PipelineRunRecord run = Start(MakeRun("run_1", "shop-a"));
   OutboxEntry sent = Outbox("run_1");
   sent.sent_at_ms = kT0 + 5;
@@ -533,7 +692,7 @@ TEST_F(RunsStorageTest, TheTriggerCommitsWithTheRunTransition) {
 
 // ---- callback deliveries ----
 
-TEST_F(RunsStorageTest, ADuplicateCallbackDeliveryFailsItsWholeBatch) {
+TEST_P(RunsStorageTest, ADuplicateCallbackDeliveryFailsItsWholeBatch) {
   PipelineRunRecord run = Start(MakeRun("run_1", "shop-a"));
   run = Advance(run, "triggered", true);
   MustApply({InsertCallbackDeliveryEffect{"github", "dlv-1", "run_1", kT0 + 10}, Move(run, "running", true)});
@@ -549,7 +708,7 @@ TEST_F(RunsStorageTest, ADuplicateCallbackDeliveryFailsItsWholeBatch) {
   EXPECT_EQ(Run("run_1").state, "running");
   EXPECT_EQ(Run("run_1").version, run.version);
   EXPECT_EQ(AuditRows(), audit_before);
-  EXPECT_EQ(QueryIntRaw(options_.path, "SELECT received_at_ms FROM callback_deliveries"), kT0 + 10);
+  EXPECT_EQ(QueryInt("SELECT received_at_ms FROM callback_deliveries"), kT0 + 10);
 
   // The same delivery id from another provider is another delivery.
   MustApply({InsertCallbackDeliveryEffect{"gitlab", "dlv-1", "run_1", kT0 + 30}, Move(run, "succeeded", true)});
@@ -562,7 +721,7 @@ TEST_F(RunsStorageTest, ADuplicateCallbackDeliveryFailsItsWholeBatch) {
   EXPECT_EQ(CodeOf(ApplyAudited({InsertCallbackDeliveryEffect{"github", "", "run_1", kT0}})), ErrorCode::kInternal);
 }
 
-TEST_F(RunsStorageTest, ConcurrentDuplicateCallbacksMakeExactlyOneTransition) {
+TEST_P(RunsStorageTest, ConcurrentDuplicateCallbacksMakeExactlyOneTransition) {
   PipelineRunRecord run = Start(MakeRun("run_1", "shop-a"));
   run = Advance(run, "triggered", true);
   const long long audit_before = AuditRows();
@@ -598,7 +757,7 @@ TEST_F(RunsStorageTest, ConcurrentDuplicateCallbacksMakeExactlyOneTransition) {
   EXPECT_EQ(AuditRows(), audit_before + 1);
 }
 
-TEST_F(RunsStorageTest, ConcurrentRequestsForOneStoreStartExactlyOneRun) {
+TEST_P(RunsStorageTest, ConcurrentRequestsForOneStoreStartExactlyOneRun) {
   constexpr int kThreads = 12;
   std::atomic<int> ok{0};
   std::atomic<int> conflicts{0};
@@ -620,9 +779,84 @@ TEST_F(RunsStorageTest, ConcurrentRequestsForOneStoreStartExactlyOneRun) {
   EXPECT_EQ(Rows("outbox"), 1);
 }
 
+// Two requests for one store at the same moment, through one repository (on PostgreSQL two
+// transactions on two connections, the second waiting on the first's index entry): exactly
+// one run starts, the other request is told which run the store already has.
+TEST_P(RunsStorageTest, TwoSimultaneousRunsForOneStoreStartExactlyOne) {
+  constexpr int kRounds = 10;
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string store = "race-" + std::to_string(round);
+    Insert(MakeStore(store));
+    const long long audit_before = AuditRows();
+    std::latch start(2);
+    Result<WriteResult> outcome[2] = {Error::Internal("not run"), Error::Internal("not run")};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t) {
+      threads.emplace_back([&, t] {
+        WriteBatch batch;
+        batch.effects.push_back(InsertRun(MakeRun(store + "-run_" + std::to_string(t), store)));
+        batch.audit.push_back(TestAudit("run.deploy", "store/" + store, 3000 + 2 * round + t));
+        start.arrive_and_wait();
+        outcome[t] = repo_->Apply(batch);
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    ASSERT_NE(outcome[0].ok(), outcome[1].ok()) << "round " << round << ": exactly one must succeed";
+    const int winner = outcome[0].ok() ? 0 : 1;
+    const Error& lost = outcome[1 - winner].error();
+    EXPECT_EQ(lost.code, ErrorCode::kConflict) << lost.message;
+    const std::string winner_id = store + "-run_" + std::to_string(winner);
+    EXPECT_NE(lost.message.find(Quoted(winner_id)), std::string::npos) << lost.message;
+    ASSERT_EQ(outcome[winner]->runs.size(), 1u);
+    EXPECT_EQ(outcome[winner]->runs[0].id, winner_id);
+    Repository::RunQuery of_store;
+    of_store.store_id = store;
+    EXPECT_EQ(List(of_store), (std::vector<std::string>{winner_id}));
+    EXPECT_TRUE(Outbox(winner_id).run_id == winner_id);
+    auto loser_outbox = repo_->GetOutbox(store + "-run_" + std::to_string(1 - winner));
+    ASSERT_TRUE(loser_outbox.ok());
+    EXPECT_FALSE(loser_outbox->has_value());
+    EXPECT_EQ(AuditRows(), audit_before + 1);
+  }
+  EXPECT_EQ(Rows("pipeline_runs"), kRounds);
+  EXPECT_EQ(Rows("outbox"), kRounds);
+}
+
+// ---- metrics ----
+
+TEST_P(RunsStorageTest, RunsAreCountedByKindAndStateAndUnsentTriggersArePending) {
+  auto empty = repo_->CountRunsByKindState();
+  ASSERT_TRUE(empty.ok()) << empty.error().message;
+  EXPECT_TRUE(empty->empty());
+  auto none_pending = repo_->CountPendingOutbox();
+  ASSERT_TRUE(none_pending.ok()) << none_pending.error().message;
+  EXPECT_EQ(*none_pending, 0);
+
+  PipelineRunRecord r1 = Start(MakeRun("run_1", "shop-a"));
+  Advance(r1, "failed", false);
+  PipelineRunRecord r2 = Start(MakeRun("run_2", "shop-a"));
+  Advance(r2, "failed", false);
+  Start(MakeRun("run_3", "shop-a"));
+  PipelineRunRecord r4 = Start(MakeRun("run_4", "shop-b", "provision"));
+  Advance(r4, "triggered", true);
+  OutboxEntry sent = Outbox("run_4");
+  sent.sent_at_ms = kT0 + 1;
+  sent.version = 2;
+  MustApply({UpdateOutboxEffect{sent, 1}});
+
+  auto groups = repo_->CountRunsByKindState();
+  ASSERT_TRUE(groups.ok()) << groups.error().message;
+  std::vector<std::string> seen;
+  for (const auto& group : *groups) seen.push_back(group.kind + "/" + group.state + "=" + std::to_string(group.count));
+  EXPECT_EQ(seen, (std::vector<std::string>{"deploy/failed=2", "deploy/pending=1", "provision/triggered=1"}));
+  auto pending = repo_->CountPendingOutbox();
+  ASSERT_TRUE(pending.ok()) << pending.error().message;
+  EXPECT_EQ(*pending, 3);
+}
+
 // ---- listings ----
 
-TEST_F(RunsStorageTest, ListRunsFiltersPagesNewestFirst) {
+TEST_P(RunsStorageTest, ListRunsFiltersPagesNewestFirst) {
   PipelineRunRecord r1 = Start(MakeRun("run_1", "shop-a"));
   Advance(r1, "failed", false);
   PipelineRunRecord r2 = Start(MakeRun("run_2", "shop-b", "provision"));
@@ -690,7 +924,7 @@ TEST_F(RunsStorageTest, ListRunsFiltersPagesNewestFirst) {
   EXPECT_EQ(Ids(*active_runs), (std::vector<std::string>{"run_4", "run_5"}));
 }
 
-TEST_F(RunsStorageTest, VerifiedReleasesAreDistinctNewestFirst) {
+TEST_P(RunsStorageTest, VerifiedReleasesAreDistinctNewestFirst) {
   // Verified deploys and rollbacks of shop-a: r1, r2, r1 again (a rollback), then r3.
   auto verify = [&](const std::string& id, const std::string& kind, const std::string& release) {
     PipelineRunRecord run = MakeRun(id, "shop-a", kind);
@@ -736,7 +970,7 @@ TEST_F(RunsStorageTest, VerifiedReleasesAreDistinctNewestFirst) {
 
 // ---- persistence and upgrade ----
 
-TEST_F(RunsStorageTest, EverythingSurvivesCloseAndReopen) {
+TEST_P(RunsStorageTest, EverythingSurvivesCloseAndReopen) {
   PipelineRunRecord run = Start(MakeRun("run_1", "shop-a"));
   run = Advance(run, "triggered", true);
   MustApply({InsertCallbackDeliveryEffect{"github", "dlv-1", "run_1", kT0 + 10}});
@@ -817,6 +1051,8 @@ TEST(RunsStorageUpgradeTest, AVersionThreeDatabaseIsMigratedAndKeepsItsData) {
   ASSERT_TRUE(due.ok());
   EXPECT_EQ(RunIds(*due), (std::vector<std::string>{"run_1"}));
 }
+
+INSTANTIATE_BACKENDS(RunsStorageTest);
 
 }  // namespace
 }  // namespace storeplane::db
