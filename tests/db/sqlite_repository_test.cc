@@ -15,13 +15,13 @@ namespace {
 
 using core::IsolationMode;
 using core::StoreState;
+using testing::BackendTest;
 using testing::InsertStoreAudited;
 using testing::MakeStore;
-using testing::RepositoryTest;
 using testing::TestAudit;
 using testing::UpdateStoreAudited;
 
-using SqliteRepositoryTest = RepositoryTest;
+class RepositoryStoresTest : public BackendTest {};
 
 core::LabelSelector Selector(std::string_view text) {
   auto parsed = core::LabelSelector::Parse(text);
@@ -85,7 +85,7 @@ core::Store NextVersion(core::Store store) {
 
 // ---- stores: round trips ----
 
-TEST_F(SqliteRepositoryTest, InsertThenGetReturnsEveryField) {
+TEST_P(RepositoryStoresTest, InsertThenGetReturnsEveryField) {
   core::Store store = MakeStore("shop-one", "staging", IsolationMode::kDedicated,
                                 {{"tier", "gold"}, {"region", "eu"}, {"example.com/team", "web"}});
   store.desired_release = "2024.06.1";
@@ -100,7 +100,7 @@ TEST_F(SqliteRepositoryTest, InsertThenGetReturnsEveryField) {
   EXPECT_FALSE(got->last_known_good_release.has_value());
 }
 
-TEST_F(SqliteRepositoryTest, UpdateReplacesTheRowAndBumpsTheVersion) {
+TEST_P(RepositoryStoresTest, UpdateReplacesTheRowAndBumpsTheVersion) {
   core::Store store = MakeStore("shop", "production", IsolationMode::kShared, {{"tier", "gold"}});
   Insert(store);
 
@@ -130,7 +130,7 @@ TEST_F(SqliteRepositoryTest, UpdateReplacesTheRowAndBumpsTheVersion) {
   ExpectSameStore(*got, cleared);
 }
 
-TEST_F(SqliteRepositoryTest, CountStoresCountsEveryRowIncludingTombstones) {
+TEST_P(RepositoryStoresTest, CountStoresCountsEveryRowIncludingTombstones) {
   auto count = repo_->CountStores();
   ASSERT_TRUE(count.ok());
   EXPECT_EQ(*count, 0);
@@ -141,7 +141,7 @@ TEST_F(SqliteRepositoryTest, CountStoresCountsEveryRowIncludingTombstones) {
   EXPECT_EQ(*count, 2);
 }
 
-TEST_F(SqliteRepositoryTest, DataSurvivesCloseAndReopen) {
+TEST_P(RepositoryStoresTest, DataSurvivesCloseAndReopen) {
   core::Store store = MakeStore("durable", "development", IsolationMode::kIsolated, {{"k", "v"}});
   store.last_known_good_release = "r9";
   Insert(store);
@@ -151,11 +151,11 @@ TEST_F(SqliteRepositoryTest, DataSurvivesCloseAndReopen) {
   ExpectSameStore(*got, store);
 }
 
-TEST_F(SqliteRepositoryTest, PingSucceedsOnAnOpenDatabase) { EXPECT_TRUE(repo_->Ping().ok()); }
+TEST_P(RepositoryStoresTest, PingSucceedsOnAnOpenDatabase) { EXPECT_TRUE(repo_->Ping().ok()); }
 
 // ---- stores: ids are never reused ----
 
-TEST_F(SqliteRepositoryTest, InsertOfATakenIdIsAlreadyExists) {
+TEST_P(RepositoryStoresTest, InsertOfATakenIdIsAlreadyExists) {
   Insert(MakeStore("taken"));
   auto again = InsertStoreAudited(*repo_, MakeStore("taken", "staging"));
   ASSERT_FALSE(again.ok());
@@ -167,7 +167,7 @@ TEST_F(SqliteRepositoryTest, InsertOfATakenIdIsAlreadyExists) {
   EXPECT_EQ(got->environment, "production");
 }
 
-TEST_F(SqliteRepositoryTest, IdOfADecommissionedStoreIsNeverReused) {
+TEST_P(RepositoryStoresTest, IdOfADecommissionedStoreIsNeverReused) {
   core::Store store = MakeStore("gone");
   Insert(store);
   core::Store tombstone = NextVersion(store);
@@ -184,10 +184,11 @@ TEST_F(SqliteRepositoryTest, IdOfADecommissionedStoreIsNeverReused) {
 
 // ---- stores: listing ----
 
-class ListStoresTest : public RepositoryTest {
+class ListStoresTest : public BackendTest {
  protected:
   void SetUp() override {
-    RepositoryTest::SetUp();
+    BackendTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     Insert(MakeStore("a-prod", "production", IsolationMode::kShared, {{"tier", "gold"}, {"region", "eu"}},
                      StoreState::kActive));
     Insert(MakeStore("b-prod", "production", IsolationMode::kDedicated, {{"tier", "silver"}, {"region", "us"}},
@@ -200,11 +201,11 @@ class ListStoresTest : public RepositoryTest {
   }
 };
 
-TEST_F(ListStoresTest, NoFilterListsEverythingInIdOrder) {
+TEST_P(ListStoresTest, NoFilterListsEverythingInIdOrder) {
   EXPECT_EQ(ListIds(*repo_, {}), (std::vector<std::string>{"a-prod", "b-prod", "c-stage", "d-dev", "e-prod"}));
 }
 
-TEST_F(ListStoresTest, FiltersByEnvironment) {
+TEST_P(ListStoresTest, FiltersByEnvironment) {
   StoreQuery query;
   query.environment = "production";
   EXPECT_EQ(ListIds(*repo_, query), (std::vector<std::string>{"a-prod", "b-prod", "e-prod"}));
@@ -212,7 +213,7 @@ TEST_F(ListStoresTest, FiltersByEnvironment) {
   EXPECT_TRUE(ListIds(*repo_, query).empty());
 }
 
-TEST_F(ListStoresTest, FiltersByIsolationMode) {
+TEST_P(ListStoresTest, FiltersByIsolationMode) {
   StoreQuery query;
   query.isolation_mode = IsolationMode::kIsolated;
   EXPECT_EQ(ListIds(*repo_, query), (std::vector<std::string>{"d-dev", "e-prod"}));
@@ -220,7 +221,7 @@ TEST_F(ListStoresTest, FiltersByIsolationMode) {
   EXPECT_EQ(ListIds(*repo_, query), (std::vector<std::string>{"b-prod"}));
 }
 
-TEST_F(ListStoresTest, FiltersByState) {
+TEST_P(ListStoresTest, FiltersByState) {
   StoreQuery query;
   query.state = StoreState::kActive;
   EXPECT_EQ(ListIds(*repo_, query), (std::vector<std::string>{"a-prod", "b-prod"}));
@@ -230,7 +231,7 @@ TEST_F(ListStoresTest, FiltersByState) {
   EXPECT_TRUE(ListIds(*repo_, query).empty());
 }
 
-TEST_F(ListStoresTest, CombinesFilters) {
+TEST_P(ListStoresTest, CombinesFilters) {
   StoreQuery query;
   query.environment = "production";
   query.isolation_mode = IsolationMode::kIsolated;
@@ -240,7 +241,7 @@ TEST_F(ListStoresTest, CombinesFilters) {
   EXPECT_TRUE(ListIds(*repo_, query).empty());
 }
 
-TEST_F(ListStoresTest, AppliesTheLabelSelector) {
+TEST_P(ListStoresTest, AppliesTheLabelSelector) {
   StoreQuery query;
   query.selector = Selector("tier=gold");
   EXPECT_EQ(ListIds(*repo_, query), (std::vector<std::string>{"a-prod", "c-stage"}));
@@ -255,7 +256,7 @@ TEST_F(ListStoresTest, AppliesTheLabelSelector) {
   EXPECT_EQ(ListIds(*repo_, query), (std::vector<std::string>{"a-prod", "e-prod"}));
 }
 
-TEST_F(ListStoresTest, AfterIdIsExclusive) {
+TEST_P(ListStoresTest, AfterIdIsExclusive) {
   StoreQuery query;
   query.after_id = "b-prod";
   EXPECT_EQ(ListIds(*repo_, query), (std::vector<std::string>{"c-stage", "d-dev", "e-prod"}));
@@ -263,7 +264,7 @@ TEST_F(ListStoresTest, AfterIdIsExclusive) {
   EXPECT_TRUE(ListIds(*repo_, query).empty());
 }
 
-TEST_F(ListStoresTest, NextAfterIdOnlyWhenAFurtherMatchExists) {
+TEST_P(ListStoresTest, NextAfterIdOnlyWhenAFurtherMatchExists) {
   StoreQuery query;
   query.limit = 2;
   query.selector = Selector("tier=gold");
@@ -280,7 +281,7 @@ TEST_F(ListStoresTest, NextAfterIdOnlyWhenAFurtherMatchExists) {
   EXPECT_EQ(page->next_after_id, "a-prod");
 }
 
-TEST_F(ListStoresTest, LimitOutOfRangeIsInvalid) {
+TEST_P(ListStoresTest, LimitOutOfRangeIsInvalid) {
   StoreQuery query;
   query.limit = 0;
   auto page = repo_->ListStores(query);
@@ -291,12 +292,13 @@ TEST_F(ListStoresTest, LimitOutOfRangeIsInvalid) {
 }
 
 // Many stores, so that paging crosses the internal fetch chunks of a selective selector.
-class ListStoresPagingTest : public RepositoryTest {
+class ListStoresPagingTest : public BackendTest {
  protected:
   static constexpr int kStores = 1200;
 
   void SetUp() override {
-    RepositoryTest::SetUp();
+    BackendTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     for (int i = 0; i < kStores; ++i) {
       char id[16];
       std::snprintf(id, sizeof id, "s%05d", i);
@@ -326,7 +328,7 @@ class ListStoresPagingTest : public RepositoryTest {
   std::vector<std::string> all_, bucket3_, rare_, production_;
 };
 
-TEST_F(ListStoresPagingTest, PagesCoverEverythingExactlyOnce) {
+TEST_P(ListStoresPagingTest, PagesCoverEverythingExactlyOnce) {
   for (int limit : {1, 7, 50, 1000}) {
     StoreQuery query;
     query.limit = limit;
@@ -337,7 +339,7 @@ TEST_F(ListStoresPagingTest, PagesCoverEverythingExactlyOnce) {
   }
 }
 
-TEST_F(ListStoresPagingTest, SelectivePagesCrossFetchChunks) {
+TEST_P(ListStoresPagingTest, SelectivePagesCrossFetchChunks) {
   StoreQuery query;
   query.limit = 5;
   query.selector = Selector("rare=yes");
@@ -359,7 +361,7 @@ TEST_F(ListStoresPagingTest, SelectivePagesCrossFetchChunks) {
   EXPECT_EQ(ListAllPages(*repo_, query), want);
 }
 
-TEST_F(ListStoresPagingTest, SelectorMatchingNothingReturnsAnEmptyLastPage) {
+TEST_P(ListStoresPagingTest, SelectorMatchingNothingReturnsAnEmptyLastPage) {
   StoreQuery query;
   query.selector = Selector("bucket=99");
   auto page = repo_->ListStores(query);
@@ -368,7 +370,7 @@ TEST_F(ListStoresPagingTest, SelectorMatchingNothingReturnsAnEmptyLastPage) {
   EXPECT_TRUE(page->next_after_id.empty());
 }
 
-TEST_F(ListStoresPagingTest, VisiblePredicateFiltersAndPagesOverVisibleStoresOnly) {
+TEST_P(ListStoresPagingTest, VisiblePredicateFiltersAndPagesOverVisibleStoresOnly) {
   // Object scope: only production stores are visible; the selector still applies.
   StoreQuery query;
   query.visible = [](const core::Store& store) { return store.environment == "production"; };
@@ -388,7 +390,7 @@ TEST_F(ListStoresPagingTest, VisiblePredicateFiltersAndPagesOverVisibleStoresOnl
   EXPECT_EQ(ListAllPages(*repo_, query), want);
 }
 
-TEST_F(ListStoresTest, InvisibleStoresDoNotCountTowardsLimitOrCursor) {
+TEST_P(ListStoresTest, InvisibleStoresDoNotCountTowardsLimitOrCursor) {
   StoreQuery query;
   query.visible = [](const core::Store& store) { return store.id != "b-prod" && store.id != "d-dev"; };
   query.limit = 2;
@@ -420,7 +422,7 @@ TEST_F(ListStoresTest, InvisibleStoresDoNotCountTowardsLimitOrCursor) {
 
 // ---- stores: update errors ----
 
-TEST_F(SqliteRepositoryTest, UpdateWithAStaleVersionIsPreconditionFailed) {
+TEST_P(RepositoryStoresTest, UpdateWithAStaleVersionIsPreconditionFailed) {
   core::Store store = MakeStore("shop");
   Insert(store);
   core::Store v2 = NextVersion(store);
@@ -438,20 +440,20 @@ TEST_F(SqliteRepositoryTest, UpdateWithAStaleVersionIsPreconditionFailed) {
   EXPECT_EQ(got->name, store.name);
 }
 
-TEST_F(SqliteRepositoryTest, UpdateOfAnUnknownIdIsNotFound) {
+TEST_P(RepositoryStoresTest, UpdateOfAnUnknownIdIsNotFound) {
   auto result = UpdateStoreAudited(*repo_, NextVersion(MakeStore("ghost")), 1);
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.error().code, ErrorCode::kNotFound);
 }
 
-TEST_F(SqliteRepositoryTest, GetOfAnUnknownIdIsNotFound) {
+TEST_P(RepositoryStoresTest, GetOfAnUnknownIdIsNotFound) {
   auto result = repo_->GetStore("ghost");
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.error().code, ErrorCode::kNotFound);
   EXPECT_EQ(result.error().message, "store 'ghost' not found");
 }
 
-TEST_F(SqliteRepositoryTest, UpdateThatDoesNotAdvanceTheVersionByOneIsRefused) {
+TEST_P(RepositoryStoresTest, UpdateThatDoesNotAdvanceTheVersionByOneIsRefused) {
   core::Store store = MakeStore("shop");
   Insert(store);
   auto result = UpdateStoreAudited(*repo_, store, 1);  // version still 1
@@ -459,10 +461,9 @@ TEST_F(SqliteRepositoryTest, UpdateThatDoesNotAdvanceTheVersionByOneIsRefused) {
   EXPECT_EQ(result.error().code, ErrorCode::kInternal);
 }
 
-TEST_F(SqliteRepositoryTest, UnreadableRowIsInternalNotACrash) {
+TEST_P(RepositoryStoresTest, UnreadableRowIsInternalNotACrash) {
   Insert(MakeStore("broken"));
-  ASSERT_EQ(testing::ExecRaw(options_.path, "UPDATE stores SET labels_json = 'not json' WHERE id = 'broken'"),
-            SQLITE_OK);
+  ASSERT_TRUE(ExecSql("UPDATE stores SET labels_json = 'not json' WHERE id = 'broken'"));
   auto got = repo_->GetStore("broken");
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.error().code, ErrorCode::kInternal);
@@ -509,7 +510,7 @@ Status RevokeToken(Repository& repo, const std::string& token_id, std::int64_t a
   return applied.ok() ? Status::Ok() : Status(applied.error());
 }
 
-TEST_F(SqliteRepositoryTest, TokenLookupByHashAndById) {
+TEST_P(RepositoryStoresTest, TokenLookupByHashAndById) {
   ASSERT_TRUE(CreateToken(*repo_, MakePrincipal("alice"), MakeToken("tok_a", "hash-a", 99'000)).ok());
   auto found = repo_->FindTokenByHash("hash-a");
   ASSERT_TRUE(found.ok()) << found.error().message;
@@ -540,7 +541,7 @@ TEST_F(SqliteRepositoryTest, TokenLookupByHashAndById) {
   EXPECT_EQ(*count, 1);
 }
 
-TEST_F(SqliteRepositoryTest, SecondTokenUpsertsThePrincipal) {
+TEST_P(RepositoryStoresTest, SecondTokenUpsertsThePrincipal) {
   ASSERT_TRUE(CreateToken(*repo_, MakePrincipal("alice"), MakeToken("tok_1", "hash-1")).ok());
   Principal renamed = MakePrincipal("alice");
   renamed.name = "Alice Renamed";
@@ -549,7 +550,7 @@ TEST_F(SqliteRepositoryTest, SecondTokenUpsertsThePrincipal) {
   auto count = repo_->CountPrincipals();
   ASSERT_TRUE(count.ok());
   EXPECT_EQ(*count, 2);
-  EXPECT_EQ(testing::QueryIntRaw(options_.path, "SELECT COUNT(*) FROM principals WHERE name = 'Alice Renamed'"), 1);
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM principals WHERE name = 'Alice Renamed'"), 1);
 
   auto alice = repo_->ListTokens(std::string("alice"));
   ASSERT_TRUE(alice.ok());
@@ -561,7 +562,7 @@ TEST_F(SqliteRepositoryTest, SecondTokenUpsertsThePrincipal) {
   EXPECT_EQ(all->size(), 3u);
 }
 
-TEST_F(SqliteRepositoryTest, TakenTokenHashOrIdIsAlreadyExistsAndChangesNothing) {
+TEST_P(RepositoryStoresTest, TakenTokenHashOrIdIsAlreadyExistsAndChangesNothing) {
   ASSERT_TRUE(CreateToken(*repo_, MakePrincipal("alice"), MakeToken("tok_a", "hash-a")).ok());
   Status st = CreateToken(*repo_, MakePrincipal("bob"), MakeToken("tok_b", "hash-a"));
   ASSERT_FALSE(st.ok());
@@ -575,7 +576,7 @@ TEST_F(SqliteRepositoryTest, TakenTokenHashOrIdIsAlreadyExistsAndChangesNothing)
   EXPECT_EQ(*count, 1);
 }
 
-TEST_F(SqliteRepositoryTest, TokenOfAnotherPrincipalOrWithoutIdIsRefused) {
+TEST_P(RepositoryStoresTest, TokenOfAnotherPrincipalOrWithoutIdIsRefused) {
   TokenRecord token = MakeToken("tok_a", "hash-a");
   token.principal_id = "bob";
   Status st = CreateToken(*repo_, MakePrincipal("alice"), token);
@@ -586,7 +587,7 @@ TEST_F(SqliteRepositoryTest, TokenOfAnotherPrincipalOrWithoutIdIsRefused) {
   EXPECT_EQ(st.error().code, ErrorCode::kInternal);
 }
 
-TEST_F(SqliteRepositoryTest, RevokedTokensAreStillFoundWithTheirRevocationTime) {
+TEST_P(RepositoryStoresTest, RevokedTokensAreStillFoundWithTheirRevocationTime) {
   ASSERT_TRUE(CreateToken(*repo_, MakePrincipal("alice"), MakeToken("tok_a", "hash-a")).ok());
   ASSERT_TRUE(RevokeToken(*repo_, "tok_a", 5000).ok());
   auto found = repo_->FindTokenByHash("hash-a");
@@ -649,7 +650,7 @@ void ExpectSameChange(const ChangeRequest& got, const ChangeRequest& want) {
   EXPECT_EQ(got.version, want.version);
 }
 
-TEST_F(SqliteRepositoryTest, ChangeRequestRoundTripAndVersionedUpdate) {
+TEST_P(RepositoryStoresTest, ChangeRequestRoundTripAndVersionedUpdate) {
   ChangeRequest change = MakeChange("chg_1", 10'000);
   auto inserted = ApplyChange(*repo_, InsertChangeEffect{change});
   ASSERT_TRUE(inserted.ok()) << inserted.error().message;
@@ -698,7 +699,7 @@ TEST_F(SqliteRepositoryTest, ChangeRequestRoundTripAndVersionedUpdate) {
   EXPECT_EQ(unknown.error().code, ErrorCode::kNotFound);
 }
 
-TEST_F(SqliteRepositoryTest, ListChangesNewestFirstFilteredByStatus) {
+TEST_P(RepositoryStoresTest, ListChangesNewestFirstFilteredByStatus) {
   for (int i = 1; i <= 4; ++i) {
     ChangeRequest change = MakeChange("chg_" + std::to_string(i), i * 1000);
     if (i % 2 == 0) change.status = "rejected";
@@ -737,7 +738,7 @@ IdempotencyRecord MakeIdempotency(std::string key) {
   return record;
 }
 
-TEST_F(SqliteRepositoryTest, IdempotencyRecordIsStoredWithTheStore) {
+TEST_P(RepositoryStoresTest, IdempotencyRecordIsStoredWithTheStore) {
   auto inserted = InsertStoreAudited(*repo_, MakeStore("shop"), MakeIdempotency("key-1"));
   ASSERT_TRUE(inserted.ok()) << inserted.error().message;
   auto found = repo_->FindIdempotency("alice", "key-1");
@@ -758,7 +759,7 @@ TEST_F(SqliteRepositoryTest, IdempotencyRecordIsStoredWithTheStore) {
   EXPECT_FALSE(other->has_value());
 }
 
-TEST_F(SqliteRepositoryTest, FailedStoreInsertLeavesNoIdempotencyRecord) {
+TEST_P(RepositoryStoresTest, FailedStoreInsertLeavesNoIdempotencyRecord) {
   Insert(MakeStore("shop"));
   auto again = InsertStoreAudited(*repo_, MakeStore("shop"), MakeIdempotency("key-2"));
   ASSERT_FALSE(again.ok());
@@ -767,7 +768,7 @@ TEST_F(SqliteRepositoryTest, FailedStoreInsertLeavesNoIdempotencyRecord) {
   EXPECT_FALSE(found->has_value());
 }
 
-TEST_F(SqliteRepositoryTest, ReusedIdempotencyKeyLeavesNoStore) {
+TEST_P(RepositoryStoresTest, ReusedIdempotencyKeyLeavesNoStore) {
   ASSERT_TRUE(InsertStoreAudited(*repo_, MakeStore("first"), MakeIdempotency("key-3")).ok());
   auto second = InsertStoreAudited(*repo_, MakeStore("second"), MakeIdempotency("key-3"));
   ASSERT_FALSE(second.ok());
@@ -776,6 +777,10 @@ TEST_F(SqliteRepositoryTest, ReusedIdempotencyKeyLeavesNoStore) {
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.error().code, ErrorCode::kNotFound);
 }
+
+INSTANTIATE_BACKENDS(RepositoryStoresTest);
+INSTANTIATE_BACKENDS(ListStoresTest);
+INSTANTIATE_BACKENDS(ListStoresPagingTest);
 
 // ---- options ----
 
