@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdio>
 #include <set>
 #include <string>
@@ -776,6 +777,92 @@ TEST_P(RepositoryStoresTest, ReusedIdempotencyKeyLeavesNoStore) {
   auto got = repo_->GetStore("second");
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.error().code, ErrorCode::kNotFound);
+}
+
+// ---- concurrent writers: the database decides, exactly one wins ----
+
+// Runs `attempt(i)` on kWriters threads at once; counts the outcomes by error code.
+struct Outcomes {
+  std::atomic<int> ok{0}, already_exists{0}, conflict{0}, precondition_failed{0}, other{0};
+};
+template <typename F>
+void RunConcurrently(int writers, Outcomes& outcomes, F attempt) {
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < writers; ++i) {
+    threads.emplace_back([&, i] {
+      while (!go.load()) std::this_thread::yield();
+      Status st = attempt(i);
+      if (st.ok()) {
+        ++outcomes.ok;
+      } else if (st.error().code == ErrorCode::kAlreadyExists) {
+        ++outcomes.already_exists;
+      } else if (st.error().code == ErrorCode::kConflict) {
+        ++outcomes.conflict;
+      } else if (st.error().code == ErrorCode::kPreconditionFailed) {
+        ++outcomes.precondition_failed;
+      } else {
+        ++outcomes.other;
+        ADD_FAILURE() << "unexpected outcome: " << st.error().message;
+      }
+    });
+  }
+  go = true;
+  for (auto& thread : threads) thread.join();
+}
+
+constexpr int kWriters = 8;
+
+TEST_P(RepositoryStoresTest, ConcurrentUsesOfOneIdempotencyKeyCommitOnce) {
+  Outcomes outcomes;
+  RunConcurrently(kWriters, outcomes, [&](int i) -> Status {
+    auto inserted = InsertStoreAudited(*repo_, MakeStore("s" + std::to_string(i)), MakeIdempotency("key-race"));
+    return inserted.ok() ? Status::Ok() : Status(inserted.error());
+  });
+  EXPECT_EQ(outcomes.ok.load(), 1);
+  EXPECT_EQ(outcomes.conflict.load(), kWriters - 1);
+  auto count = repo_->CountStores();
+  ASSERT_TRUE(count.ok());
+  EXPECT_EQ(*count, 1) << "the losers' stores went with their batches";
+  auto audit = repo_->ListAudit(AuditQuery{});
+  ASSERT_TRUE(audit.ok());
+  EXPECT_EQ(audit->items.size(), 1u);
+}
+
+TEST_P(RepositoryStoresTest, ConcurrentApproversOfOneVersionOneWins) {
+  ChangeRequest change = MakeChange("chg_race", 10'000);
+  ASSERT_TRUE(ApplyChange(*repo_, InsertChangeEffect{change}).ok());
+  Outcomes outcomes;
+  RunConcurrently(kWriters, outcomes, [&](int i) -> Status {
+    ChangeRequest approved = change;
+    approved.approvers = {"approver-" + std::to_string(i)};
+    approved.version = 2;
+    auto applied = ApplyChange(*repo_, UpdateChangeEffect{approved, 1});
+    return applied.ok() ? Status::Ok() : Status(applied.error());
+  });
+  EXPECT_EQ(outcomes.ok.load(), 1);
+  EXPECT_EQ(outcomes.precondition_failed.load(), kWriters - 1);
+  auto got = repo_->GetChange("chg_race");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->version, 2);
+  EXPECT_EQ(got->approvers.size(), 1u);
+}
+
+TEST_P(RepositoryStoresTest, ConcurrentTokensWithOneHashRegisterOnce) {
+  Outcomes outcomes;
+  RunConcurrently(kWriters, outcomes, [&](int i) -> Status {
+    return CreateToken(*repo_, MakePrincipal("p" + std::to_string(i)),
+                       MakeToken("tok_" + std::to_string(i), "hash-race"));
+  });
+  EXPECT_EQ(outcomes.ok.load(), 1);
+  EXPECT_EQ(outcomes.already_exists.load(), kWriters - 1);
+  auto tokens = repo_->ListTokens(std::nullopt);
+  ASSERT_TRUE(tokens.ok());
+  ASSERT_EQ(tokens->size(), 1u);
+  auto count = repo_->CountPrincipals();
+  ASSERT_TRUE(count.ok());
+  EXPECT_EQ(*count, 1) << "only the winner's principal row was kept";
+  EXPECT_EQ((*tokens)[0].principal_id, "p" + (*tokens)[0].id.substr(4));
 }
 
 INSTANTIATE_BACKENDS(RepositoryStoresTest);
