@@ -865,6 +865,36 @@ TEST_P(RepositoryStoresTest, ConcurrentTokensWithOneHashRegisterOnce) {
   EXPECT_EQ((*tokens)[0].principal_id, "p" + (*tokens)[0].id.substr(4));
 }
 
+TEST_P(RepositoryStoresTest, PostgresSchemaRefusesDeletesAndValuesOutsideTheClosedSets) {
+  if (!postgres()) GTEST_SKIP() << "SQLite's schema v1/v2 has no such CHECKs or triggers";
+  Insert(MakeStore("kept"));
+  ASSERT_TRUE(CreateToken(*repo_, MakePrincipal("alice"), MakeToken("tok_a", "hash-a")).ok());
+  ASSERT_TRUE(ApplyChange(*repo_, InsertChangeEffect{MakeChange("chg_1", 1000)}).ok());
+  EXPECT_FALSE(ExecSql("DELETE FROM stores WHERE id = 'kept'"));
+  EXPECT_FALSE(ExecSql("UPDATE stores SET isolation_mode = 'sharedish'"));
+  EXPECT_FALSE(ExecSql("UPDATE stores SET version = 0"));
+  EXPECT_FALSE(ExecSql("UPDATE principals SET kind = 'robot'"));
+  EXPECT_FALSE(ExecSql("UPDATE change_requests SET status = 'maybe'"));
+  EXPECT_FALSE(ExecSql("UPDATE change_requests SET version = 0"));
+  EXPECT_FALSE(
+      ExecSql("INSERT INTO tokens (token_hash, principal_id, created_at_ms, id) VALUES ('h', 'nobody', 1, 't')"))
+      << "a token belongs to a known principal";
+  EXPECT_FALSE(
+      ExecSql("INSERT INTO tokens (token_hash, principal_id, created_at_ms, id) VALUES ('h', 'alice', 1, "
+              "'tok_a')"))
+      << "token ids are unique";
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM stores"), 1);
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM tokens"), 1);
+
+  // A principal of an unknown kind fails its whole batch (a CHECK: kConflict).
+  Principal robot = MakePrincipal("robot");
+  robot.kind = "robot";
+  Status st = CreateToken(*repo_, robot, MakeToken("tok_r", "hash-r"));
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM principals"), 1);
+}
+
 INSTANTIATE_BACKENDS(RepositoryStoresTest);
 INSTANTIATE_BACKENDS(ListStoresTest);
 INSTANTIATE_BACKENDS(ListStoresPagingTest);
