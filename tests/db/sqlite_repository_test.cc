@@ -725,6 +725,29 @@ TEST_P(RepositoryStoresTest, ListChangesNewestFirstFilteredByStatus) {
   EXPECT_FALSE(repo_->ListChanges(std::nullopt, 0).ok());
 }
 
+// Ids compare byte by byte on both back ends (SQLite's BINARY; PostgreSQL's COLLATE "C"
+// columns), whatever the database's locale: upper case before lower case, '-' before '_'.
+TEST_P(RepositoryStoresTest, IdsAreOrderedByteByByte) {
+  for (const char* id : {"b", "B", "a_x", "a-x", "Z", "a"}) Insert(MakeStore(id));
+  StoreQuery query;
+  EXPECT_EQ(ListIds(*repo_, query), (std::vector<std::string>{"B", "Z", "a", "a-x", "a_x", "b"}));
+  query.after_id = "Z";
+  query.limit = 2;
+  auto page = repo_->ListStores(query);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(Ids(*page), (std::vector<std::string>{"a", "a-x"}));
+  EXPECT_EQ(page->next_after_id, "a-x");
+
+  for (const char* id : {"chg_b", "chg_B", "chg_a"}) {
+    ASSERT_TRUE(ApplyChange(*repo_, InsertChangeEffect{MakeChange(id, 1000)}).ok());
+  }
+  auto changes = repo_->ListChanges(std::nullopt, 10);
+  ASSERT_TRUE(changes.ok());
+  std::vector<std::string> ids;
+  for (const auto& change : *changes) ids.push_back(change.id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"chg_b", "chg_a", "chg_B"}));  // same time: id descending
+}
+
 // ---- idempotency ----
 
 IdempotencyRecord MakeIdempotency(std::string key) {
