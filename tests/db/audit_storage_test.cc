@@ -208,6 +208,9 @@ TEST_P(AuditStorageTest, DatabaseRefusesUpdateDeleteAndOverwriteOfTheTrail) {
              "ON CONFLICT (seq) DO UPDATE SET outcome = 'denied'",
              "INSERT INTO audit_log (seq, time_ms, principal, source, action, target, request_id, decision, rule, "
              "outcome, params_json, prev_hash, hash) VALUES (10, 0, '', '', '', '', '', '', '', '', '{}', '', '')",
+             // The next seq, but not linked to the last record's hash.
+             "INSERT INTO audit_log (seq, time_ms, principal, source, action, target, request_id, decision, rule, "
+             "outcome, params_json, prev_hash, hash) VALUES (4, 0, '', '', '', '', '', '', '', '', '{}', 'x', 'x')",
              "UPDATE audit_checkpoints SET hash = 'x'",
              "DELETE FROM audit_checkpoints",
              "TRUNCATE audit_checkpoints",
