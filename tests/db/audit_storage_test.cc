@@ -20,10 +20,9 @@
 namespace storeplane::db {
 namespace {
 
+using testing::BackendTest;
 using testing::InsertStoreAudited;
 using testing::MakeStore;
-using testing::QueryIntRaw;
-using testing::RepositoryTest;
 using testing::TestAudit;
 
 // Runs `sql` on the file directly; returns the SQLite result code and fills `message`.
@@ -47,7 +46,7 @@ const core::SigningKey& TestKey() {
   return key;
 }
 
-class AuditStorageTest : public RepositoryTest {
+class AuditStorageTest : public BackendTest {
  protected:
   // Every record, following the cursor.
   std::vector<core::AuditRecord> AllRecords(AuditQuery query = {}) {
@@ -78,13 +77,13 @@ class AuditStorageTest : public RepositoryTest {
   }
 
   void UseSigningKey(int every_records, int every_ms) {
-    options_.signing_key_pem = TestKey().private_pem;
-    options_.checkpoint_every_records = every_records;
-    options_.checkpoint_every_ms = every_ms;
+    options_.signing_key_pem = pg_options_.signing_key_pem = TestKey().private_pem;
+    options_.checkpoint_every_records = pg_options_.checkpoint_every_records = every_records;
+    options_.checkpoint_every_ms = pg_options_.checkpoint_every_ms = every_ms;
     Reopen();
   }
 
-  long long AuditRows() { return QueryIntRaw(options_.path, "SELECT COUNT(*) FROM audit_log"); }
+  long long AuditRows() { return QueryInt("SELECT COUNT(*) FROM audit_log"); }
 };
 
 std::vector<std::int64_t> Seqs(const std::vector<core::AuditRecord>& records) {
@@ -95,7 +94,7 @@ std::vector<std::int64_t> Seqs(const std::vector<core::AuditRecord>& records) {
 
 // ---- the same-transaction rule ----
 
-TEST_F(AuditStorageTest, ApplyWritesTheChangeAndItsAuditRecordsWithContiguousSeqs) {
+TEST_P(AuditStorageTest, ApplyWritesTheChangeAndItsAuditRecordsWithContiguousSeqs) {
   WriteBatch batch;
   batch.effects.push_back(InsertStoreEffect{MakeStore("shop")});
   batch.audit.push_back(TestAudit("change.approve", "change/chg_1", 1));
@@ -126,7 +125,7 @@ TEST_F(AuditStorageTest, ApplyWritesTheChangeAndItsAuditRecordsWithContiguousSeq
   EXPECT_TRUE(report.ok) << report.problem;
 }
 
-TEST_F(AuditStorageTest, FailingEffectRollsBackEverythingAndTheChainContinuesWithoutAGap) {
+TEST_P(AuditStorageTest, FailingEffectRollsBackEverythingAndTheChainContinuesWithoutAGap) {
   ASSERT_TRUE(InsertStoreAudited(*repo_, MakeStore("taken")).ok());  // seq 1
 
   WriteBatch batch;
@@ -156,7 +155,7 @@ TEST_F(AuditStorageTest, FailingEffectRollsBackEverythingAndTheChainContinuesWit
   EXPECT_TRUE(Verify().ok);
 }
 
-TEST_F(AuditStorageTest, BatchWithoutAuditIsRefused) {
+TEST_P(AuditStorageTest, BatchWithoutAuditIsRefused) {
   WriteBatch batch;
   batch.effects.push_back(InsertStoreEffect{MakeStore("unaudited")});
   auto applied = repo_->Apply(batch);
@@ -172,15 +171,14 @@ TEST_F(AuditStorageTest, BatchWithoutAuditIsRefused) {
   EXPECT_EQ(AuditRows(), 0);
 }
 
-TEST_F(AuditStorageTest, AuditWriteFailureRefusesTheActionAndChangesNothing) {
+TEST_P(AuditStorageTest, AuditWriteFailureRefusesTheActionAndChangesNothing) {
   ASSERT_TRUE(InsertStoreAudited(*repo_, MakeStore("first")).ok());
   // Someone appends a record behind the writer's back: the writer's head is now stale, so
   // its next audit insert is refused by the database, and with it the whole change.
-  ASSERT_EQ(testing::ExecRaw(options_.path,
-                             "INSERT INTO audit_log (seq, time_ms, principal, source, action, target, request_id, "
-                             "decision, rule, outcome, params_json, prev_hash, hash) "
-                             "SELECT 2, 0, 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x', '{}', hash, hash FROM audit_log"),
-            SQLITE_OK);
+  ASSERT_TRUE(
+      ExecSql("INSERT INTO audit_log (seq, time_ms, principal, source, action, target, request_id, "
+              "decision, rule, outcome, params_json, prev_hash, hash) "
+              "SELECT 2, 0, 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x', '{}', hash, hash FROM audit_log"));
   auto refused = InsertStoreAudited(*repo_, MakeStore("second"));
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, ErrorCode::kInternal);
@@ -190,26 +188,53 @@ TEST_F(AuditStorageTest, AuditWriteFailureRefusesTheActionAndChangesNothing) {
 
 // ---- append-only, enforced by the database ----
 
-TEST_F(AuditStorageTest, DatabaseRefusesUpdateDeleteAndOverwriteOfTheTrail) {
+TEST_P(AuditStorageTest, DatabaseRefusesUpdateDeleteAndOverwriteOfTheTrail) {
   UseSigningKey(2, 3'600'000);
   for (int i = 1; i <= 3; ++i) Append(i);
   ASSERT_GE(AllCheckpoints().size(), 1u);
   Close();
 
-  for (const char* sql : {
-           "UPDATE audit_log SET outcome = 'denied' WHERE seq = 2",
-           "DELETE FROM audit_log WHERE seq = 3",
-           "DELETE FROM audit_log",
-           "INSERT OR REPLACE INTO audit_log SELECT * FROM audit_log WHERE seq = 1",
-           "INSERT INTO audit_log (seq, time_ms, principal, source, action, target, request_id, decision, rule, "
-           "outcome, params_json, prev_hash, hash) VALUES (10, 0, '', '', '', '', '', '', '', '', '{}', '', '')",
-           "UPDATE audit_checkpoints SET hash = 'x'",
-           "DELETE FROM audit_checkpoints",
-           "INSERT OR REPLACE INTO audit_checkpoints SELECT * FROM audit_checkpoints",
-       }) {
-    std::string message;
-    EXPECT_EQ(ExecRawWithMessage(options_.path, sql, &message), SQLITE_CONSTRAINT) << sql;
-    EXPECT_NE(message.find("is append-only"), std::string::npos) << sql << ": " << message;
+  if (postgres()) {
+    // The same refusals in PostgreSQL's dialect (an upsert stands for INSERT OR REPLACE),
+    // plus TRUNCATE; every one raised by the append-only triggers (restrict_violation).
+    auto conn = pg::PgConnection::Open(pg_options_.conninfo);
+    ASSERT_TRUE(conn.ok()) << conn.error().message;
+    for (const char* sql : {
+             "UPDATE audit_log SET outcome = 'denied' WHERE seq = 2",
+             "DELETE FROM audit_log WHERE seq = 3",
+             "DELETE FROM audit_log",
+             "TRUNCATE audit_log",
+             "INSERT INTO audit_log SELECT * FROM audit_log WHERE seq = 1 "
+             "ON CONFLICT (seq) DO UPDATE SET outcome = 'denied'",
+             "INSERT INTO audit_log (seq, time_ms, principal, source, action, target, request_id, decision, rule, "
+             "outcome, params_json, prev_hash, hash) VALUES (10, 0, '', '', '', '', '', '', '', '', '{}', '', '')",
+             // The next seq, but not linked to the last record's hash.
+             "INSERT INTO audit_log (seq, time_ms, principal, source, action, target, request_id, decision, rule, "
+             "outcome, params_json, prev_hash, hash) VALUES (4, 0, '', '', '', '', '', '', '', '', '{}', 'x', 'x')",
+             "UPDATE audit_checkpoints SET hash = 'x'",
+             "DELETE FROM audit_checkpoints",
+             "TRUNCATE audit_checkpoints",
+             "INSERT INTO audit_checkpoints SELECT * FROM audit_checkpoints ON CONFLICT (seq) DO UPDATE SET hash = 'x'",
+         }) {
+      EXPECT_FALSE(conn->Script(sql, "tamper").ok()) << sql;
+      EXPECT_EQ(conn->last_failure().sqlstate, "23001") << sql << ": not refused as append-only";
+    }
+  } else {
+    for (const char* sql : {
+             "UPDATE audit_log SET outcome = 'denied' WHERE seq = 2",
+             "DELETE FROM audit_log WHERE seq = 3",
+             "DELETE FROM audit_log",
+             "INSERT OR REPLACE INTO audit_log SELECT * FROM audit_log WHERE seq = 1",
+             "INSERT INTO audit_log (seq, time_ms, principal, source, action, target, request_id, decision, rule, "
+             "outcome, params_json, prev_hash, hash) VALUES (10, 0, '', '', '', '', '', '', '', '', '{}', '', '')",
+             "UPDATE audit_checkpoints SET hash = 'x'",
+             "DELETE FROM audit_checkpoints",
+             "INSERT OR REPLACE INTO audit_checkpoints SELECT * FROM audit_checkpoints",
+         }) {
+      std::string message;
+      EXPECT_EQ(ExecRawWithMessage(options_.path, sql, &message), SQLITE_CONSTRAINT) << sql;
+      EXPECT_NE(message.find("is append-only"), std::string::npos) << sql << ": " << message;
+    }
   }
   EXPECT_EQ(AuditRows(), 3);
   Reopen();
@@ -219,7 +244,7 @@ TEST_F(AuditStorageTest, DatabaseRefusesUpdateDeleteAndOverwriteOfTheTrail) {
 
 // ---- the chain head across restarts ----
 
-TEST_F(AuditStorageTest, ChainContinuesAcrossCloseAndReopen) {
+TEST_P(AuditStorageTest, ChainContinuesAcrossCloseAndReopen) {
   for (int i = 1; i <= 3; ++i) ASSERT_TRUE(InsertStoreAudited(*repo_, MakeStore("s" + std::to_string(i))).ok());
   Reopen();
   Append(4);
@@ -232,7 +257,11 @@ TEST_F(AuditStorageTest, ChainContinuesAcrossCloseAndReopen) {
   EXPECT_EQ(report.records, 5);
 }
 
-TEST_F(AuditStorageTest, HeadIsRestoredWhenTheBatchDoesNotCommit) {
+TEST_P(AuditStorageTest, HeadIsRestoredWhenTheBatchDoesNotCommit) {
+  if (postgres()) {
+    GTEST_SKIP() << "drives SQLite's WriteQueue and AuditChain directly; on PostgreSQL the head is a row moved "
+                    "inside the batch's own transaction";
+  }
   Close();
   // A writer of our own over the migrated file, with a table whose deferred foreign key
   // makes COMMIT fail.
@@ -288,7 +317,7 @@ TEST_F(AuditStorageTest, HeadIsRestoredWhenTheBatchDoesNotCommit) {
 
 // ---- checkpoints ----
 
-TEST_F(AuditStorageTest, CheckpointEveryNRecordsAndOnClose) {
+TEST_P(AuditStorageTest, CheckpointEveryNRecordsAndOnClose) {
   UseSigningKey(3, 3'600'000);
   for (int i = 1; i <= 7; ++i) Append(i);
   auto checkpoints = AllCheckpoints();
@@ -311,7 +340,7 @@ TEST_F(AuditStorageTest, CheckpointEveryNRecordsAndOnClose) {
   EXPECT_EQ(AllCheckpoints().size(), 3u);
 }
 
-TEST_F(AuditStorageTest, CheckpointAfterTheIntervalWhileIdle) {
+TEST_P(AuditStorageTest, CheckpointAfterTheIntervalWhileIdle) {
   UseSigningKey(1'000'000, 50);
   Append(1);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -327,7 +356,7 @@ TEST_F(AuditStorageTest, CheckpointAfterTheIntervalWhileIdle) {
   EXPECT_TRUE(Verify().ok);
 }
 
-TEST_F(AuditStorageTest, TruncationBehindACheckpointIsDetected) {
+TEST_P(AuditStorageTest, TruncationBehindACheckpointIsDetected) {
   UseSigningKey(5, 3'600'000);
   for (int i = 1; i <= 5; ++i) Append(i);  // checkpoint at 5
   auto records = AllRecords();
@@ -337,28 +366,44 @@ TEST_F(AuditStorageTest, TruncationBehindACheckpointIsDetected) {
   EXPECT_EQ(report.first_bad_seq, 4);
 }
 
-TEST_F(AuditStorageTest, WithoutAKeyThereAreNoCheckpoints) {
+TEST_P(AuditStorageTest, WithoutAKeyThereAreNoCheckpoints) {
   for (int i = 1; i <= 3; ++i) Append(i);
   Reopen();
   EXPECT_TRUE(AllCheckpoints().empty());
 }
 
-TEST_F(AuditStorageTest, AnInvalidSigningKeyIsRefusedAtOpen) {
+TEST_P(AuditStorageTest, AnInvalidSigningKeyIsRefusedAtOpen) {
   Close();
-  options_.signing_key_pem = TestKey().public_pem;  // not a private key
-  auto opened = OpenSqliteRepository(options_);
+  options_.signing_key_pem = pg_options_.signing_key_pem = TestKey().public_pem;  // not a private key
+  auto opened = postgres() ? OpenPostgresRepository(pg_options_) : OpenSqliteRepository(options_);
   ASSERT_FALSE(opened.ok());
   EXPECT_EQ(opened.error().code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(opened.error().message.find("BEGIN"), std::string::npos);
 }
 
-TEST_F(AuditStorageTest, ThePrivateKeyIsNeverWrittenToTheDatabase) {
+TEST_P(AuditStorageTest, ThePrivateKeyIsNeverWrittenToTheDatabase) {
   UseSigningKey(1, 3'600'000);
   for (int i = 1; i <= 3; ++i) Append(i);
   Close();
   // The base64 body of the PEM, in any of the database's files.
   const std::string& pem = TestKey().private_pem;
   const std::string body = pem.substr(pem.find('\n') + 1, 40);
+  if (postgres()) {
+    // Every row of every table of the database, as text (base64 needs no quoting in SQL).
+    auto rows_containing = [&](const std::string& text) {
+      return QueryInt(
+          "SELECT COUNT(*) FROM information_schema.tables t, "
+          "LATERAL query_to_xml(format('SELECT row_to_json(r)::text AS j FROM %I.%I r', t.table_schema, "
+          "t.table_name), true, false, '') AS x(content) "
+          "WHERE t.table_schema = current_schema() AND t.table_type = 'BASE TABLE' AND x.content::text LIKE '%" +
+          text + "%'");
+    };
+    EXPECT_EQ(rows_containing(body), 0);
+    auto key_id = core::KeyId(TestKey().public_pem);
+    ASSERT_TRUE(key_id.ok());
+    EXPECT_GE(rows_containing(*key_id), 1) << "the scan reads the checkpoints, which name the key";
+    return;
+  }
   for (const auto& entry : std::filesystem::directory_iterator(dir_.path())) {
     std::ifstream in(entry.path(), std::ios::binary);
     const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -368,7 +413,7 @@ TEST_F(AuditStorageTest, ThePrivateKeyIsNeverWrittenToTheDatabase) {
 
 // ---- reading the trail ----
 
-TEST_F(AuditStorageTest, AppendAuditWithoutWaitingIsWrittenWithTheNextBatch) {
+TEST_P(AuditStorageTest, AppendAuditWithoutWaitingIsWrittenWithTheNextBatch) {
   ASSERT_TRUE(repo_->AppendAudit(TestAudit("store.read", "store/a", 1), false).ok());
   ASSERT_TRUE(InsertStoreAudited(*repo_, MakeStore("a")).ok());
   auto records = AllRecords();
@@ -377,7 +422,7 @@ TEST_F(AuditStorageTest, AppendAuditWithoutWaitingIsWrittenWithTheNextBatch) {
   EXPECT_EQ(records[1].entry.action, "store.register");
 }
 
-TEST_F(AuditStorageTest, ListAuditFiltersAndPages) {
+TEST_P(AuditStorageTest, ListAuditFiltersAndPages) {
   for (int i = 1; i <= 9; ++i) {
     core::AuditEntry entry = TestAudit(i % 3 == 0 ? "store.label" : "store.read", "store/s" + std::to_string(i % 2), i);
     entry.principal = i <= 4 ? "alice" : "bob";
@@ -410,7 +455,7 @@ TEST_F(AuditStorageTest, ListAuditFiltersAndPages) {
 
 // ---- group commit ----
 
-TEST_F(AuditStorageTest, ConcurrentWritersShareCommitsAndTheChainStaysContiguous) {
+TEST_P(AuditStorageTest, ConcurrentWritersShareCommitsAndTheChainStaysContiguous) {
   UseSigningKey(50, 3'600'000);
   constexpr int kThreads = 16;
   constexpr int kPerThread = 30;
@@ -432,9 +477,11 @@ TEST_F(AuditStorageTest, ConcurrentWritersShareCommitsAndTheChainStaysContiguous
   }
   for (auto& worker : workers) worker.join();
   EXPECT_EQ(failures.load(), 0);
-  const WriteQueueStats stats = Stats();
-  EXPECT_LT(stats.batches, stats.mutations);  // batching happened
-  Reopen();                                   // drains the unwaited appends and checkpoints the head
+  if (!postgres()) {  // SQLite's writer queue commits several writers at once; PostgreSQL has no queue
+    const WriteQueueStats stats = dynamic_cast<const SqliteRepository&>(*repo_).write_queue_stats();
+    EXPECT_LT(stats.batches, stats.mutations);  // batching happened
+  }
+  Reopen();  // drains the unwaited appends and checkpoints the head
 
   auto records = AllRecords();
   const std::int64_t expected = kThreads * kPerThread + kThreads * (kPerThread / 5);
@@ -445,6 +492,8 @@ TEST_F(AuditStorageTest, ConcurrentWritersShareCommitsAndTheChainStaysContiguous
   EXPECT_GE(report.checkpoints_verified, 2);
   EXPECT_EQ(AllCheckpoints().back().seq, expected);
 }
+
+INSTANTIATE_BACKENDS(AuditStorageTest);
 
 }  // namespace
 }  // namespace storeplane::db

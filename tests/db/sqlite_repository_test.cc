@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdio>
 #include <set>
 #include <string>
@@ -15,13 +16,13 @@ namespace {
 
 using core::IsolationMode;
 using core::StoreState;
+using testing::BackendTest;
 using testing::InsertStoreAudited;
 using testing::MakeStore;
-using testing::RepositoryTest;
 using testing::TestAudit;
 using testing::UpdateStoreAudited;
 
-using SqliteRepositoryTest = RepositoryTest;
+class RepositoryStoresTest : public BackendTest {};
 
 core::LabelSelector Selector(std::string_view text) {
   auto parsed = core::LabelSelector::Parse(text);
@@ -85,7 +86,7 @@ core::Store NextVersion(core::Store store) {
 
 // ---- stores: round trips ----
 
-TEST_F(SqliteRepositoryTest, InsertThenGetReturnsEveryField) {
+TEST_P(RepositoryStoresTest, InsertThenGetReturnsEveryField) {
   core::Store store = MakeStore("shop-one", "staging", IsolationMode::kDedicated,
                                 {{"tier", "gold"}, {"region", "eu"}, {"example.com/team", "web"}});
   store.desired_release = "2024.06.1";
@@ -100,7 +101,7 @@ TEST_F(SqliteRepositoryTest, InsertThenGetReturnsEveryField) {
   EXPECT_FALSE(got->last_known_good_release.has_value());
 }
 
-TEST_F(SqliteRepositoryTest, UpdateReplacesTheRowAndBumpsTheVersion) {
+TEST_P(RepositoryStoresTest, UpdateReplacesTheRowAndBumpsTheVersion) {
   core::Store store = MakeStore("shop", "production", IsolationMode::kShared, {{"tier", "gold"}});
   Insert(store);
 
@@ -130,7 +131,7 @@ TEST_F(SqliteRepositoryTest, UpdateReplacesTheRowAndBumpsTheVersion) {
   ExpectSameStore(*got, cleared);
 }
 
-TEST_F(SqliteRepositoryTest, CountStoresCountsEveryRowIncludingTombstones) {
+TEST_P(RepositoryStoresTest, CountStoresCountsEveryRowIncludingTombstones) {
   auto count = repo_->CountStores();
   ASSERT_TRUE(count.ok());
   EXPECT_EQ(*count, 0);
@@ -141,7 +142,7 @@ TEST_F(SqliteRepositoryTest, CountStoresCountsEveryRowIncludingTombstones) {
   EXPECT_EQ(*count, 2);
 }
 
-TEST_F(SqliteRepositoryTest, DataSurvivesCloseAndReopen) {
+TEST_P(RepositoryStoresTest, DataSurvivesCloseAndReopen) {
   core::Store store = MakeStore("durable", "development", IsolationMode::kIsolated, {{"k", "v"}});
   store.last_known_good_release = "r9";
   Insert(store);
@@ -151,11 +152,11 @@ TEST_F(SqliteRepositoryTest, DataSurvivesCloseAndReopen) {
   ExpectSameStore(*got, store);
 }
 
-TEST_F(SqliteRepositoryTest, PingSucceedsOnAnOpenDatabase) { EXPECT_TRUE(repo_->Ping().ok()); }
+TEST_P(RepositoryStoresTest, PingSucceedsOnAnOpenDatabase) { EXPECT_TRUE(repo_->Ping().ok()); }
 
 // ---- stores: ids are never reused ----
 
-TEST_F(SqliteRepositoryTest, InsertOfATakenIdIsAlreadyExists) {
+TEST_P(RepositoryStoresTest, InsertOfATakenIdIsAlreadyExists) {
   Insert(MakeStore("taken"));
   auto again = InsertStoreAudited(*repo_, MakeStore("taken", "staging"));
   ASSERT_FALSE(again.ok());
@@ -167,7 +168,7 @@ TEST_F(SqliteRepositoryTest, InsertOfATakenIdIsAlreadyExists) {
   EXPECT_EQ(got->environment, "production");
 }
 
-TEST_F(SqliteRepositoryTest, IdOfADecommissionedStoreIsNeverReused) {
+TEST_P(RepositoryStoresTest, IdOfADecommissionedStoreIsNeverReused) {
   core::Store store = MakeStore("gone");
   Insert(store);
   core::Store tombstone = NextVersion(store);
@@ -184,10 +185,11 @@ TEST_F(SqliteRepositoryTest, IdOfADecommissionedStoreIsNeverReused) {
 
 // ---- stores: listing ----
 
-class ListStoresTest : public RepositoryTest {
+class ListStoresTest : public BackendTest {
  protected:
   void SetUp() override {
-    RepositoryTest::SetUp();
+    BackendTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     Insert(MakeStore("a-prod", "production", IsolationMode::kShared, {{"tier", "gold"}, {"region", "eu"}},
                      StoreState::kActive));
     Insert(MakeStore("b-prod", "production", IsolationMode::kDedicated, {{"tier", "silver"}, {"region", "us"}},
@@ -200,11 +202,11 @@ class ListStoresTest : public RepositoryTest {
   }
 };
 
-TEST_F(ListStoresTest, NoFilterListsEverythingInIdOrder) {
+TEST_P(ListStoresTest, NoFilterListsEverythingInIdOrder) {
   EXPECT_EQ(ListIds(*repo_, {}), (std::vector<std::string>{"a-prod", "b-prod", "c-stage", "d-dev", "e-prod"}));
 }
 
-TEST_F(ListStoresTest, FiltersByEnvironment) {
+TEST_P(ListStoresTest, FiltersByEnvironment) {
   StoreQuery query;
   query.environment = "production";
   EXPECT_EQ(ListIds(*repo_, query), (std::vector<std::string>{"a-prod", "b-prod", "e-prod"}));
@@ -212,7 +214,7 @@ TEST_F(ListStoresTest, FiltersByEnvironment) {
   EXPECT_TRUE(ListIds(*repo_, query).empty());
 }
 
-TEST_F(ListStoresTest, FiltersByIsolationMode) {
+TEST_P(ListStoresTest, FiltersByIsolationMode) {
   StoreQuery query;
   query.isolation_mode = IsolationMode::kIsolated;
   EXPECT_EQ(ListIds(*repo_, query), (std::vector<std::string>{"d-dev", "e-prod"}));
@@ -220,7 +222,7 @@ TEST_F(ListStoresTest, FiltersByIsolationMode) {
   EXPECT_EQ(ListIds(*repo_, query), (std::vector<std::string>{"b-prod"}));
 }
 
-TEST_F(ListStoresTest, FiltersByState) {
+TEST_P(ListStoresTest, FiltersByState) {
   StoreQuery query;
   query.state = StoreState::kActive;
   EXPECT_EQ(ListIds(*repo_, query), (std::vector<std::string>{"a-prod", "b-prod"}));
@@ -230,7 +232,7 @@ TEST_F(ListStoresTest, FiltersByState) {
   EXPECT_TRUE(ListIds(*repo_, query).empty());
 }
 
-TEST_F(ListStoresTest, CombinesFilters) {
+TEST_P(ListStoresTest, CombinesFilters) {
   StoreQuery query;
   query.environment = "production";
   query.isolation_mode = IsolationMode::kIsolated;
@@ -240,7 +242,7 @@ TEST_F(ListStoresTest, CombinesFilters) {
   EXPECT_TRUE(ListIds(*repo_, query).empty());
 }
 
-TEST_F(ListStoresTest, AppliesTheLabelSelector) {
+TEST_P(ListStoresTest, AppliesTheLabelSelector) {
   StoreQuery query;
   query.selector = Selector("tier=gold");
   EXPECT_EQ(ListIds(*repo_, query), (std::vector<std::string>{"a-prod", "c-stage"}));
@@ -255,7 +257,7 @@ TEST_F(ListStoresTest, AppliesTheLabelSelector) {
   EXPECT_EQ(ListIds(*repo_, query), (std::vector<std::string>{"a-prod", "e-prod"}));
 }
 
-TEST_F(ListStoresTest, AfterIdIsExclusive) {
+TEST_P(ListStoresTest, AfterIdIsExclusive) {
   StoreQuery query;
   query.after_id = "b-prod";
   EXPECT_EQ(ListIds(*repo_, query), (std::vector<std::string>{"c-stage", "d-dev", "e-prod"}));
@@ -263,7 +265,7 @@ TEST_F(ListStoresTest, AfterIdIsExclusive) {
   EXPECT_TRUE(ListIds(*repo_, query).empty());
 }
 
-TEST_F(ListStoresTest, NextAfterIdOnlyWhenAFurtherMatchExists) {
+TEST_P(ListStoresTest, NextAfterIdOnlyWhenAFurtherMatchExists) {
   StoreQuery query;
   query.limit = 2;
   query.selector = Selector("tier=gold");
@@ -280,7 +282,7 @@ TEST_F(ListStoresTest, NextAfterIdOnlyWhenAFurtherMatchExists) {
   EXPECT_EQ(page->next_after_id, "a-prod");
 }
 
-TEST_F(ListStoresTest, LimitOutOfRangeIsInvalid) {
+TEST_P(ListStoresTest, LimitOutOfRangeIsInvalid) {
   StoreQuery query;
   query.limit = 0;
   auto page = repo_->ListStores(query);
@@ -291,12 +293,13 @@ TEST_F(ListStoresTest, LimitOutOfRangeIsInvalid) {
 }
 
 // Many stores, so that paging crosses the internal fetch chunks of a selective selector.
-class ListStoresPagingTest : public RepositoryTest {
+class ListStoresPagingTest : public BackendTest {
  protected:
   static constexpr int kStores = 1200;
 
   void SetUp() override {
-    RepositoryTest::SetUp();
+    BackendTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     for (int i = 0; i < kStores; ++i) {
       char id[16];
       std::snprintf(id, sizeof id, "s%05d", i);
@@ -326,7 +329,7 @@ class ListStoresPagingTest : public RepositoryTest {
   std::vector<std::string> all_, bucket3_, rare_, production_;
 };
 
-TEST_F(ListStoresPagingTest, PagesCoverEverythingExactlyOnce) {
+TEST_P(ListStoresPagingTest, PagesCoverEverythingExactlyOnce) {
   for (int limit : {1, 7, 50, 1000}) {
     StoreQuery query;
     query.limit = limit;
@@ -337,7 +340,7 @@ TEST_F(ListStoresPagingTest, PagesCoverEverythingExactlyOnce) {
   }
 }
 
-TEST_F(ListStoresPagingTest, SelectivePagesCrossFetchChunks) {
+TEST_P(ListStoresPagingTest, SelectivePagesCrossFetchChunks) {
   StoreQuery query;
   query.limit = 5;
   query.selector = Selector("rare=yes");
@@ -359,7 +362,7 @@ TEST_F(ListStoresPagingTest, SelectivePagesCrossFetchChunks) {
   EXPECT_EQ(ListAllPages(*repo_, query), want);
 }
 
-TEST_F(ListStoresPagingTest, SelectorMatchingNothingReturnsAnEmptyLastPage) {
+TEST_P(ListStoresPagingTest, SelectorMatchingNothingReturnsAnEmptyLastPage) {
   StoreQuery query;
   query.selector = Selector("bucket=99");
   auto page = repo_->ListStores(query);
@@ -368,7 +371,7 @@ TEST_F(ListStoresPagingTest, SelectorMatchingNothingReturnsAnEmptyLastPage) {
   EXPECT_TRUE(page->next_after_id.empty());
 }
 
-TEST_F(ListStoresPagingTest, VisiblePredicateFiltersAndPagesOverVisibleStoresOnly) {
+TEST_P(ListStoresPagingTest, VisiblePredicateFiltersAndPagesOverVisibleStoresOnly) {
   // Object scope: only production stores are visible; the selector still applies.
   StoreQuery query;
   query.visible = [](const core::Store& store) { return store.environment == "production"; };
@@ -388,7 +391,7 @@ TEST_F(ListStoresPagingTest, VisiblePredicateFiltersAndPagesOverVisibleStoresOnl
   EXPECT_EQ(ListAllPages(*repo_, query), want);
 }
 
-TEST_F(ListStoresTest, InvisibleStoresDoNotCountTowardsLimitOrCursor) {
+TEST_P(ListStoresTest, InvisibleStoresDoNotCountTowardsLimitOrCursor) {
   StoreQuery query;
   query.visible = [](const core::Store& store) { return store.id != "b-prod" && store.id != "d-dev"; };
   query.limit = 2;
@@ -420,7 +423,7 @@ TEST_F(ListStoresTest, InvisibleStoresDoNotCountTowardsLimitOrCursor) {
 
 // ---- stores: update errors ----
 
-TEST_F(SqliteRepositoryTest, UpdateWithAStaleVersionIsPreconditionFailed) {
+TEST_P(RepositoryStoresTest, UpdateWithAStaleVersionIsPreconditionFailed) {
   core::Store store = MakeStore("shop");
   Insert(store);
   core::Store v2 = NextVersion(store);
@@ -438,20 +441,20 @@ TEST_F(SqliteRepositoryTest, UpdateWithAStaleVersionIsPreconditionFailed) {
   EXPECT_EQ(got->name, store.name);
 }
 
-TEST_F(SqliteRepositoryTest, UpdateOfAnUnknownIdIsNotFound) {
+TEST_P(RepositoryStoresTest, UpdateOfAnUnknownIdIsNotFound) {
   auto result = UpdateStoreAudited(*repo_, NextVersion(MakeStore("ghost")), 1);
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.error().code, ErrorCode::kNotFound);
 }
 
-TEST_F(SqliteRepositoryTest, GetOfAnUnknownIdIsNotFound) {
+TEST_P(RepositoryStoresTest, GetOfAnUnknownIdIsNotFound) {
   auto result = repo_->GetStore("ghost");
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.error().code, ErrorCode::kNotFound);
   EXPECT_EQ(result.error().message, "store 'ghost' not found");
 }
 
-TEST_F(SqliteRepositoryTest, UpdateThatDoesNotAdvanceTheVersionByOneIsRefused) {
+TEST_P(RepositoryStoresTest, UpdateThatDoesNotAdvanceTheVersionByOneIsRefused) {
   core::Store store = MakeStore("shop");
   Insert(store);
   auto result = UpdateStoreAudited(*repo_, store, 1);  // version still 1
@@ -459,10 +462,9 @@ TEST_F(SqliteRepositoryTest, UpdateThatDoesNotAdvanceTheVersionByOneIsRefused) {
   EXPECT_EQ(result.error().code, ErrorCode::kInternal);
 }
 
-TEST_F(SqliteRepositoryTest, UnreadableRowIsInternalNotACrash) {
+TEST_P(RepositoryStoresTest, UnreadableRowIsInternalNotACrash) {
   Insert(MakeStore("broken"));
-  ASSERT_EQ(testing::ExecRaw(options_.path, "UPDATE stores SET labels_json = 'not json' WHERE id = 'broken'"),
-            SQLITE_OK);
+  ASSERT_TRUE(ExecSql("UPDATE stores SET labels_json = 'not json' WHERE id = 'broken'"));
   auto got = repo_->GetStore("broken");
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.error().code, ErrorCode::kInternal);
@@ -509,7 +511,7 @@ Status RevokeToken(Repository& repo, const std::string& token_id, std::int64_t a
   return applied.ok() ? Status::Ok() : Status(applied.error());
 }
 
-TEST_F(SqliteRepositoryTest, TokenLookupByHashAndById) {
+TEST_P(RepositoryStoresTest, TokenLookupByHashAndById) {
   ASSERT_TRUE(CreateToken(*repo_, MakePrincipal("alice"), MakeToken("tok_a", "hash-a", 99'000)).ok());
   auto found = repo_->FindTokenByHash("hash-a");
   ASSERT_TRUE(found.ok()) << found.error().message;
@@ -540,7 +542,7 @@ TEST_F(SqliteRepositoryTest, TokenLookupByHashAndById) {
   EXPECT_EQ(*count, 1);
 }
 
-TEST_F(SqliteRepositoryTest, SecondTokenUpsertsThePrincipal) {
+TEST_P(RepositoryStoresTest, SecondTokenUpsertsThePrincipal) {
   ASSERT_TRUE(CreateToken(*repo_, MakePrincipal("alice"), MakeToken("tok_1", "hash-1")).ok());
   Principal renamed = MakePrincipal("alice");
   renamed.name = "Alice Renamed";
@@ -549,7 +551,7 @@ TEST_F(SqliteRepositoryTest, SecondTokenUpsertsThePrincipal) {
   auto count = repo_->CountPrincipals();
   ASSERT_TRUE(count.ok());
   EXPECT_EQ(*count, 2);
-  EXPECT_EQ(testing::QueryIntRaw(options_.path, "SELECT COUNT(*) FROM principals WHERE name = 'Alice Renamed'"), 1);
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM principals WHERE name = 'Alice Renamed'"), 1);
 
   auto alice = repo_->ListTokens(std::string("alice"));
   ASSERT_TRUE(alice.ok());
@@ -561,7 +563,7 @@ TEST_F(SqliteRepositoryTest, SecondTokenUpsertsThePrincipal) {
   EXPECT_EQ(all->size(), 3u);
 }
 
-TEST_F(SqliteRepositoryTest, TakenTokenHashOrIdIsAlreadyExistsAndChangesNothing) {
+TEST_P(RepositoryStoresTest, TakenTokenHashOrIdIsAlreadyExistsAndChangesNothing) {
   ASSERT_TRUE(CreateToken(*repo_, MakePrincipal("alice"), MakeToken("tok_a", "hash-a")).ok());
   Status st = CreateToken(*repo_, MakePrincipal("bob"), MakeToken("tok_b", "hash-a"));
   ASSERT_FALSE(st.ok());
@@ -575,7 +577,7 @@ TEST_F(SqliteRepositoryTest, TakenTokenHashOrIdIsAlreadyExistsAndChangesNothing)
   EXPECT_EQ(*count, 1);
 }
 
-TEST_F(SqliteRepositoryTest, TokenOfAnotherPrincipalOrWithoutIdIsRefused) {
+TEST_P(RepositoryStoresTest, TokenOfAnotherPrincipalOrWithoutIdIsRefused) {
   TokenRecord token = MakeToken("tok_a", "hash-a");
   token.principal_id = "bob";
   Status st = CreateToken(*repo_, MakePrincipal("alice"), token);
@@ -586,7 +588,7 @@ TEST_F(SqliteRepositoryTest, TokenOfAnotherPrincipalOrWithoutIdIsRefused) {
   EXPECT_EQ(st.error().code, ErrorCode::kInternal);
 }
 
-TEST_F(SqliteRepositoryTest, RevokedTokensAreStillFoundWithTheirRevocationTime) {
+TEST_P(RepositoryStoresTest, RevokedTokensAreStillFoundWithTheirRevocationTime) {
   ASSERT_TRUE(CreateToken(*repo_, MakePrincipal("alice"), MakeToken("tok_a", "hash-a")).ok());
   ASSERT_TRUE(RevokeToken(*repo_, "tok_a", 5000).ok());
   auto found = repo_->FindTokenByHash("hash-a");
@@ -649,7 +651,7 @@ void ExpectSameChange(const ChangeRequest& got, const ChangeRequest& want) {
   EXPECT_EQ(got.version, want.version);
 }
 
-TEST_F(SqliteRepositoryTest, ChangeRequestRoundTripAndVersionedUpdate) {
+TEST_P(RepositoryStoresTest, ChangeRequestRoundTripAndVersionedUpdate) {
   ChangeRequest change = MakeChange("chg_1", 10'000);
   auto inserted = ApplyChange(*repo_, InsertChangeEffect{change});
   ASSERT_TRUE(inserted.ok()) << inserted.error().message;
@@ -698,7 +700,7 @@ TEST_F(SqliteRepositoryTest, ChangeRequestRoundTripAndVersionedUpdate) {
   EXPECT_EQ(unknown.error().code, ErrorCode::kNotFound);
 }
 
-TEST_F(SqliteRepositoryTest, ListChangesNewestFirstFilteredByStatus) {
+TEST_P(RepositoryStoresTest, ListChangesNewestFirstFilteredByStatus) {
   for (int i = 1; i <= 4; ++i) {
     ChangeRequest change = MakeChange("chg_" + std::to_string(i), i * 1000);
     if (i % 2 == 0) change.status = "rejected";
@@ -723,6 +725,29 @@ TEST_F(SqliteRepositoryTest, ListChangesNewestFirstFilteredByStatus) {
   EXPECT_FALSE(repo_->ListChanges(std::nullopt, 0).ok());
 }
 
+// Ids compare byte by byte on both back ends (SQLite's BINARY; PostgreSQL's COLLATE "C"
+// columns), whatever the database's locale: upper case before lower case, '-' before '_'.
+TEST_P(RepositoryStoresTest, IdsAreOrderedByteByByte) {
+  for (const char* id : {"b", "B", "a_x", "a-x", "Z", "a"}) Insert(MakeStore(id));
+  StoreQuery query;
+  EXPECT_EQ(ListIds(*repo_, query), (std::vector<std::string>{"B", "Z", "a", "a-x", "a_x", "b"}));
+  query.after_id = "Z";
+  query.limit = 2;
+  auto page = repo_->ListStores(query);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(Ids(*page), (std::vector<std::string>{"a", "a-x"}));
+  EXPECT_EQ(page->next_after_id, "a-x");
+
+  for (const char* id : {"chg_b", "chg_B", "chg_a"}) {
+    ASSERT_TRUE(ApplyChange(*repo_, InsertChangeEffect{MakeChange(id, 1000)}).ok());
+  }
+  auto changes = repo_->ListChanges(std::nullopt, 10);
+  ASSERT_TRUE(changes.ok());
+  std::vector<std::string> ids;
+  for (const auto& change : *changes) ids.push_back(change.id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"chg_b", "chg_a", "chg_B"}));  // same time: id descending
+}
+
 // ---- idempotency ----
 
 IdempotencyRecord MakeIdempotency(std::string key) {
@@ -737,7 +762,7 @@ IdempotencyRecord MakeIdempotency(std::string key) {
   return record;
 }
 
-TEST_F(SqliteRepositoryTest, IdempotencyRecordIsStoredWithTheStore) {
+TEST_P(RepositoryStoresTest, IdempotencyRecordIsStoredWithTheStore) {
   auto inserted = InsertStoreAudited(*repo_, MakeStore("shop"), MakeIdempotency("key-1"));
   ASSERT_TRUE(inserted.ok()) << inserted.error().message;
   auto found = repo_->FindIdempotency("alice", "key-1");
@@ -758,7 +783,7 @@ TEST_F(SqliteRepositoryTest, IdempotencyRecordIsStoredWithTheStore) {
   EXPECT_FALSE(other->has_value());
 }
 
-TEST_F(SqliteRepositoryTest, FailedStoreInsertLeavesNoIdempotencyRecord) {
+TEST_P(RepositoryStoresTest, FailedStoreInsertLeavesNoIdempotencyRecord) {
   Insert(MakeStore("shop"));
   auto again = InsertStoreAudited(*repo_, MakeStore("shop"), MakeIdempotency("key-2"));
   ASSERT_FALSE(again.ok());
@@ -767,7 +792,7 @@ TEST_F(SqliteRepositoryTest, FailedStoreInsertLeavesNoIdempotencyRecord) {
   EXPECT_FALSE(found->has_value());
 }
 
-TEST_F(SqliteRepositoryTest, ReusedIdempotencyKeyLeavesNoStore) {
+TEST_P(RepositoryStoresTest, ReusedIdempotencyKeyLeavesNoStore) {
   ASSERT_TRUE(InsertStoreAudited(*repo_, MakeStore("first"), MakeIdempotency("key-3")).ok());
   auto second = InsertStoreAudited(*repo_, MakeStore("second"), MakeIdempotency("key-3"));
   ASSERT_FALSE(second.ok());
@@ -776,6 +801,126 @@ TEST_F(SqliteRepositoryTest, ReusedIdempotencyKeyLeavesNoStore) {
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.error().code, ErrorCode::kNotFound);
 }
+
+// ---- concurrent writers: the database decides, exactly one wins ----
+
+// Runs `attempt(i)` on kWriters threads at once; counts the outcomes by error code.
+struct Outcomes {
+  std::atomic<int> ok{0}, already_exists{0}, conflict{0}, precondition_failed{0}, other{0};
+};
+template <typename F>
+void RunConcurrently(int writers, Outcomes& outcomes, F attempt) {
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < writers; ++i) {
+    threads.emplace_back([&, i] {
+      while (!go.load()) std::this_thread::yield();
+      Status st = attempt(i);
+      if (st.ok()) {
+        ++outcomes.ok;
+      } else if (st.error().code == ErrorCode::kAlreadyExists) {
+        ++outcomes.already_exists;
+      } else if (st.error().code == ErrorCode::kConflict) {
+        ++outcomes.conflict;
+      } else if (st.error().code == ErrorCode::kPreconditionFailed) {
+        ++outcomes.precondition_failed;
+      } else {
+        ++outcomes.other;
+        ADD_FAILURE() << "unexpected outcome: " << st.error().message;
+      }
+    });
+  }
+  go = true;
+  for (auto& thread : threads) thread.join();
+}
+
+constexpr int kWriters = 8;
+
+TEST_P(RepositoryStoresTest, ConcurrentUsesOfOneIdempotencyKeyCommitOnce) {
+  Outcomes outcomes;
+  RunConcurrently(kWriters, outcomes, [&](int i) -> Status {
+    auto inserted = InsertStoreAudited(*repo_, MakeStore("s" + std::to_string(i)), MakeIdempotency("key-race"));
+    return inserted.ok() ? Status::Ok() : Status(inserted.error());
+  });
+  EXPECT_EQ(outcomes.ok.load(), 1);
+  EXPECT_EQ(outcomes.conflict.load(), kWriters - 1);
+  auto count = repo_->CountStores();
+  ASSERT_TRUE(count.ok());
+  EXPECT_EQ(*count, 1) << "the losers' stores went with their batches";
+  auto audit = repo_->ListAudit(AuditQuery{});
+  ASSERT_TRUE(audit.ok());
+  EXPECT_EQ(audit->items.size(), 1u);
+}
+
+TEST_P(RepositoryStoresTest, ConcurrentApproversOfOneVersionOneWins) {
+  ChangeRequest change = MakeChange("chg_race", 10'000);
+  ASSERT_TRUE(ApplyChange(*repo_, InsertChangeEffect{change}).ok());
+  Outcomes outcomes;
+  RunConcurrently(kWriters, outcomes, [&](int i) -> Status {
+    ChangeRequest approved = change;
+    approved.approvers = {"approver-" + std::to_string(i)};
+    approved.version = 2;
+    auto applied = ApplyChange(*repo_, UpdateChangeEffect{approved, 1});
+    return applied.ok() ? Status::Ok() : Status(applied.error());
+  });
+  EXPECT_EQ(outcomes.ok.load(), 1);
+  EXPECT_EQ(outcomes.precondition_failed.load(), kWriters - 1);
+  auto got = repo_->GetChange("chg_race");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->version, 2);
+  EXPECT_EQ(got->approvers.size(), 1u);
+}
+
+TEST_P(RepositoryStoresTest, ConcurrentTokensWithOneHashRegisterOnce) {
+  Outcomes outcomes;
+  RunConcurrently(kWriters, outcomes, [&](int i) -> Status {
+    return CreateToken(*repo_, MakePrincipal("p" + std::to_string(i)),
+                       MakeToken("tok_" + std::to_string(i), "hash-race"));
+  });
+  EXPECT_EQ(outcomes.ok.load(), 1);
+  EXPECT_EQ(outcomes.already_exists.load(), kWriters - 1);
+  auto tokens = repo_->ListTokens(std::nullopt);
+  ASSERT_TRUE(tokens.ok());
+  ASSERT_EQ(tokens->size(), 1u);
+  auto count = repo_->CountPrincipals();
+  ASSERT_TRUE(count.ok());
+  EXPECT_EQ(*count, 1) << "only the winner's principal row was kept";
+  EXPECT_EQ((*tokens)[0].principal_id, "p" + (*tokens)[0].id.substr(4));
+}
+
+TEST_P(RepositoryStoresTest, PostgresSchemaRefusesDeletesAndValuesOutsideTheClosedSets) {
+  if (!postgres()) GTEST_SKIP() << "SQLite's schema v1/v2 has no such CHECKs or triggers";
+  Insert(MakeStore("kept"));
+  ASSERT_TRUE(CreateToken(*repo_, MakePrincipal("alice"), MakeToken("tok_a", "hash-a")).ok());
+  ASSERT_TRUE(ApplyChange(*repo_, InsertChangeEffect{MakeChange("chg_1", 1000)}).ok());
+  EXPECT_FALSE(ExecSql("DELETE FROM stores WHERE id = 'kept'"));
+  EXPECT_FALSE(ExecSql("UPDATE stores SET isolation_mode = 'sharedish'"));
+  EXPECT_FALSE(ExecSql("UPDATE stores SET version = 0"));
+  EXPECT_FALSE(ExecSql("UPDATE principals SET kind = 'robot'"));
+  EXPECT_FALSE(ExecSql("UPDATE change_requests SET status = 'maybe'"));
+  EXPECT_FALSE(ExecSql("UPDATE change_requests SET version = 0"));
+  EXPECT_FALSE(
+      ExecSql("INSERT INTO tokens (token_hash, principal_id, created_at_ms, id) VALUES ('h', 'nobody', 1, 't')"))
+      << "a token belongs to a known principal";
+  EXPECT_FALSE(
+      ExecSql("INSERT INTO tokens (token_hash, principal_id, created_at_ms, id) VALUES ('h', 'alice', 1, "
+              "'tok_a')"))
+      << "token ids are unique";
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM stores"), 1);
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM tokens"), 1);
+
+  // A principal of an unknown kind fails its whole batch (a CHECK: kConflict).
+  Principal robot = MakePrincipal("robot");
+  robot.kind = "robot";
+  Status st = CreateToken(*repo_, robot, MakeToken("tok_r", "hash-r"));
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM principals"), 1);
+}
+
+INSTANTIATE_BACKENDS(RepositoryStoresTest);
+INSTANTIATE_BACKENDS(ListStoresTest);
+INSTANTIATE_BACKENDS(ListStoresPagingTest);
 
 // ---- options ----
 
