@@ -354,6 +354,16 @@ Result<WriteResult> PostgresRepository::Apply(const WriteBatch& batch) {
   return Guarded([&]() -> Result<WriteResult> {
     SP_RETURN_IF_ERROR(support::CheckBatch(batch));
     WriteResult result;
+    // Audit records queued without waiting go first, in this transaction ("written with the
+    // next batch"); back to the queue's front when it does not commit.
+    std::vector<core::AuditEntry> queued;
+    {
+      std::lock_guard lock(audit_mu_);
+      queued.assign(std::make_move_iterator(audit_queue_.begin()), std::make_move_iterator(audit_queue_.end()));
+      audit_queue_.clear();
+    }
+    std::vector<core::AuditEntry> entries = queued;
+    entries.insert(entries.end(), batch.audit.begin(), batch.audit.end());
     pending_ += batch.effects.size();
     // Effects, the fence, the idempotency record, then the audit records and the events
     // (last: they take the chain head and the event lock, held to commit, so the time
@@ -367,14 +377,22 @@ Result<WriteResult> PostgresRepository::Apply(const WriteBatch& batch) {
           for (const Effect& effect : batch.effects) SP_RETURN_IF_ERROR(std::visit(runner, effect));
           if (batch.fence) SP_RETURN_IF_ERROR(CheckFence(conn, *batch.fence));
           if (batch.idempotency) SP_RETURN_IF_ERROR(pg_detail::InsertIdempotency(conn, *batch.idempotency));
-          auto seqs = AppendToChain(conn, batch.audit);
+          auto seqs = AppendToChain(conn, entries);
           if (!seqs.ok()) return seqs.error();
-          result.audit_seqs = std::move(*seqs);
+          result.audit_seqs.assign(seqs->begin() + static_cast<std::ptrdiff_t>(queued.size()), seqs->end());
           if (const auto& encoder = event_encoder()) SP_RETURN_IF_ERROR(InsertEvents(conn, encoder(batch, result)));
           return Status::Ok();
         },
         "write");
     pending_ -= batch.effects.size();
+    if (!st.ok() && !queued.empty()) {
+      std::lock_guard lock(audit_mu_);
+      audit_queue_.insert(audit_queue_.begin(), std::make_move_iterator(queued.begin()),
+                          std::make_move_iterator(queued.end()));
+    } else if (!queued.empty()) {
+      pending_ -= queued.size();
+      mutations_ += queued.size();
+    }
     if (!st.ok()) {
       if (st.error().code == ErrorCode::kUnavailable) ++failed_batches_;
       return st.error();

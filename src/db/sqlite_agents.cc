@@ -59,7 +59,8 @@ constexpr const char* kRotateAgentCredential =
 constexpr const char* kRevokeAgent =
     "UPDATE agents SET revoked_at_ms = ?2 WHERE store_id = ?1 AND revoked_at_ms IS NULL";
 constexpr const char* kUpdateAgentTelemetry =
-    "UPDATE agents SET agent_version = ?3, last_seen_ms = ?4, availability = ?5, health = ?6, release = ?7, "
+    "UPDATE agents SET agent_version = ?3, last_seen_ms = CASE WHEN last_seen_ms IS NULL AND ?4 IS NULL THEN NULL "
+    "ELSE MAX(COALESCE(last_seen_ms, 0), COALESCE(?4, 0)) END, availability = ?5, health = ?6, release = ?7, "
     "reported_isolation = ?8, allowed_operations_json = ?9, checks_json = ?10 WHERE store_id = ?1 AND id = ?2";
 
 #define STOREPLANE_OPERATION_COLUMNS                                                                     \

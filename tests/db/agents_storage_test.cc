@@ -787,10 +787,6 @@ TEST_P(AgentsStorageTest, ConcurrentTelemetryAndAuditedWritesAllCommit) {
 TEST_P(AgentsStorageTest, LastSeenNeverMovesBackwards) {
   // Heartbeats of one agent are flushed by several replicas (ADR 0012): an older last_seen
   // written after a newer one keeps the newer; the other fields are written as given.
-  if (!postgres()) {
-    GTEST_SKIP() << "SQLite still writes last_seen_ms as given: kUpdateAgentTelemetry in "
-                    "src/db/sqlite_agents.cc needs the same rule (pending)";
-  }
   Enroll(MakeAgent("shop-a", "agt_a", "cred-a"), "enr_a");
   Repository::AgentTelemetry unseen = Telemetry("shop-a", "agt_a");
   unseen.last_seen_ms.reset();
