@@ -51,6 +51,7 @@ class AgentHub;
 class EventHub;
 class RunCoordinator;
 class RolloutOrchestrator;
+class Leadership;
 class Metrics;
 
 struct Services {
@@ -64,6 +65,7 @@ struct Services {
   EventHub* events = nullptr;               // the live event stream's source; set by the daemon
   Metrics* metrics = nullptr;               // Prometheus metrics (server/metrics.h); set by the daemon
   RolloutOrchestrator* rollouts = nullptr;  // fleet rollouts' orchestrator; set by the daemon
+  Leadership* leadership = nullptr;         // whether this replica leads (ADR 0012); set by the daemon
 };
 
 // The authenticated caller: the token's principal and its roles from the policy.

@@ -1,5 +1,9 @@
-// /healthz (the process is alive) and /readyz (it can serve: database reachable, not draining).
+// /healthz (the process is alive) and /readyz (it can serve: database reachable, not
+// draining; it also names this replica and whether it leads, ADR 0012).
+#include <boost/json.hpp>
+
 #include "server/app.h"
+#include "server/leadership.h"
 
 namespace storeplane::server {
 
@@ -14,8 +18,13 @@ void RegisterHealthHandlers(std::map<std::string, Handler>& by_route, const App&
     if (auto s = ctx.services.repo.Ping(); !s.ok()) {
       return Error{ErrorCode::kUnavailable, "the database is not reachable", {}};
     }
+    boost::json::object body{{"status", "ready"}};
+    if (const Leadership* leadership = ctx.services.leadership) {
+      body["replica"] = leadership->holder();
+      body["role"] = leadership->is_leader() ? "leader" : "follower";
+    }
     Response resp;
-    resp.body = R"({"status":"ready"})";
+    resp.body = boost::json::serialize(body);
     return resp;
   };
 }
