@@ -102,6 +102,12 @@ constexpr const char* kListTargetsBase =
 #undef STOREPLANE_TARGET_COLUMNS
 constexpr const char* kProbeRollout = "SELECT 1 FROM rollouts WHERE id = $1";
 
+// Command inserts of one rollout take turns on its row (a lock that conflicts with itself and
+// with a step's update, not with foreign-key checks), so that their seqs (taken after it)
+// follow their commit order: whoever lists a command has seen every earlier one, and a step
+// that consumes through a seq cannot delete a command it never saw (SQLite's one writer
+// gives the same).
+constexpr const char* kLockRolloutForCommand = "SELECT 1 FROM rollouts WHERE id = $1 FOR NO KEY UPDATE";
 constexpr const char* kInsertCommand =
     "INSERT INTO rollout_commands (rollout_id, kind, wave, rollback, principal_id, request_id, created_at_ms) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7)";
@@ -711,7 +717,11 @@ Status InsertRolloutCommand(pg::PgConnection& conn, const InsertRolloutCommandEf
       .Add(command.principal_id)
       .Add(command.request_id)
       .Add(command.created_at_ms);
-  // The row's CHECKs come before its foreign key, as in SQLite.
+  // Without the rollout the insert below says so: the row's CHECKs come before its foreign
+  // key, as in SQLite.
+  if (auto locked = conn.Exec(kLockRolloutForCommand, pg::Params().Add(command.rollout_id), kWhat); !locked.ok()) {
+    return locked.error();
+  }
   auto inserted = conn.Exec(kInsertCommand, params, kWhat);
   if (inserted.ok()) return Status::Ok();
   if (Failed(conn, kForeignKeyViolation)) return RolloutNotFound(command.rollout_id);

@@ -6,11 +6,13 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "db/migrations.h"
@@ -625,6 +627,116 @@ TEST_P(RolloutsStorageTest, AChangedTargetOutsideTheRolloutFailsTheWholeUpdate) 
   EXPECT_EQ(Get("rol_1").version, 1);
 }
 
+// Several targets go to the database at once (PostgreSQL: one statement); when several are
+// wrong, the error is still about the first wrong one in the given order, as when they are
+// written one at a time, and nothing is written.
+TEST_P(RolloutsStorageTest, TheFirstRefusedTargetInOrderDecidesTheError) {
+  RolloutRecord rollout = Create(MakeRollout("rol_1"));
+  const long long audit_before = AuditRows();
+  auto insert = [&](std::vector<RolloutTargetRecord> targets) {
+    return ApplyAudited({InsertRolloutEffect{MakeRollout("rol_2"), std::move(targets)}});
+  };
+  RolloutTargetRecord odd = MakeTarget("shop-b", 1, 0);
+  odd.state = "exploded";
+
+  // The first missing store, in plan order (not in name order).
+  auto missing = insert({MakeTarget("shop-a", 0, 0), MakeTarget("ghost-2", 1, 0), MakeTarget("ghost-1", 2, 0)});
+  EXPECT_EQ(CodeOf(missing), ErrorCode::kNotFound);
+  EXPECT_NE(missing.error().message.find("'ghost-2'"), std::string::npos) << missing.error().message;
+  EXPECT_EQ(missing.error().message.find("ghost-1"), std::string::npos) << missing.error().message;
+  // A missing store before a store listed twice, or before a refused text: kNotFound.
+  auto missing_first =
+      insert({MakeTarget("shop-a", 0, 0), MakeTarget("ghost-1", 1, 0), MakeTarget("shop-a", 2, 0), odd});
+  EXPECT_EQ(CodeOf(missing_first), ErrorCode::kNotFound);
+  EXPECT_NE(missing_first.error().message.find("'ghost-1'"), std::string::npos) << missing_first.error().message;
+  odd.position = 2;
+  EXPECT_EQ(CodeOf(insert({MakeTarget("shop-a", 0, 0), MakeTarget("ghost-1", 1, 0), odd})), ErrorCode::kNotFound);
+  // After them: kInternal, naming the target.
+  odd.position = 1;
+  auto odd_first = insert({MakeTarget("shop-a", 0, 0), odd, MakeTarget("ghost-1", 2, 0)});
+  EXPECT_EQ(CodeOf(odd_first), ErrorCode::kInternal);
+  EXPECT_NE(odd_first.error().message.find("'shop-b'"), std::string::npos) << odd_first.error().message;
+  auto twice_first = insert({MakeTarget("shop-a", 0, 0), MakeTarget("shop-c", 0, 0), MakeTarget("ghost-1", 2, 0)});
+  EXPECT_EQ(CodeOf(twice_first), ErrorCode::kInternal);
+  EXPECT_NE(twice_first.error().message.find("'shop-c'"), std::string::npos) << twice_first.error().message;
+  EXPECT_EQ(repo_->GetRollout("rol_2").error().code, ErrorCode::kNotFound);
+
+  // The same for the changed targets of an update.
+  auto changed = [](std::string store_id, int position, int wave, std::string state) {
+    RolloutTargetRecord target = MakeTarget(std::move(store_id), position, wave);
+    target.state = std::move(state);
+    return target;
+  };
+  auto update = [&](std::vector<RolloutTargetRecord> targets) {
+    return ApplyAudited({Next(rollout, std::move(targets))});
+  };
+  auto outside_first = update({changed("shop-a", 0, 0, "deploying"), changed("shop-d", 3, 1, "deploying"),
+                               changed("shop-b", 1, 1, "exploded"), changed("shop-c", 2, 1, "deploying")});
+  EXPECT_EQ(CodeOf(outside_first), ErrorCode::kNotFound);
+  EXPECT_NE(outside_first.error().message.find("'shop-d'"), std::string::npos) << outside_first.error().message;
+  auto exploded_first = update({changed("shop-a", 0, 0, "deploying"), changed("shop-b", 1, 1, "exploded"),
+                                changed("shop-d", 3, 1, "deploying")});
+  EXPECT_EQ(CodeOf(exploded_first), ErrorCode::kInternal);
+  EXPECT_NE(exploded_first.error().message.find("'shop-b'"), std::string::npos) << exploded_first.error().message;
+  auto outside_only = update({changed("shop-a", 0, 0, "deploying"), changed("ghost-1", 5, 1, "deploying"),
+                              changed("shop-d", 3, 1, "deploying")});
+  EXPECT_EQ(CodeOf(outside_only), ErrorCode::kNotFound);
+  EXPECT_NE(outside_only.error().message.find("'ghost-1'"), std::string::npos) << outside_only.error().message;
+
+  // None of it was written.
+  EXPECT_EQ(Get("rol_1").version, 1);
+  for (const auto& target : Targets("rol_1")) EXPECT_EQ(target.state, "waiting") << target.store_id;
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM rollouts"), 1);
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM rollout_targets"), 3);
+  EXPECT_EQ(AuditRows(), audit_before);
+
+  // A store named twice among the changed targets is replaced twice: the last one stays.
+  RolloutRecord stored = Update(Next(rollout, {changed("shop-a", 0, 0, "deploying"), changed("shop-b", 1, 1, "failed"),
+                                               changed("shop-a", 0, 0, "succeeded")}));
+  EXPECT_EQ(stored.version, 2);
+  auto targets = Targets("rol_1");
+  ASSERT_EQ(targets.size(), 3u);
+  EXPECT_EQ(targets[0].state, "succeeded");
+  EXPECT_EQ(targets[1].state, "failed");
+  EXPECT_EQ(targets[2].state, "waiting");
+}
+
+// Texts are stored as given, whatever they contain (PostgreSQL sends the targets as arrays).
+TEST_P(RolloutsStorageTest, TargetTextsWithQuotesBackslashesAndBracesReadBackAsGiven) {
+  const std::vector<std::string> odd_texts = {R"(r"1)", R"(r\1)", "r,1", "{r1}", "NULL", "", " r 1 ", "r\u00e9"};
+  Insert(MakeStore(R"(sh"op\,{e})"));
+  std::vector<RolloutTargetRecord> targets;
+  for (std::size_t i = 0; i < odd_texts.size(); ++i) {
+    RolloutTargetRecord target =
+        MakeTarget(i == 0 ? R"(sh"op\,{e})" : "shop-" + std::string(1, 'a' + i % 4), static_cast<int>(i), 0);
+    target.previous_release = odd_texts[i];
+    target.deploy_run_id = odd_texts[(i + 1) % odd_texts.size()];
+    targets.push_back(target);
+  }
+  targets.resize(5);  // shop-a..shop-d once each, and the odd store
+  Create(MakeRollout("rol_1"), targets);
+  auto stored = Targets("rol_1");
+  ASSERT_EQ(stored.size(), targets.size());
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    targets[i].rollout_id = "rol_1";
+    ExpectSameTarget(stored[i], targets[i]);
+  }
+
+  // And through an update of several at once.
+  UpdateRolloutEffect step = Next(Get("rol_1"));
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    RolloutTargetRecord target = targets[i];
+    target.state = "deploying";
+    target.deploy_final_state = odd_texts[(i + 3) % odd_texts.size()];
+    target.rollback_run_id = odd_texts[(i + 5) % odd_texts.size()];
+    step.changed_targets.push_back(target);
+  }
+  Update(step);
+  stored = Targets("rol_1");
+  ASSERT_EQ(stored.size(), targets.size());
+  for (std::size_t i = 0; i < targets.size(); ++i) ExpectSameTarget(stored[i], step.changed_targets[i]);
+}
+
 // ---- commands ----
 
 TEST_P(RolloutsStorageTest, CommandsWaitInSeqOrderUntilConsumed) {
@@ -680,6 +792,41 @@ TEST_P(RolloutsStorageTest, CommandsWaitInSeqOrderUntilConsumed) {
   EXPECT_EQ(CodeOf(ApplyAudited({InsertRolloutCommandEffect{MakeCommand("", "pause")}})), ErrorCode::kInternal);
   EXPECT_EQ(CodeOf(ApplyAudited({InsertRolloutCommandEffect{MakeCommand("rol_1", "explode")}})), ErrorCode::kInternal);
   EXPECT_EQ(Commands("rol_1").size(), 1u);
+}
+
+// PostgreSQL: seqs come from a sequence, taken by concurrent transactions. Command inserts of
+// one rollout take turns, so that seq order is commit order: a listing that shows a command
+// shows every one with a lower seq, and consuming through a seq never deletes an unseen one.
+TEST_P(RolloutsStorageTest, ACommandCommittedLaterNeverHasALowerSeqThanOneAlreadyListed) {
+  if (!postgres()) GTEST_SKIP() << "SQLite has one writer: commands are written one batch at a time";
+  Create(MakeRollout("rol_1"));
+  Create(MakeRollout("rol_2", "production", kT0 + 1), {MakeTarget("shop-d", 0, 0)});
+
+  // Another replica's transaction has inserted a command and not committed yet.
+  auto other = pg::PgConnection::Open(pg_options_.conninfo);
+  ASSERT_TRUE(other.ok()) << other.error().message;
+  ASSERT_TRUE(other->Script("BEGIN", "test").ok());
+  ASSERT_TRUE(pg_detail::InsertRolloutCommand(*other, InsertRolloutCommandEffect{MakeCommand("rol_1", "pause")}).ok());
+
+  // A command to another rollout does not wait; one to the same rollout waits for it.
+  MustApply({InsertRolloutCommandEffect{MakeCommand("rol_2", "pause")}});
+  std::atomic<bool> done{false};
+  std::thread second([&] {
+    auto applied = ApplyAudited({InsertRolloutCommandEffect{MakeCommand("rol_1", "resume")}});
+    EXPECT_TRUE(applied.ok()) << (applied.ok() ? "" : applied.error().message);
+    done = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(done.load()) << "the second command did not wait for the first";
+  EXPECT_TRUE(Commands("rol_1").empty()) << "a command listed before an earlier one committed";
+
+  ASSERT_TRUE(other->Script("COMMIT", "test").ok());
+  second.join();
+  auto inbox = Commands("rol_1");
+  ASSERT_EQ(inbox.size(), 2u);
+  EXPECT_EQ(inbox[0].kind, "pause");
+  EXPECT_EQ(inbox[1].kind, "resume");
+  EXPECT_LT(inbox[0].seq, inbox[1].seq);
 }
 
 // ---- listings ----
@@ -1004,6 +1151,29 @@ TEST_P(RolloutsStorageTest, TenThousandTargetsInsertInOneBatchAndReadBack) {
   EXPECT_EQ(middle->front().position, 5000);
   EXPECT_EQ(middle->back().position, 5999);
   EXPECT_EQ(Get("rol_big").plan_json.size(), static_cast<std::size_t>(kStores * 12));
+
+  // An abort stops the last wave's 9,000 targets in one step.
+  UpdateRolloutEffect abort = Next(Get("rol_big"));
+  abort.updated.state = "aborted";
+  for (RolloutTargetRecord target : *last_wave) {
+    target.state = "not_started";
+    target.updated_at_ms = kT0 + 1000;
+    abort.changed_targets.push_back(std::move(target));
+  }
+  const auto update_start = std::chrono::steady_clock::now();
+  auto aborted = ApplyAudited({abort});
+  const auto updated = std::chrono::steady_clock::now();
+  ASSERT_TRUE(aborted.ok()) << aborted.error().message;
+  std::printf("[ timing ] update 9000 targets in one step: %lld ms\n",
+              static_cast<long long>(ms(updated - update_start)));
+  EXPECT_LT(ms(updated - update_start), 5000) << "far slower than expected (aim: well under 1 s)";
+  Repository::RolloutTargetQuery not_started;
+  not_started.state = "not_started";
+  auto stopped = repo_->ListRolloutTargets("rol_big", not_started);
+  ASSERT_TRUE(stopped.ok());
+  EXPECT_EQ(stopped->size(), 9000u);
+  EXPECT_EQ(stopped->front().position, 1000);
+  EXPECT_EQ(Get("rol_big").state, "aborted");
 }
 
 // ---- persistence and upgrade ----
