@@ -1,15 +1,18 @@
 // Fleet rollouts in storage (schema v6): rollouts with their targets and command inbox,
 // optimistic updates that replace the changed targets and consume commands (all or nothing
 // with the batch), listings with their filters and cursors, runs that know their rollout,
-// 10,000 targets in one insert, persistence and the upgrade from v5.
+// 10,000 targets in one insert, persistence and the upgrade from v5. Every test but the SQLite
+// upgrade runs against both back ends (SQLite and PostgreSQL).
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "db/migrations.h"
@@ -18,10 +21,10 @@
 namespace storeplane::db {
 namespace {
 
+using testing::BackendTest;
 using testing::ExecRaw;
 using testing::MakeStore;
 using testing::QueryIntRaw;
-using testing::RepositoryTest;
 using testing::TestAudit;
 
 constexpr std::int64_t kT0 = 1'700'000'000'000;
@@ -155,10 +158,25 @@ std::string QueryPlan(const std::string& path, const std::string& sql) {
   return plan;
 }
 
-class RolloutsStorageTest : public RepositoryTest {
+// PostgreSQL's plan for `sql` (EXPLAIN, one line per row) with sequential and bitmap scans priced out,
+// as they would be at scale: what remains shows whether an index serves the filter and the
+// order (a "Sort" node when none does).
+std::string PostgresPlan(const std::string& conninfo, const std::string& sql) {
+  auto conn = pg::PgConnection::Open(conninfo);
+  if (!conn.ok() || !conn->Script("SET enable_seqscan = off; SET enable_bitmapscan = off", "test").ok())
+    return "<no connection>";
+  auto rows = conn->Exec(("EXPLAIN " + sql).c_str(), "test");
+  if (!rows.ok()) return "<" + rows.error().message + ">";
+  std::string plan;
+  for (int r = 0; r < rows->size(); ++r) plan += rows->Text(r, 0) + "\n";
+  return plan;
+}
+
+class RolloutsStorageTest : public BackendTest {
  protected:
   void SetUp() override {
-    RepositoryTest::SetUp();
+    BackendTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     for (const char* id : {"shop-a", "shop-b", "shop-c", "shop-d"}) Insert(MakeStore(id));
   }
 
@@ -214,71 +232,131 @@ class RolloutsStorageTest : public RepositoryTest {
     return rollouts.ok() ? Ids(*rollouts) : std::vector<std::string>{"<error>"};
   }
 
-  long long AuditRows() { return QueryIntRaw(options_.path, "SELECT COUNT(*) FROM audit_log"); }
+  long long AuditRows() { return QueryInt("SELECT COUNT(*) FROM audit_log"); }
+
+  // The statement, run behind the repository's back, is refused by a constraint or trigger
+  // of the schema (SQLite: SQLITE_CONSTRAINT; PostgreSQL: an integrity constraint violation,
+  // SQLSTATE class 23, which the triggers raise too).
+  ::testing::AssertionResult Refused(const std::string& sql) {
+    if (!postgres()) {
+      const int rc = ExecRaw(options_.path, sql);
+      if (rc == SQLITE_CONSTRAINT) return ::testing::AssertionSuccess();
+      return ::testing::AssertionFailure() << "rc " << rc;
+    }
+    auto conn = pg::PgConnection::Open(pg_options_.conninfo);
+    if (!conn.ok()) return ::testing::AssertionFailure() << conn.error().message;
+    if (conn->Script(sql, "test").ok()) return ::testing::AssertionFailure() << "accepted";
+    const std::string& sqlstate = conn->last_failure().sqlstate;
+    if (sqlstate.starts_with("23")) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "SQLSTATE " << sqlstate;
+  }
+
+  // The runs area of the PostgreSQL back end is ported separately: until pipeline_runs
+  // exists there, the tests of runs that know their rollout cannot run on it.
+  bool NoPipelineRuns() { return postgres() && QueryInt("SELECT (to_regclass('pipeline_runs') IS NULL)::int") == 1; }
 
   int audit_n_ = 100;
 };
 
 // ---- schema ----
 
-TEST_F(RolloutsStorageTest, SchemaVersionSixHasTheNewTablesIndexesAndColumn) {
+TEST_P(RolloutsStorageTest, SchemaVersionSixHasTheNewTablesIndexesAndColumn) {
+  const std::vector<const char*> tables = {"rollouts", "rollout_targets", "rollout_commands"};
+  const std::vector<const char*> indexes = {"rollouts_by_created_at",   "rollouts_by_environment",
+                                            "rollouts_active",          "rollout_targets_by_wave",
+                                            "rollout_targets_by_state", "rollout_commands_by_rollout"};
+  if (postgres()) {
+    // PostgreSQL's first schema version is SQLite's version 6.
+    EXPECT_GE(PostgresTargetSchemaVersion(), 1);
+    EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM schema_migrations WHERE version = 1"), 1);
+    for (const char* table : tables) {
+      EXPECT_EQ(QueryInt(std::string("SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() AND "
+                                     "tablename = '") +
+                         table + "'"),
+                1)
+          << table;
+    }
+    for (const char* index : indexes) {
+      EXPECT_EQ(QueryInt(std::string("SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND "
+                                     "indexname = '") +
+                         index + "'"),
+                1)
+          << index;
+    }
+    // The commands' seq never goes back (a sequence), even after the newest command was consumed.
+    EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = current_schema() AND "
+                       "table_name = 'rollout_commands' AND column_name = 'seq' AND data_type = 'bigint' AND "
+                       "column_default LIKE 'nextval(%'"),
+              1);
+    if (NoPipelineRuns()) {
+      std::printf("[ note   ] no pipeline_runs on PostgreSQL yet (runs area): its rollout column not checked\n");
+      return;
+    }
+    EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND "
+                       "indexname = 'pipeline_runs_by_rollout'"),
+              1);
+    EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = current_schema() AND "
+                       "table_name = 'pipeline_runs' AND column_name = 'rollout_id' AND is_nullable = 'YES' AND "
+                       "column_default IS NULL"),
+              1);
+    EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM pg_constraint WHERE contype = 'f' AND "
+                       "conrelid = 'pipeline_runs'::regclass AND confrelid = 'rollouts'::regclass"),
+              1);
+    return;
+  }
   EXPECT_GE(LatestSchemaVersion(), 6);
-  EXPECT_EQ(QueryIntRaw(options_.path, "SELECT COUNT(*) FROM schema_migrations WHERE version = 6"), 1);
-  for (const char* table : {"rollouts", "rollout_targets", "rollout_commands"}) {
-    EXPECT_EQ(
-        QueryIntRaw(options_.path,
-                    std::string("SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='") + table + "'"),
-        1)
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM schema_migrations WHERE version = 6"), 1);
+  for (const char* table : tables) {
+    EXPECT_EQ(QueryInt(std::string("SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='") + table + "'"),
+              1)
         << table;
   }
-  for (const char* index :
-       {"rollouts_by_created_at", "rollouts_by_environment", "rollouts_active", "rollout_targets_by_wave",
-        "rollout_targets_by_state", "rollout_commands_by_rollout", "pipeline_runs_by_rollout"}) {
-    EXPECT_EQ(
-        QueryIntRaw(options_.path,
-                    std::string("SELECT COUNT(*) FROM sqlite_master WHERE type='index' AND name='") + index + "'"),
-        1)
+  for (const char* index : indexes) {
+    EXPECT_EQ(QueryInt(std::string("SELECT COUNT(*) FROM sqlite_master WHERE type='index' AND name='") + index + "'"),
+              1)
         << index;
   }
-  EXPECT_EQ(QueryIntRaw(options_.path,
-                        "SELECT COUNT(*) FROM pragma_table_info('pipeline_runs') WHERE "
-                        "name = 'rollout_id' AND \"notnull\" = 0 AND dflt_value IS NULL"),
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM sqlite_master WHERE type='index' AND name='pipeline_runs_by_rollout'"), 1);
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM pragma_table_info('pipeline_runs') WHERE "
+                     "name = 'rollout_id' AND \"notnull\" = 0 AND dflt_value IS NULL"),
             1);
   // The commands' seq never goes back, even after the newest command was consumed.
-  EXPECT_EQ(QueryIntRaw(options_.path,
-                        "SELECT COUNT(*) FROM sqlite_master WHERE name = 'rollout_commands' AND sql LIKE "
-                        "'%seq INTEGER PRIMARY KEY AUTOINCREMENT%'"),
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM sqlite_master WHERE name = 'rollout_commands' AND sql LIKE "
+                     "'%seq INTEGER PRIMARY KEY AUTOINCREMENT%'"),
             1);
 }
 
-TEST_F(RolloutsStorageTest, TheSchemaRefusesUnknownTextsAndChangesToThePlan) {
+TEST_P(RolloutsStorageTest, TheSchemaRefusesUnknownTextsAndChangesToThePlan) {
   Create(MakeRollout("rol_1"));
   Close();
-  EXPECT_EQ(ExecRaw(options_.path, "UPDATE rollouts SET state = 'exploded'"), SQLITE_CONSTRAINT);
-  EXPECT_EQ(ExecRaw(options_.path, "UPDATE rollouts SET ending = 'boredom'"), SQLITE_CONSTRAINT);
-  EXPECT_EQ(ExecRaw(options_.path, "UPDATE rollouts SET paused_from = 'sleeping'"), SQLITE_CONSTRAINT);
-  EXPECT_EQ(ExecRaw(options_.path, "UPDATE rollouts SET plan_json = '[]'"), SQLITE_CONSTRAINT);
-  EXPECT_EQ(ExecRaw(options_.path, "UPDATE rollouts SET created_at_ms = 1"), SQLITE_CONSTRAINT);
-  EXPECT_EQ(ExecRaw(options_.path, "DELETE FROM rollouts"), SQLITE_CONSTRAINT);
-  EXPECT_EQ(ExecRaw(options_.path, "UPDATE rollouts SET state = 'paused', paused_from = 'running'"), SQLITE_OK);
-  EXPECT_EQ(ExecRaw(options_.path, "UPDATE rollout_targets SET state = 'exploded'"), SQLITE_CONSTRAINT);
-  EXPECT_EQ(ExecRaw(options_.path, "UPDATE rollout_targets SET skip_reason = 'tired'"), SQLITE_CONSTRAINT);
-  EXPECT_EQ(ExecRaw(options_.path, "UPDATE rollout_targets SET wave = 5 WHERE store_id = 'shop-a'"), SQLITE_CONSTRAINT);
-  EXPECT_EQ(ExecRaw(options_.path, "UPDATE rollout_targets SET position = 9 WHERE store_id = 'shop-a'"),
-            SQLITE_CONSTRAINT);
-  EXPECT_EQ(ExecRaw(options_.path, "DELETE FROM rollout_targets"), SQLITE_CONSTRAINT);
-  EXPECT_EQ(ExecRaw(options_.path, "UPDATE rollout_targets SET state = 'skipped', skip_reason = 'window_closed'"),
-            SQLITE_OK);
-  EXPECT_EQ(ExecRaw(options_.path,
-                    "INSERT INTO rollout_commands (rollout_id, kind, principal_id, created_at_ms) "
-                    "VALUES ('rol_1', 'explode', 'bob', 1)"),
-            SQLITE_CONSTRAINT);
-  EXPECT_EQ(QueryIntRaw(options_.path, "SELECT COUNT(*) FROM rollout_targets WHERE state = 'skipped'"), 3);
+  EXPECT_TRUE(Refused("UPDATE rollouts SET state = 'exploded'"));
+  EXPECT_TRUE(Refused("UPDATE rollouts SET ending = 'boredom'"));
+  EXPECT_TRUE(Refused("UPDATE rollouts SET paused_from = 'sleeping'"));
+  EXPECT_TRUE(Refused("UPDATE rollouts SET plan_json = '[]'"));
+  EXPECT_TRUE(Refused("UPDATE rollouts SET created_at_ms = 1"));
+  EXPECT_TRUE(Refused("DELETE FROM rollouts"));
+  EXPECT_TRUE(ExecSql("UPDATE rollouts SET state = 'paused', paused_from = 'running'"));
+  EXPECT_TRUE(Refused("UPDATE rollout_targets SET state = 'exploded'"));
+  EXPECT_TRUE(Refused("UPDATE rollout_targets SET skip_reason = 'tired'"));
+  EXPECT_TRUE(Refused("UPDATE rollout_targets SET wave = 5 WHERE store_id = 'shop-a'"));
+  EXPECT_TRUE(Refused("UPDATE rollout_targets SET position = 9 WHERE store_id = 'shop-a'"));
+  EXPECT_TRUE(Refused("DELETE FROM rollout_targets"));
+  EXPECT_TRUE(ExecSql("UPDATE rollout_targets SET state = 'skipped', skip_reason = 'window_closed'"));
+  EXPECT_TRUE(
+      Refused("INSERT INTO rollout_commands (rollout_id, kind, principal_id, created_at_ms) "
+              "VALUES ('rol_1', 'explode', 'bob', 1)"));
+  if (postgres()) {
+    // TRUNCATE skips DELETE triggers: it has its own.
+    EXPECT_TRUE(Refused("TRUNCATE rollout_targets"));
+    EXPECT_TRUE(Refused("TRUNCATE rollouts CASCADE"));
+  }
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM rollout_targets WHERE state = 'skipped'"), 3);
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM rollouts WHERE plan_json = '[]'"), 0);
 }
 
 // ---- insert and read back ----
 
-TEST_F(RolloutsStorageTest, EveryFieldReadsBackWithOptionalsSetAndUnset) {
+TEST_P(RolloutsStorageTest, EveryFieldReadsBackWithOptionalsSetAndUnset) {
   RolloutRecord full = MakeRollout("rol_full", "staging", kT0 + 7, "paused");
   full.paused_from = "waiting_between_waves";
   full.current_wave = 3;
@@ -334,7 +412,7 @@ TEST_F(RolloutsStorageTest, EveryFieldReadsBackWithOptionalsSetAndUnset) {
   EXPECT_TRUE(Commands("rol_bare").empty());
 }
 
-TEST_F(RolloutsStorageTest, InsertErrorsWriteNothing) {
+TEST_P(RolloutsStorageTest, InsertErrorsWriteNothing) {
   Create(MakeRollout("rol_1"));
   const long long audit_before = AuditRows();
 
@@ -366,12 +444,12 @@ TEST_F(RolloutsStorageTest, InsertErrorsWriteNothing) {
 
   // None of it was written, audit included.
   EXPECT_EQ(repo_->GetRollout("rol_2").error().code, ErrorCode::kNotFound);
-  EXPECT_EQ(QueryIntRaw(options_.path, "SELECT COUNT(*) FROM rollouts"), 1);
-  EXPECT_EQ(QueryIntRaw(options_.path, "SELECT COUNT(*) FROM rollout_targets"), 3);
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM rollouts"), 1);
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM rollout_targets"), 3);
   EXPECT_EQ(AuditRows(), audit_before);
 }
 
-TEST_F(RolloutsStorageTest, UnknownIdsAreNotFound) {
+TEST_P(RolloutsStorageTest, UnknownIdsAreNotFound) {
   EXPECT_EQ(repo_->GetRollout("rol_none").error().code, ErrorCode::kNotFound);
   auto targets = repo_->ListRolloutTargets("rol_none", {});
   ASSERT_FALSE(targets.ok());
@@ -381,12 +459,12 @@ TEST_F(RolloutsStorageTest, UnknownIdsAreNotFound) {
   EXPECT_EQ(CodeOf(ApplyAudited({InsertRolloutCommandEffect{MakeCommand("rol_none", "pause")}})), ErrorCode::kNotFound);
   // The inbox of a rollout that does not exist is empty (the interface does not call it an error).
   EXPECT_TRUE(Commands("rol_none").empty());
-  EXPECT_EQ(QueryIntRaw(options_.path, "SELECT COUNT(*) FROM rollout_commands"), 0);
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM rollout_commands"), 0);
 }
 
 // ---- update ----
 
-TEST_F(RolloutsStorageTest, UpdateMovesTheProgressAndReplacesTheChangedTargets) {
+TEST_P(RolloutsStorageTest, UpdateMovesTheProgressAndReplacesTheChangedTargets) {
   RolloutRecord rollout = Create(MakeRollout("rol_1"));
   Create(MakeRollout("rol_other", "production", kT0 + 1));
 
@@ -444,7 +522,7 @@ TEST_F(RolloutsStorageTest, UpdateMovesTheProgressAndReplacesTheChangedTargets) 
   EXPECT_EQ(Get("rol_1").version, 3);
 }
 
-TEST_F(RolloutsStorageTest, TheSpecPlanAndATargetsPlaceNeverChange) {
+TEST_P(RolloutsStorageTest, TheSpecPlanAndATargetsPlaceNeverChange) {
   RolloutRecord rollout = Create(MakeRollout("rol_1"));
   UpdateRolloutEffect step = Next(rollout);
   step.updated.state = "running";
@@ -473,7 +551,7 @@ TEST_F(RolloutsStorageTest, TheSpecPlanAndATargetsPlaceNeverChange) {
   EXPECT_EQ(targets[2].state, "deploying");
 }
 
-TEST_F(RolloutsStorageTest, AStaleVersionFailsTheWholeBatchAndWritesNothing) {
+TEST_P(RolloutsStorageTest, AStaleVersionFailsTheWholeBatchAndWritesNothing) {
   RolloutRecord rollout = Create(MakeRollout("rol_1"));
   MustApply({InsertRolloutCommandEffect{MakeCommand("rol_1", "pause")}});
   const std::vector<RolloutCommandRecord> commands = Commands("rol_1");
@@ -511,7 +589,7 @@ TEST_F(RolloutsStorageTest, AStaleVersionFailsTheWholeBatchAndWritesNothing) {
   EXPECT_EQ(AuditRows(), audit_before);
 }
 
-TEST_F(RolloutsStorageTest, AChangedTargetOutsideTheRolloutFailsTheWholeUpdate) {
+TEST_P(RolloutsStorageTest, AChangedTargetOutsideTheRolloutFailsTheWholeUpdate) {
   RolloutRecord rollout = Create(MakeRollout("rol_1"));
   Create(MakeRollout("rol_2", "production", kT0 + 1), {MakeTarget("shop-d", 0, 0)});
   const long long audit_before = AuditRows();
@@ -549,9 +627,119 @@ TEST_F(RolloutsStorageTest, AChangedTargetOutsideTheRolloutFailsTheWholeUpdate) 
   EXPECT_EQ(Get("rol_1").version, 1);
 }
 
+// Several targets go to the database at once (PostgreSQL: one statement); when several are
+// wrong, the error is still about the first wrong one in the given order, as when they are
+// written one at a time, and nothing is written.
+TEST_P(RolloutsStorageTest, TheFirstRefusedTargetInOrderDecidesTheError) {
+  RolloutRecord rollout = Create(MakeRollout("rol_1"));
+  const long long audit_before = AuditRows();
+  auto insert = [&](std::vector<RolloutTargetRecord> targets) {
+    return ApplyAudited({InsertRolloutEffect{MakeRollout("rol_2"), std::move(targets)}});
+  };
+  RolloutTargetRecord odd = MakeTarget("shop-b", 1, 0);
+  odd.state = "exploded";
+
+  // The first missing store, in plan order (not in name order).
+  auto missing = insert({MakeTarget("shop-a", 0, 0), MakeTarget("ghost-2", 1, 0), MakeTarget("ghost-1", 2, 0)});
+  EXPECT_EQ(CodeOf(missing), ErrorCode::kNotFound);
+  EXPECT_NE(missing.error().message.find("'ghost-2'"), std::string::npos) << missing.error().message;
+  EXPECT_EQ(missing.error().message.find("ghost-1"), std::string::npos) << missing.error().message;
+  // A missing store before a store listed twice, or before a refused text: kNotFound.
+  auto missing_first =
+      insert({MakeTarget("shop-a", 0, 0), MakeTarget("ghost-1", 1, 0), MakeTarget("shop-a", 2, 0), odd});
+  EXPECT_EQ(CodeOf(missing_first), ErrorCode::kNotFound);
+  EXPECT_NE(missing_first.error().message.find("'ghost-1'"), std::string::npos) << missing_first.error().message;
+  odd.position = 2;
+  EXPECT_EQ(CodeOf(insert({MakeTarget("shop-a", 0, 0), MakeTarget("ghost-1", 1, 0), odd})), ErrorCode::kNotFound);
+  // After them: kInternal, naming the target.
+  odd.position = 1;
+  auto odd_first = insert({MakeTarget("shop-a", 0, 0), odd, MakeTarget("ghost-1", 2, 0)});
+  EXPECT_EQ(CodeOf(odd_first), ErrorCode::kInternal);
+  EXPECT_NE(odd_first.error().message.find("'shop-b'"), std::string::npos) << odd_first.error().message;
+  auto twice_first = insert({MakeTarget("shop-a", 0, 0), MakeTarget("shop-c", 0, 0), MakeTarget("ghost-1", 2, 0)});
+  EXPECT_EQ(CodeOf(twice_first), ErrorCode::kInternal);
+  EXPECT_NE(twice_first.error().message.find("'shop-c'"), std::string::npos) << twice_first.error().message;
+  EXPECT_EQ(repo_->GetRollout("rol_2").error().code, ErrorCode::kNotFound);
+
+  // The same for the changed targets of an update.
+  auto changed = [](std::string store_id, int position, int wave, std::string state) {
+    RolloutTargetRecord target = MakeTarget(std::move(store_id), position, wave);
+    target.state = std::move(state);
+    return target;
+  };
+  auto update = [&](std::vector<RolloutTargetRecord> targets) {
+    return ApplyAudited({Next(rollout, std::move(targets))});
+  };
+  auto outside_first = update({changed("shop-a", 0, 0, "deploying"), changed("shop-d", 3, 1, "deploying"),
+                               changed("shop-b", 1, 1, "exploded"), changed("shop-c", 2, 1, "deploying")});
+  EXPECT_EQ(CodeOf(outside_first), ErrorCode::kNotFound);
+  EXPECT_NE(outside_first.error().message.find("'shop-d'"), std::string::npos) << outside_first.error().message;
+  auto exploded_first = update({changed("shop-a", 0, 0, "deploying"), changed("shop-b", 1, 1, "exploded"),
+                                changed("shop-d", 3, 1, "deploying")});
+  EXPECT_EQ(CodeOf(exploded_first), ErrorCode::kInternal);
+  EXPECT_NE(exploded_first.error().message.find("'shop-b'"), std::string::npos) << exploded_first.error().message;
+  auto outside_only = update({changed("shop-a", 0, 0, "deploying"), changed("ghost-1", 5, 1, "deploying"),
+                              changed("shop-d", 3, 1, "deploying")});
+  EXPECT_EQ(CodeOf(outside_only), ErrorCode::kNotFound);
+  EXPECT_NE(outside_only.error().message.find("'ghost-1'"), std::string::npos) << outside_only.error().message;
+
+  // None of it was written.
+  EXPECT_EQ(Get("rol_1").version, 1);
+  for (const auto& target : Targets("rol_1")) EXPECT_EQ(target.state, "waiting") << target.store_id;
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM rollouts"), 1);
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM rollout_targets"), 3);
+  EXPECT_EQ(AuditRows(), audit_before);
+
+  // A store named twice among the changed targets is replaced twice: the last one stays.
+  RolloutRecord stored = Update(Next(rollout, {changed("shop-a", 0, 0, "deploying"), changed("shop-b", 1, 1, "failed"),
+                                               changed("shop-a", 0, 0, "succeeded")}));
+  EXPECT_EQ(stored.version, 2);
+  auto targets = Targets("rol_1");
+  ASSERT_EQ(targets.size(), 3u);
+  EXPECT_EQ(targets[0].state, "succeeded");
+  EXPECT_EQ(targets[1].state, "failed");
+  EXPECT_EQ(targets[2].state, "waiting");
+}
+
+// Texts are stored as given, whatever they contain (PostgreSQL sends the targets as arrays).
+TEST_P(RolloutsStorageTest, TargetTextsWithQuotesBackslashesAndBracesReadBackAsGiven) {
+  const std::vector<std::string> odd_texts = {R"(r"1)", R"(r\1)", "r,1", "{r1}", "NULL", "", " r 1 ", "r\u00e9"};
+  Insert(MakeStore(R"(sh"op\,{e})"));
+  std::vector<RolloutTargetRecord> targets;
+  for (std::size_t i = 0; i < odd_texts.size(); ++i) {
+    RolloutTargetRecord target =
+        MakeTarget(i == 0 ? R"(sh"op\,{e})" : "shop-" + std::string(1, 'a' + i % 4), static_cast<int>(i), 0);
+    target.previous_release = odd_texts[i];
+    target.deploy_run_id = odd_texts[(i + 1) % odd_texts.size()];
+    targets.push_back(target);
+  }
+  targets.resize(5);  // shop-a..shop-d once each, and the odd store
+  Create(MakeRollout("rol_1"), targets);
+  auto stored = Targets("rol_1");
+  ASSERT_EQ(stored.size(), targets.size());
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    targets[i].rollout_id = "rol_1";
+    ExpectSameTarget(stored[i], targets[i]);
+  }
+
+  // And through an update of several at once.
+  UpdateRolloutEffect step = Next(Get("rol_1"));
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    RolloutTargetRecord target = targets[i];
+    target.state = "deploying";
+    target.deploy_final_state = odd_texts[(i + 3) % odd_texts.size()];
+    target.rollback_run_id = odd_texts[(i + 5) % odd_texts.size()];
+    step.changed_targets.push_back(target);
+  }
+  Update(step);
+  stored = Targets("rol_1");
+  ASSERT_EQ(stored.size(), targets.size());
+  for (std::size_t i = 0; i < targets.size(); ++i) ExpectSameTarget(stored[i], step.changed_targets[i]);
+}
+
 // ---- commands ----
 
-TEST_F(RolloutsStorageTest, CommandsWaitInSeqOrderUntilConsumed) {
+TEST_P(RolloutsStorageTest, CommandsWaitInSeqOrderUntilConsumed) {
   RolloutRecord r1 = Create(MakeRollout("rol_1"));
   Create(MakeRollout("rol_2", "production", kT0 + 1), {MakeTarget("shop-d", 0, 0)});
 
@@ -606,9 +794,44 @@ TEST_F(RolloutsStorageTest, CommandsWaitInSeqOrderUntilConsumed) {
   EXPECT_EQ(Commands("rol_1").size(), 1u);
 }
 
+// PostgreSQL: seqs come from a sequence, taken by concurrent transactions. Command inserts of
+// one rollout take turns, so that seq order is commit order: a listing that shows a command
+// shows every one with a lower seq, and consuming through a seq never deletes an unseen one.
+TEST_P(RolloutsStorageTest, ACommandCommittedLaterNeverHasALowerSeqThanOneAlreadyListed) {
+  if (!postgres()) GTEST_SKIP() << "SQLite has one writer: commands are written one batch at a time";
+  Create(MakeRollout("rol_1"));
+  Create(MakeRollout("rol_2", "production", kT0 + 1), {MakeTarget("shop-d", 0, 0)});
+
+  // Another replica's transaction has inserted a command and not committed yet.
+  auto other = pg::PgConnection::Open(pg_options_.conninfo);
+  ASSERT_TRUE(other.ok()) << other.error().message;
+  ASSERT_TRUE(other->Script("BEGIN", "test").ok());
+  ASSERT_TRUE(pg_detail::InsertRolloutCommand(*other, InsertRolloutCommandEffect{MakeCommand("rol_1", "pause")}).ok());
+
+  // A command to another rollout does not wait; one to the same rollout waits for it.
+  MustApply({InsertRolloutCommandEffect{MakeCommand("rol_2", "pause")}});
+  std::atomic<bool> done{false};
+  std::thread second([&] {
+    auto applied = ApplyAudited({InsertRolloutCommandEffect{MakeCommand("rol_1", "resume")}});
+    EXPECT_TRUE(applied.ok()) << (applied.ok() ? "" : applied.error().message);
+    done = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(done.load()) << "the second command did not wait for the first";
+  EXPECT_TRUE(Commands("rol_1").empty()) << "a command listed before an earlier one committed";
+
+  ASSERT_TRUE(other->Script("COMMIT", "test").ok());
+  second.join();
+  auto inbox = Commands("rol_1");
+  ASSERT_EQ(inbox.size(), 2u);
+  EXPECT_EQ(inbox[0].kind, "pause");
+  EXPECT_EQ(inbox[1].kind, "resume");
+  EXPECT_LT(inbox[0].seq, inbox[1].seq);
+}
+
 // ---- listings ----
 
-TEST_F(RolloutsStorageTest, ListRolloutsIsNewestFirstWithFiltersAndCursor) {
+TEST_P(RolloutsStorageTest, ListRolloutsIsNewestFirstWithFiltersAndCursor) {
   // Creation times: rol_a and rol_b share one (the id breaks the tie).
   Create(MakeRollout("rol_1", "production", kT0 + 1, "succeeded"));
   Create(MakeRollout("rol_2", "staging", kT0 + 2, "running"));
@@ -686,7 +909,7 @@ TEST_F(RolloutsStorageTest, ListRolloutsIsNewestFirstWithFiltersAndCursor) {
   EXPECT_EQ(List(succeeded), (std::vector<std::string>{"rol_6", "rol_1"}));
 }
 
-TEST_F(RolloutsStorageTest, ListRolloutTargetsFiltersByWaveAndStateInPositionOrder) {
+TEST_P(RolloutsStorageTest, ListRolloutTargetsFiltersByWaveAndStateInPositionOrder) {
   // Positions deliberately not in insert order.
   std::vector<RolloutTargetRecord> targets = {MakeTarget("shop-c", 2, 1), MakeTarget("shop-a", 0, 0),
                                               MakeTarget("shop-d", 3, 1), MakeTarget("shop-b", 1, 1)};
@@ -738,17 +961,26 @@ TEST_F(RolloutsStorageTest, ListRolloutTargetsFiltersByWaveAndStateInPositionOrd
 
   // Each filter is served by an index in position order: nothing is sorted.
   for (const char* filter : {"", " AND wave = 1", " AND state = 'succeeded'"}) {
-    const std::string plan =
-        QueryPlan(options_.path, std::string("SELECT * FROM rollout_targets WHERE rollout_id = 'rol_1' AND "
-                                             "position > -1") +
-                                     filter + " ORDER BY position LIMIT 100");
-    EXPECT_NE(plan.find("USING INDEX"), std::string::npos) << filter << "\n" << plan;
-    EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << filter << "\n" << plan;
+    const std::string sql = std::string("SELECT * FROM rollout_targets WHERE rollout_id = 'rol_1' AND position > -1") +
+                            filter + " ORDER BY position LIMIT 100";
+    if (postgres()) {
+      const std::string plan = PostgresPlan(pg_options_.conninfo, sql);
+      EXPECT_NE(plan.find("Index Scan"), std::string::npos) << filter << "\n" << plan;
+      EXPECT_EQ(plan.find("Sort"), std::string::npos) << filter << "\n" << plan;
+    } else {
+      const std::string plan = QueryPlan(options_.path, sql);
+      EXPECT_NE(plan.find("USING INDEX"), std::string::npos) << filter << "\n" << plan;
+      EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << filter << "\n" << plan;
+    }
   }
-  const std::string active_plan = QueryPlan(
-      options_.path,
-      "SELECT id FROM rollouts WHERE state NOT IN ('succeeded', 'failed', 'aborted') ORDER BY created_at_ms, id");
+  const std::string active_sql =
+      "SELECT id FROM rollouts WHERE state NOT IN ('succeeded', 'failed', 'aborted') ORDER BY created_at_ms, id";
+  const std::string active_plan =
+      postgres() ? PostgresPlan(pg_options_.conninfo, active_sql) : QueryPlan(options_.path, active_sql);
   EXPECT_NE(active_plan.find("rollouts_active"), std::string::npos) << active_plan;
+  if (postgres()) {
+    EXPECT_EQ(active_plan.find("Sort"), std::string::npos) << active_plan;
+  }
 }
 
 // ---- runs know their rollout ----
@@ -776,7 +1008,8 @@ InsertRunEffect InsertRun(const PipelineRunRecord& run) {
   return InsertRunEffect{run, entry};
 }
 
-TEST_F(RolloutsStorageTest, RunsKeepTheirRolloutAndCanBeListedByIt) {
+TEST_P(RolloutsStorageTest, RunsKeepTheirRolloutAndCanBeListedByIt) {
+  if (NoPipelineRuns()) GTEST_SKIP() << "no pipeline_runs on PostgreSQL yet: the runs area is ported separately";
   Create(MakeRollout("rol_1"));
   Create(MakeRollout("rol_2", "production", kT0 + 1), {MakeTarget("shop-d", 0, 0)});
   MustApply({InsertRun(MakeRun("run_1", "shop-a", "rol_1", kT0 + 10))});
@@ -794,7 +1027,7 @@ TEST_F(RolloutsStorageTest, RunsKeepTheirRolloutAndCanBeListedByIt) {
   ASSERT_TRUE(run2.ok());
   EXPECT_EQ(run2->rollout_id, "");
   // No rollout is NULL in the table (the column references rollouts).
-  EXPECT_EQ(QueryIntRaw(options_.path, "SELECT COUNT(*) FROM pipeline_runs WHERE rollout_id IS NULL"), 1);
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM pipeline_runs WHERE rollout_id IS NULL"), 1);
 
   // An update keeps it (and writes what it is given).
   PipelineRunRecord moved = *run1;
@@ -850,15 +1083,16 @@ TEST_F(RolloutsStorageTest, RunsKeepTheirRolloutAndCanBeListedByIt) {
   EXPECT_NE(no_store.error().message.find("shop-none"), std::string::npos) << no_store.error().message;
   EXPECT_EQ(repo_->GetRun("run_5").error().code, ErrorCode::kNotFound);
 
-  const std::string plan = QueryPlan(options_.path,
-                                     "SELECT id FROM pipeline_runs WHERE seq < 100 AND rollout_id = 'rol_1' "
-                                     "ORDER BY seq DESC LIMIT 50");
+  const std::string plan_sql =
+      "SELECT id FROM pipeline_runs WHERE seq < 100 AND rollout_id = 'rol_1' ORDER BY seq DESC LIMIT 50";
+  const std::string plan =
+      postgres() ? PostgresPlan(pg_options_.conninfo, plan_sql) : QueryPlan(options_.path, plan_sql);
   EXPECT_NE(plan.find("pipeline_runs_by_rollout"), std::string::npos) << plan;
 }
 
 // ---- scale ----
 
-TEST_F(RolloutsStorageTest, TenThousandTargetsInsertInOneBatchAndReadBack) {
+TEST_P(RolloutsStorageTest, TenThousandTargetsInsertInOneBatchAndReadBack) {
   constexpr int kStores = 10'000;
   {
     WriteBatch stores;
@@ -917,11 +1151,34 @@ TEST_F(RolloutsStorageTest, TenThousandTargetsInsertInOneBatchAndReadBack) {
   EXPECT_EQ(middle->front().position, 5000);
   EXPECT_EQ(middle->back().position, 5999);
   EXPECT_EQ(Get("rol_big").plan_json.size(), static_cast<std::size_t>(kStores * 12));
+
+  // An abort stops the last wave's 9,000 targets in one step.
+  UpdateRolloutEffect abort = Next(Get("rol_big"));
+  abort.updated.state = "aborted";
+  for (RolloutTargetRecord target : *last_wave) {
+    target.state = "not_started";
+    target.updated_at_ms = kT0 + 1000;
+    abort.changed_targets.push_back(std::move(target));
+  }
+  const auto update_start = std::chrono::steady_clock::now();
+  auto aborted = ApplyAudited({abort});
+  const auto updated = std::chrono::steady_clock::now();
+  ASSERT_TRUE(aborted.ok()) << aborted.error().message;
+  std::printf("[ timing ] update 9000 targets in one step: %lld ms\n",
+              static_cast<long long>(ms(updated - update_start)));
+  EXPECT_LT(ms(updated - update_start), 5000) << "far slower than expected (aim: well under 1 s)";
+  Repository::RolloutTargetQuery not_started;
+  not_started.state = "not_started";
+  auto stopped = repo_->ListRolloutTargets("rol_big", not_started);
+  ASSERT_TRUE(stopped.ok());
+  EXPECT_EQ(stopped->size(), 9000u);
+  EXPECT_EQ(stopped->front().position, 1000);
+  EXPECT_EQ(Get("rol_big").state, "aborted");
 }
 
 // ---- persistence and upgrade ----
 
-TEST_F(RolloutsStorageTest, EverythingSurvivesCloseAndReopen) {
+TEST_P(RolloutsStorageTest, EverythingSurvivesCloseAndReopen) {
   RolloutRecord rollout = Create(MakeRollout("rol_1"));
   UpdateRolloutEffect step = Next(rollout);
   step.updated.state = "awaiting_approval";
@@ -942,6 +1199,9 @@ TEST_F(RolloutsStorageTest, EverythingSurvivesCloseAndReopen) {
   EXPECT_EQ(Ids(*work), (std::vector<std::string>{"rol_1"}));
 }
 
+INSTANTIATE_BACKENDS(RolloutsStorageTest);
+
+// SQLite only: PostgreSQL starts at the schema of SQLite's version 6.
 TEST(RolloutsStorageUpgradeTest, AVersionFiveDatabaseIsMigratedAndItsRunsHaveNoRollout) {
   testing::TempDir dir;
   const std::string path = (dir.path() / "v5.sqlite").string();
