@@ -459,7 +459,14 @@ void RunCoordinator::ObserveHeartbeat(const std::string& store_id, const std::op
 void RunCoordinator::FinishGate(const std::string& run_id, bool passed, const std::string& detail, const Term& term) {
   if (!StillLeads(term)) return;
   auto run = repo_.GetRun(run_id);
-  if (!run.ok() || run->state != core::ToString(core::RunState::kVerifying)) return;
+  if (!run.ok()) return;
+  if (run->state != core::ToString(core::RunState::kVerifying)) {
+    // Judged already (a pass may have re-opened the gate from a read made just before).
+    std::lock_guard lock(gates_mu_);
+    auto it = gates_.find(run->store_id);
+    if (it != gates_.end() && it->second.first == run_id) gates_.erase(it);
+    return;
+  }
   auto moved = Move(*run, {passed ? core::RunEvent::kGatePassed : core::RunEvent::kGateFailed}, detail, "gate", "", {},
                     term.fence);
   if (!moved.ok()) log::Error("health gate not recorded", {{"run", run_id}, {"detail", moved.error().message}});

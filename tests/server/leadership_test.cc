@@ -421,5 +421,79 @@ TEST_F(CoordinatorLeadershipTest, TheWorkerStartsLeaderWorkAsSoonAsLeadershipIsG
   EXPECT_EQ(RunState(run), "triggered");
 }
 
+// ---------------------------------------------------------------------------------------
+// The run coordinator on PostgreSQL: a stale leader (its process paused past its local
+// deadline, so it still believes it leads) is stopped by the fence. Needs the runs and
+// outbox on PostgreSQL; skipped while they are not implemented there.
+
+TEST_F(PostgresLeadershipTest, AStaleLeadersCoordinatorSendsNoTriggerAndItsRefusedWriteEndsItsTerm) {
+  auto store = db::testing::MakeStore("shop-a", "staging", core::IsolationMode::kShared, {}, core::StoreState::kActive);
+  store.current_release = "r1";
+  store.last_known_good_release = "r1";
+  auto inserted = db::testing::InsertStoreAudited(*a_, store);
+  ASSERT_TRUE(inserted.ok()) << inserted.error().message;
+  CicdConfig config;
+  config.routes.push_back(CicdRoute{{}, {}, "hook"});
+  RunRequest request;
+  request.kind = core::RunKind::kDeploy;
+  request.release = "r2";
+  RunPlanInput input;
+  input.request = &request;
+  input.store = &*inserted;
+  input.requested_by = "alice";
+  input.now_ms = SteadyMs();
+  auto plan = PlanRun(input, config, *a_);
+  if (!plan.ok() && plan.error().message.find("not implemented") != std::string::npos) {
+    GTEST_SKIP() << "runs are not implemented on PostgreSQL yet: " << plan.error().message;
+  }
+  ASSERT_TRUE(plan.ok()) << plan.error().message;
+  db::WriteBatch queue;
+  queue.effects = std::move(plan->effects);
+  queue.audit.push_back(db::testing::TestAudit("deploy.request", "store/shop-a"));
+  auto queued = a_->Apply(queue);
+  if (!queued.ok() && queued.error().message.find("not implemented") != std::string::npos) {
+    GTEST_SKIP() << "runs are not implemented on PostgreSQL yet: " << queued.error().message;
+  }
+  ASSERT_TRUE(queued.ok()) << queued.error().message;
+  const std::string run_id = plan->run.id;
+
+  // Replica a leads, then pauses past its lease: b takes over, but a's clock stood still.
+  std::atomic<std::int64_t> clock_a{0};
+  Leadership a(*a_, Leadership::Options{"replica-a", 400, 100'000, 100}, [&] { return clock_a.load(); });
+  a.RenewOnce();
+  ASSERT_TRUE(a.is_leader());
+  std::this_thread::sleep_for(600ms);
+  Leadership b(*b_, Leadership::Options{"replica-b", 60'000, 100'000, 2'000}, SteadyMs);
+  b.RenewOnce();
+  ASSERT_TRUE(b.is_leader());
+  ASSERT_TRUE(a.is_leader()) << "a believes it still leads (the pause)";
+
+  auto coordinator = [&](db::Repository& repo, Leadership& leadership, std::atomic<int>& triggers) {
+    std::map<std::string, RunCoordinator::ProviderSlot> providers;
+    providers.emplace("hook", RunCoordinator::ProviderSlot{std::make_unique<CountingProvider>(triggers), {}});
+    auto made = std::make_unique<RunCoordinator>(repo, config, "http://127.0.0.1:1", std::move(providers), SteadyMs);
+    made->SetLeadership(&leadership);
+    return made;
+  };
+  std::atomic<int> triggers_a{0};
+  std::atomic<int> triggers_b{0};
+  auto stale = coordinator(*a_, a, triggers_a);
+  stale->DispatchOnce();
+  EXPECT_EQ(triggers_a, 0) << "the stale leader sent a trigger";
+  EXPECT_FALSE(a.is_leader()) << "the refused write ended the term";
+  auto outbox = b_->GetOutbox(run_id);
+  ASSERT_TRUE(outbox.ok()) << outbox.error().message;
+  ASSERT_TRUE(outbox->has_value());
+  EXPECT_EQ((*outbox)->attempts, 0) << "the stale leader's attempt was not recorded";
+  EXPECT_EQ(b_->GetRun(run_id)->state, "pending");
+
+  auto current = coordinator(*b_, b, triggers_b);
+  current->DispatchOnce();
+  EXPECT_EQ(triggers_b, 1);
+  EXPECT_EQ(b_->GetRun(run_id)->state, "triggered");
+  stale->Stop();
+  current->Stop();
+}
+
 }  // namespace
 }  // namespace storeplane::server
