@@ -10,12 +10,37 @@
 
 namespace storeplane::server {
 
+namespace {
+constexpr std::string_view kFenceRefusal = "this replica no longer holds the leader lease";
+}  // namespace
+
+bool IsFenceRefusal(const Error& error) {
+  return error.code == ErrorCode::kPreconditionFailed && error.message.starts_with(kFenceRefusal);
+}
+
 Leadership::Leadership(db::Repository& repo, Options options, std::function<std::int64_t()> monotonic_ms)
-    : repo_(repo), options_(std::move(options)), now_ms_(std::move(monotonic_ms)) {}
+    : Leadership(Lease{[&repo](std::string_view holder, std::int64_t lease_ms) {
+                         return repo.AcquireLeadership(holder, lease_ms);
+                       },
+                       [&repo](std::string_view holder) { return repo.ReleaseLeadership(holder); }},
+                 std::move(options), std::move(monotonic_ms)) {}
+
+Leadership::Leadership(Lease lease, Options options, std::function<std::int64_t()> monotonic_ms)
+    : lease_(std::move(lease)), options_(std::move(options)), now_ms_(std::move(monotonic_ms)) {}
 
 Leadership::~Leadership() { Stop(); }
 
-void Leadership::AddListener(std::function<void(bool)> listener) { listeners_.push_back(std::move(listener)); }
+int Leadership::AddListener(std::function<void(bool)> listener) {
+  std::lock_guard lock(listeners_mu_);
+  const int id = next_listener_id_++;
+  listeners_.emplace_back(id, std::move(listener));
+  return id;
+}
+
+void Leadership::RemoveListener(int id) {
+  std::lock_guard lock(listeners_mu_);
+  std::erase_if(listeners_, [id](const auto& entry) { return entry.first == id; });
+}
 
 void Leadership::Start() {
   RenewOnce();
@@ -37,7 +62,7 @@ void Leadership::Stop() {
     token_.reset();
   }
   if (was_leader) {
-    if (auto s = repo_.ReleaseLeadership(options_.holder); !s.ok()) {
+    if (auto s = lease_.release(options_.holder); !s.ok()) {
       log::Warn("cannot give up the leader lease; it expires by itself", {{"detail", s.error().message}});
     }
     Notify(false);
@@ -66,7 +91,7 @@ void Leadership::LostLeadership() {
 
 void Leadership::RenewOnce() {
   const std::int64_t sent = now_ms_();
-  auto granted = repo_.AcquireLeadership(options_.holder, options_.lease_ms);
+  auto granted = lease_.acquire(options_.holder, options_.lease_ms);
   bool gained = false;  // a new term: a token this replica did not lead with before
   bool lost = false;    // a term ended (before a new one, when both)
   {
@@ -110,7 +135,9 @@ void Leadership::Main() {
 }
 
 void Leadership::Notify(bool leader) {
-  for (const auto& listener : listeners_) listener(leader);
+  std::lock_guard lock(listeners_mu_);
+  const auto listeners = listeners_;  // a listener may report a lost lease, which notifies again
+  for (const auto& [id, listener] : listeners) listener(leader);
 }
 
 std::string DefaultReplicaName() {

@@ -16,15 +16,26 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "db/repository.h"
 
 namespace storeplane::server {
 
+// Whether a write was refused because its fence no longer holds the lease (the replica
+// lost leadership), as opposed to an ordinary version conflict (also kPreconditionFailed).
+bool IsFenceRefusal(const Error& error);
+
 class Leadership {
  public:
+  // How the lease is taken, renewed and given up: the repository's calls, or a test's.
+  struct Lease {
+    std::function<Result<std::optional<std::int64_t>>(std::string_view holder, std::int64_t lease_ms)> acquire;
+    std::function<Status(std::string_view holder)> release;
+  };
   struct Options {
     std::string holder;              // this replica's name: unique among replicas (host, pid, random)
     std::int64_t lease_ms = 10'000;  // how long a lease lasts without renewal
@@ -33,6 +44,8 @@ class Leadership {
   };
   // `monotonic_ms`: a steady clock (tests may drive it).
   Leadership(db::Repository& repo, Options options, std::function<std::int64_t()> monotonic_ms);
+  // Over any lease (tests: a lease that is never granted, or granted on demand).
+  Leadership(Lease lease, Options options, std::function<std::int64_t()> monotonic_ms);
   ~Leadership();  // Stop()
   Leadership(const Leadership&) = delete;
   Leadership& operator=(const Leadership&) = delete;
@@ -51,8 +64,13 @@ class Leadership {
   std::uint64_t terms() const { return terms_.load(); }
 
   // Called when gaining or losing leadership (on the renewal thread, or the caller of
-  // LostLeadership): reconcilers wake up, or drop in-memory leader state. Set before Start().
-  void AddListener(std::function<void(bool leader)> listener);
+  // LostLeadership or Stop): reconcilers wake up, or drop in-memory leader state. A
+  // listener must not call AddListener/RemoveListener. Thread-safe, at any time; returns an
+  // id for RemoveListener.
+  int AddListener(std::function<void(bool leader)> listener);
+  // After it returns, the listener is never called again (nor running): call it before the
+  // listener's owner goes away.
+  void RemoveListener(int id);
 
   // A fenced write was refused: this replica is not the leader any more (until it renews).
   void LostLeadership();
@@ -64,14 +82,19 @@ class Leadership {
   void Main();
   void Notify(bool leader);
 
-  db::Repository& repo_;
+  Lease lease_;
   const Options options_;
   const std::function<std::int64_t()> now_ms_;
 
   mutable std::mutex mu_;
   std::optional<std::int64_t> token_;  // guarded by mu_
   std::int64_t deadline_ms_ = 0;       // guarded by mu_: leader until then (monotonic)
-  std::vector<std::function<void(bool)>> listeners_;
+
+  // Held while listeners run, so that RemoveListener waits for a call in flight; recursive,
+  // as a listener may report a lost lease itself.
+  std::recursive_mutex listeners_mu_;
+  std::vector<std::pair<int, std::function<void(bool)>>> listeners_;  // guarded by listeners_mu_
+  int next_listener_id_ = 1;                                          // guarded by listeners_mu_
 
   std::atomic<std::uint64_t> terms_{0};
   std::mutex stop_mu_;

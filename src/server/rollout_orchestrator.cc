@@ -7,6 +7,7 @@
 #include "core/deploy_window.h"
 #include "server/app.h"
 #include "server/handler_support.h"
+#include "server/leadership.h"
 #include "server/logging.h"
 #include "server/provider_pacing.h"
 #include "server/run_requests.h"
@@ -34,6 +35,32 @@ RolloutOrchestrator::RolloutOrchestrator(Dependencies deps) : deps_(std::move(de
 
 RolloutOrchestrator::~RolloutOrchestrator() { Stop(); }
 
+void RolloutOrchestrator::SetLeadership(Leadership* leadership) {
+  if (leadership_ != nullptr && listener_id_ != 0) leadership_->RemoveListener(listener_id_);
+  listener_id_ = 0;
+  leadership_ = leadership;
+  term_changed_ = true;
+  if (leadership_ == nullptr) return;
+  listener_id_ = leadership_->AddListener([this](bool leader) {
+    term_changed_ = true;  // the worker drops the cache at its next pass (it owns it)
+    if (leader) Kick();    // a new leader starts within a pass
+  });
+}
+
+bool RolloutOrchestrator::StillLeads(const std::optional<db::Fence>& fence) const {
+  if (leadership_ == nullptr) return true;
+  auto now = leadership_->fence();
+  return now && fence && now->token == fence->token;
+}
+
+void RolloutOrchestrator::DropTermState() {
+  loaded_.clear();
+  loaded_token_.reset();
+  std::lock_guard lock(mu_);
+  waiting_.clear();
+  next_wake_ms_.reset();
+}
+
 void RolloutOrchestrator::Start() {
   std::lock_guard lock(mu_);
   if (!worker_.joinable() && !stopping_) worker_ = std::thread([this] { Main(); });
@@ -46,6 +73,8 @@ void RolloutOrchestrator::Stop() {
   }
   cv_.notify_all();
   if (worker_.joinable()) worker_.join();
+  if (leadership_ != nullptr && listener_id_ != 0) leadership_->RemoveListener(listener_id_);
+  listener_id_ = 0;
 }
 
 void RolloutOrchestrator::Kick() {
@@ -86,6 +115,18 @@ void RolloutOrchestrator::Main() {
 }
 
 int RolloutOrchestrator::PassOnce() {
+  std::optional<db::Fence> fence;
+  if (leadership_ != nullptr) {
+    fence = leadership_->fence();
+    if (!fence) {
+      DropTermState();
+      return 0;
+    }
+  }
+  const std::int64_t token = fence ? fence->token : 0;
+  if (term_changed_.exchange(false) || loaded_token_ != token) DropTermState();
+  loaded_token_ = token;
+
   auto active = deps_.repo.ListActiveRollouts();
   if (!active.ok()) {
     log::Error("cannot read the active rollouts", {{"detail", active.error().message}});
@@ -102,7 +143,13 @@ int RolloutOrchestrator::PassOnce() {
     db::RolloutRecord rollout = listed;
     // A rollout is stepped until it has no news; the bound only guards against a bug.
     for (int round = 0; round < 10'000; ++round) {
-      auto again = StepRollout(rollout);
+      if (!StillLeads(fence)) {
+        // The term ended (its lease ran out or a step was refused for its fence): stop now;
+        // another replica may lead already.
+        DropTermState();
+        return steps;
+      }
+      auto again = StepRollout(rollout, fence);
       if (!again.ok()) {
         log::Error("rollout step failed", {{"rollout", rollout.id}, {"detail", again.error().message}});
         loaded_.erase(rollout.id);
@@ -145,7 +192,7 @@ Result<RolloutOrchestrator::Loaded*> RolloutOrchestrator::Load(const db::Rollout
   return &slot;
 }
 
-Result<bool> RolloutOrchestrator::StepRollout(const db::RolloutRecord& rollout) {
+Result<bool> RolloutOrchestrator::StepRollout(const db::RolloutRecord& rollout, const std::optional<db::Fence>& fence) {
   auto loaded = Load(rollout);
   if (!loaded.ok()) return loaded.error();
   Loaded& state = **loaded;
@@ -294,6 +341,7 @@ Result<bool> RolloutOrchestrator::StepRollout(const db::RolloutRecord& rollout) 
 
   // Record the step: the runs it decided, the targets, the progress, the consumed commands.
   db::WriteBatch batch;
+  batch.fence = fence;
   std::set<std::size_t> changed(result.changed_targets.begin(), result.changed_targets.end());
   int runs = 0;
   for (const auto& d : result.decisions) {
@@ -366,6 +414,7 @@ Result<bool> RolloutOrchestrator::StepRollout(const db::RolloutRecord& rollout) 
   if (!written.ok()) {
     // Nothing of the step was recorded: the next pass decides again from the stored progress.
     loaded_.erase(rollout.id);
+    if (fence && leadership_ != nullptr && IsFenceRefusal(written.error())) leadership_->LostLeadership();
     return written.error();
   }
   state.version = updated.version;

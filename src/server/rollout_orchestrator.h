@@ -10,8 +10,14 @@
 // A pass steps each active rollout until it has no news; the worker runs a pass when kicked
 // (a new rollout, a command, one of its runs ending), at the earliest wake time a step asked
 // for, and at least every second.
+//
+// Replicas (ADR 0012): passes run only while the Leadership leads, each step's transaction
+// carries the leader's fence, a step refused for its fence ends the term at once, and the
+// rollout cache (and the waits) belong to one term: dropped when it ends, reloaded from the
+// database when one begins.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -30,6 +36,7 @@
 
 namespace storeplane::server {
 
+class Leadership;
 class PolicyHolder;
 class ProviderPacer;
 
@@ -59,14 +66,18 @@ class RolloutOrchestrator {
   RolloutOrchestrator(const RolloutOrchestrator&) = delete;
   RolloutOrchestrator& operator=(const RolloutOrchestrator&) = delete;
 
+  // Before Start(): passes run only while `leadership` leads (null, the default: always,
+  // with no fence). The orchestrator listens to it until Stop(); it must outlive that.
+  void SetLeadership(Leadership* leadership);
+
   void Start();
   void Stop();
   // Something changed (a rollout created, a command queued, a rollout's run ended): pass soon.
   void Kick();
 
   // One pass over every active rollout; each is stepped until it has no news. Returns the
-  // number of steps recorded. The worker calls it; tests and the benchmark may too (never
-  // while the worker runs).
+  // number of steps recorded (0, doing nothing, when not leading). The worker calls it; tests and the benchmark may too
+  // (never while the worker runs).
   int PassOnce();
   // The earliest time a step asked to be woken at, if any (after the last pass).
   std::optional<std::int64_t> next_wake_ms() const;
@@ -84,7 +95,11 @@ class RolloutOrchestrator {
     core::RolloutProgress progress;
   };
   // Steps one rollout once; true when it should be stepped again now.
-  Result<bool> StepRollout(const db::RolloutRecord& rollout);
+  Result<bool> StepRollout(const db::RolloutRecord& rollout, const std::optional<db::Fence>& fence);
+  // Whether the term of `fence` still holds (always without a Leadership).
+  bool StillLeads(const std::optional<db::Fence>& fence) const;
+  // Forgets the leader state of a term: the cache, the waits, the wake time.
+  void DropTermState();
   Result<Loaded*> Load(const db::RolloutRecord& rollout);
   void Main();
 
@@ -96,6 +111,10 @@ class RolloutOrchestrator {
   std::optional<std::int64_t> next_wake_ms_;
   std::map<std::string, RolloutWait> waiting_;  // guarded by mu_
   std::map<std::string, Loaded> loaded_;        // the worker's (or PassOnce caller's) only
+  std::optional<std::int64_t> loaded_token_;    // the term loaded_ is of (the same)
+  Leadership* leadership_ = nullptr;
+  int listener_id_ = 0;
+  std::atomic<bool> term_changed_{false};  // set by the listener: drop the cache
   std::thread worker_;
 };
 

@@ -7,6 +7,7 @@
 
 #include "core/lifecycle.h"
 #include "server/handler_support.h"
+#include "server/leadership.h"
 #include "server/logging.h"
 #include "server/provider_pacing.h"
 #include "server/run_requests.h"
@@ -96,18 +97,91 @@ Result<std::map<std::string, RunCoordinator::ProviderSlot>> RunCoordinator::Make
   return slots;
 }
 
-void RunCoordinator::Start() {
-  auto active = repo_.ListActiveRuns();
-  if (active.ok()) {
+void RunCoordinator::SetLeadership(Leadership* leadership) {
+  if (leadership_ != nullptr && listener_id_ != 0) leadership_->RemoveListener(listener_id_);
+  listener_id_ = 0;
+  leadership_ = leadership;
+  if (leadership_ != nullptr) listener_id_ = leadership_->AddListener([this](bool leader) { OnLeadership(leader); });
+  std::lock_guard lock(gates_mu_);
+  rebuild_ = true;
+}
+
+void RunCoordinator::OnLeadership(bool leader) {
+  {
+    // Whatever this replica knew as leader may be stale now: another replica may have led.
     std::lock_guard lock(gates_mu_);
-    for (const auto& run : *active) {
-      if (run.state != core::ToString(core::RunState::kVerifying)) continue;
-      core::HealthGate gate;
-      gate.release = run.release;
-      gate.opened_at_ms = run.gate_opened_at_ms.value_or(now_ms_());
-      gates_[run.store_id] = {run.id, gate};
-    }
+    gates_.clear();
+    next_poll_ms_.clear();
+    poll_backoff_.clear();
+    rebuild_ = true;
   }
+  if (leader) Kick();  // a new leader starts within a pass
+}
+
+RunCoordinator::Term RunCoordinator::CurrentTerm() const {
+  if (leadership_ == nullptr) return Term{true, std::nullopt};
+  auto fence = leadership_->fence();
+  return Term{fence.has_value(), std::move(fence)};
+}
+
+bool RunCoordinator::StillLeads(const Term& term) const {
+  if (leadership_ == nullptr) return true;
+  auto fence = leadership_->fence();
+  return fence && term.fence && fence->token == term.fence->token;
+}
+
+std::optional<RunCoordinator::Term> RunCoordinator::BeginPass() {
+  Term term = CurrentTerm();
+  if (!term.leader) return std::nullopt;
+  const std::int64_t token = term.fence ? term.fence->token : 0;
+  {
+    std::lock_guard lock(gates_mu_);
+    if (!rebuild_ && state_token_ == token) return term;
+  }
+  // A new term: the gates from the stored runs (gate_opened_at), polls from scratch.
+  auto active = repo_.ListActiveRuns();
+  if (!active.ok()) {
+    log::Error("cannot read the active runs", {{"detail", active.error().message}});
+    return std::nullopt;
+  }
+  std::lock_guard lock(gates_mu_);
+  if (!StillLeads(term)) return std::nullopt;
+  gates_.clear();
+  next_poll_ms_.clear();
+  poll_backoff_.clear();
+  for (const auto& run : *active) {
+    if (run.state != core::ToString(core::RunState::kVerifying)) continue;
+    core::HealthGate gate;
+    gate.release = run.release;
+    gate.opened_at_ms = run.gate_opened_at_ms.value_or(now_ms_());
+    gates_[run.store_id] = {run.id, gate};
+  }
+  rebuild_ = false;
+  state_token_ = token;
+  return term;
+}
+
+Result<db::WriteResult> RunCoordinator::Write(const db::WriteBatch& batch) {
+  auto written = repo_.Apply(batch);
+  if (!written.ok() && batch.fence && leadership_ != nullptr && IsFenceRefusal(written.error())) {
+    leadership_->LostLeadership();
+  }
+  return written;
+}
+
+void RunCoordinator::AuditSystem(const core::AuditEntry& entry, const std::optional<db::Fence>& fence) {
+  if (!fence) {
+    (void)repo_.AppendAudit(entry, true);
+    return;
+  }
+  db::WriteBatch batch;
+  batch.audit.push_back(entry);
+  batch.fence = fence;
+  (void)Write(batch);
+}
+
+void RunCoordinator::Start() {
+  (void)BeginPass();  // the gates of the runs verifying now, when leading
   std::lock_guard lock(mu_);
   if (!worker_.joinable() && !stopping_) worker_ = std::thread([this] { Main(); });
 }
@@ -119,6 +193,8 @@ void RunCoordinator::Stop() {
   }
   cv_.notify_all();
   if (worker_.joinable()) worker_.join();
+  if (leadership_ != nullptr && listener_id_ != 0) leadership_->RemoveListener(listener_id_);
+  listener_id_ = 0;
 }
 
 void RunCoordinator::Kick() {
@@ -144,15 +220,18 @@ void RunCoordinator::Main() {
     if (stopping_) break;
     kicked_ = false;
     lock.unlock();
-    DispatchOnce();
-    PollOnce();
+    if (auto term = BeginPass()) {
+      Dispatch(*term);
+      if (StillLeads(*term)) Poll(*term);
+    }
     lock.lock();
   }
 }
 
 Result<db::PipelineRunRecord> RunCoordinator::Move(db::PipelineRunRecord run, const std::vector<core::RunEvent>& events,
                                                    const std::string& detail, const std::string& source,
-                                                   const std::string& request_id, std::vector<db::Effect> extra) {
+                                                   const std::string& request_id, std::vector<db::Effect> extra,
+                                                   const std::optional<db::Fence>& fence) {
   const auto now = now_ms_();
   const auto kind = core::ParseRunKind(run.kind);
   const auto from = core::ParseRunState(run.state);
@@ -183,6 +262,7 @@ Result<db::PipelineRunRecord> RunCoordinator::Move(db::PipelineRunRecord run, co
   if (final) updated.finished_at_ms = now;
 
   db::WriteBatch batch;
+  batch.fence = fence;
   batch.effects.emplace_back(db::UpdateRunEffect{updated, run.version});
   for (auto& e : extra) batch.effects.push_back(std::move(e));
 
@@ -226,7 +306,7 @@ Result<db::PipelineRunRecord> RunCoordinator::Move(db::PipelineRunRecord run, co
   auto entry = SystemAuditEntry(now, "run.transition", "store/" + run.store_id, "ok", std::move(params));
   entry.request_id = request_id;
   batch.audit.push_back(std::move(entry));
-  auto written = repo_.Apply(batch);
+  auto written = Write(batch);
   if (!written.ok()) return written.error();
   const auto stored = written->runs.empty() ? updated : written->runs.front();
   if (store_observer_) {
@@ -236,8 +316,11 @@ Result<db::PipelineRunRecord> RunCoordinator::Move(db::PipelineRunRecord run, co
   if (final && !stored.rollout_id.empty() && rollout_run_observer_) rollout_run_observer_(stored);
 
   {
+    // The gates are the leader's: a replica that does not lead leaves a new gate to it (its
+    // next pass finds the run verifying in the database).
+    const bool leading = CurrentTerm().leader;
     std::lock_guard lock(gates_mu_);
-    if (state == core::RunState::kVerifying) {
+    if (state == core::RunState::kVerifying && leading) {
       core::HealthGate gate;
       gate.release = run.release;
       gate.opened_at_ms = stored.gate_opened_at_ms.value_or(now);
@@ -255,9 +338,9 @@ Result<db::PipelineRunRecord> RunCoordinator::Move(db::PipelineRunRecord run, co
   if (*kind == core::RunKind::kDeploy && state == core::RunState::kVerificationFailed && run.schema_changed) {
     // Rolling back across a schema change is never automatic: an operator decides (and in
     // production the approval rules hold that rollback for a second person).
-    (void)repo_.AppendAudit(SystemAuditEntry(now_ms_(), "rollback.automatic", "store/" + run.store_id, "error:held",
-                                             {{"after", run.id}, {"reason", "schema_changed"}}),
-                            true);
+    AuditSystem(SystemAuditEntry(now_ms_(), "rollback.automatic", "store/" + run.store_id, "error:held",
+                                 {{"after", run.id}, {"reason", "schema_changed"}}),
+                fence);
     log::Warn("automatic rollback held: the release changed the database schema", {{"run", run.id}});
   } else if (*kind == core::RunKind::kDeploy && state == core::RunState::kVerificationFailed) {
     auto store = repo_.GetStore(run.store_id);
@@ -272,12 +355,13 @@ Result<db::PipelineRunRecord> RunCoordinator::Move(db::PipelineRunRecord run, co
       input.now_ms = now_ms_();
       auto plan = PlanRun(input, config_, repo_);
       db::WriteBatch rollback;
+      rollback.fence = fence;
       if (plan.ok()) {
         rollback.effects = std::move(plan->effects);
         rollback.audit.push_back(
             SystemAuditEntry(input.now_ms, "rollback.automatic", "store/" + run.store_id, "ok",
                              {{"run", plan->run.id}, {"after", run.id}, {"release", plan->run.release}}));
-        auto done = repo_.Apply(rollback);
+        auto done = Write(rollback);
         if (done.ok()) {
           Kick();
         } else {
@@ -287,7 +371,7 @@ Result<db::PipelineRunRecord> RunCoordinator::Move(db::PipelineRunRecord run, co
         rollback.audit.push_back(SystemAuditEntry(input.now_ms, "rollback.automatic", "store/" + run.store_id,
                                                   "error:refused",
                                                   {{"after", run.id}, {"reason", plan.error().message}}));
-        (void)repo_.AppendAudit(rollback.audit.front(), true);
+        AuditSystem(rollback.audit.front(), fence);
         log::Error("automatic rollback refused; the store needs an operator",
                    {{"store", run.store_id}, {"detail", plan.error().message}});
       }
@@ -297,14 +381,24 @@ Result<db::PipelineRunRecord> RunCoordinator::Move(db::PipelineRunRecord run, co
 }
 
 Result<db::PipelineRunRecord> RunCoordinator::ApplyReport(const Report& report) {
-  // The dispatcher or a poll may move the run at the same moment: read again and retry.
+  return ApplyReportWith(report, std::nullopt);  // a callback, on any replica: not leader work
+}
+
+Result<db::PipelineRunRecord> RunCoordinator::ApplyReportWith(const Report& report,
+                                                              const std::optional<db::Fence>& fence) {
+  // The dispatcher or a poll may move the run at the same moment: read again and retry
+  // (not when the fence was refused: the term is over).
   for (int attempt = 0;; ++attempt) {
-    auto applied = ApplyReportOnce(report);
-    if (applied.ok() || applied.error().code != ErrorCode::kPreconditionFailed || attempt >= 4) return applied;
+    auto applied = ApplyReportOnce(report, fence);
+    if (applied.ok() || applied.error().code != ErrorCode::kPreconditionFailed || IsFenceRefusal(applied.error()) ||
+        attempt >= 4) {
+      return applied;
+    }
   }
 }
 
-Result<db::PipelineRunRecord> RunCoordinator::ApplyReportOnce(const Report& report) {
+Result<db::PipelineRunRecord> RunCoordinator::ApplyReportOnce(const Report& report,
+                                                              const std::optional<db::Fence>& fence) {
   auto run = repo_.GetRun(report.run_id);
   if (!run.ok()) return run.error();
   if (run->provider != report.provider) return Error::NotFound("no run '" + report.run_id + "' for this provider");
@@ -325,45 +419,69 @@ Result<db::PipelineRunRecord> RunCoordinator::ApplyReportOnce(const Report& repo
     if (extra.empty()) return *run;
     // Nothing moves, but the delivery id is remembered all the same (replays stay refused).
     db::WriteBatch batch;
+    batch.fence = fence;
     batch.effects = std::move(extra);
     batch.audit.push_back(SystemAuditEntry(now_ms_(), "run.transition", "store/" + run->store_id, "ok",
                                            {{"run", run->id}, {"source", report.source}, {"detail", "no change"}}));
-    auto written = repo_.Apply(batch);
+    auto written = Write(batch);
     if (!written.ok()) return written.error();
     return *run;
   }
   return Move(base, events, std::string(cicd::ToString(report.status)), report.source, report.request_id,
-              std::move(extra));
+              std::move(extra), fence);
 }
 
 bool RunCoordinator::GatesStore(const std::string& store_id) {
+  if (!CurrentTerm().leader) return false;
   std::lock_guard lock(gates_mu_);
-  return gates_.contains(store_id);
+  return !rebuild_ && gates_.contains(store_id);
 }
 
 void RunCoordinator::ObserveHeartbeat(const std::string& store_id, const std::optional<std::string>& release,
                                       core::Health health) {
+  const Term term = CurrentTerm();
+  if (!term.leader) return;  // the gates are judged by the leader
   std::string run_id;
   core::GateVerdict verdict = core::GateVerdict::kPending;
   {
     std::lock_guard lock(gates_mu_);
+    // State of an earlier term waits for the worker to rebuild it.
+    if (rebuild_ || state_token_ != (term.fence ? term.fence->token : 0)) return;
     auto it = gates_.find(store_id);
     if (it == gates_.end()) return;
     verdict = core::ObserveGate(gate_policy_, it->second.second, {now_ms_(), release, health});
     run_id = it->second.first;
   }
-  if (verdict == core::GateVerdict::kPassed) FinishGate(run_id, true, "gate_passed");
-  if (verdict == core::GateVerdict::kFailed) FinishGate(run_id, false, "gate_window_passed");
+  if (verdict == core::GateVerdict::kPassed) FinishGate(run_id, true, "gate_passed", term);
+  if (verdict == core::GateVerdict::kFailed) FinishGate(run_id, false, "gate_window_passed", term);
 }
 
-void RunCoordinator::FinishGate(const std::string& run_id, bool passed, const std::string& detail) {
+void RunCoordinator::FinishGate(const std::string& run_id, bool passed, const std::string& detail, const Term& term) {
+  if (!StillLeads(term)) return;
   auto run = repo_.GetRun(run_id);
-  if (!run.ok() || run->state != core::ToString(core::RunState::kVerifying)) return;
-  auto moved = Move(*run, {passed ? core::RunEvent::kGatePassed : core::RunEvent::kGateFailed}, detail, "gate", "", {});
+  if (!run.ok()) return;
+  if (run->state != core::ToString(core::RunState::kVerifying)) {
+    // Judged already (a pass may have re-opened the gate from a read made just before).
+    std::lock_guard lock(gates_mu_);
+    auto it = gates_.find(run->store_id);
+    if (it != gates_.end() && it->second.first == run_id) gates_.erase(it);
+    return;
+  }
+  auto moved = Move(*run, {passed ? core::RunEvent::kGatePassed : core::RunEvent::kGateFailed}, detail, "gate", "", {},
+                    term.fence);
   if (!moved.ok()) log::Error("health gate not recorded", {{"run", run_id}, {"detail", moved.error().message}});
 }
 
 void RunCoordinator::DispatchOnce() {
+  if (auto term = BeginPass()) Dispatch(*term);
+}
+
+void RunCoordinator::PollOnce() {
+  if (auto term = BeginPass()) Poll(*term);
+}
+
+void RunCoordinator::Dispatch(const Term& term) {
+  const auto& fence = term.fence;
   const auto now = now_ms_();
   auto due = repo_.ListDueOutbox(now, 50);
   if (!due.ok()) {
@@ -371,6 +489,7 @@ void RunCoordinator::DispatchOnce() {
     return;
   }
   for (auto entry : *due) {
+    if (!StillLeads(term)) return;  // the term ended: another replica may lead now
     auto run = repo_.GetRun(entry.run_id);
     if (!run.ok()) continue;
     auto mark_done = [&](const std::string& error) {
@@ -383,15 +502,16 @@ void RunCoordinator::DispatchOnce() {
     if (run->state != core::ToString(core::RunState::kPending)) {
       // Already moved on (a callback arrived first, or the run timed out): nothing to send.
       db::WriteBatch batch;
+      batch.fence = fence;
       batch.effects.emplace_back(db::UpdateOutboxEffect{mark_done(""), entry.version});
       batch.audit.push_back(SystemAuditEntry(now, "run.trigger", "store/" + run->store_id, "ok",
                                              {{"run", run->id}, {"detail", "not needed: run is " + run->state}}));
-      (void)repo_.Apply(batch);
+      (void)Write(batch);
       continue;
     }
     auto slot = providers_.find(entry.provider);
     if (slot == providers_.end()) {
-      (void)Move(*run, {core::RunEvent::kFailed}, "provider_not_configured", "outbox", "", {});
+      (void)Move(*run, {core::RunEvent::kFailed}, "provider_not_configured", "outbox", "", {}, fence);
       continue;
     }
     auto& provider = *slot->second.provider;
@@ -406,7 +526,8 @@ void RunCoordinator::DispatchOnce() {
         db::PipelineRunRecord base = *run;
         base.external_id = found->external_id;
         base.external_url = found->external_url;
-        (void)Move(base, events, "found_at_provider", "outbox", "", {db::UpdateOutboxEffect{done, entry.version}});
+        (void)Move(base, events, "found_at_provider", "outbox", "", {db::UpdateOutboxEffect{done, entry.version}},
+                   fence);
         continue;
       }
       if (!found.ok() && found.error().code == ErrorCode::kUnavailable) continue;  // ask again later
@@ -414,7 +535,7 @@ void RunCoordinator::DispatchOnce() {
         // The provider will not say whether the earlier attempt arrived: sending again could
         // start a second pipeline, so the run fails instead (an operator asks again).
         (void)Move(*run, {core::RunEvent::kFailed}, "cannot_verify_earlier_trigger", "outbox", "",
-                   {db::UpdateOutboxEffect{mark_done(found.error().message), entry.version}});
+                   {db::UpdateOutboxEffect{mark_done(found.error().message), entry.version}}, fence);
         continue;
       }
     }
@@ -429,14 +550,18 @@ void RunCoordinator::DispatchOnce() {
     attempt.version = entry.version + 1;
     {
       db::WriteBatch batch;
+      batch.fence = fence;
       batch.effects.emplace_back(db::UpdateOutboxEffect{attempt, entry.version});
       batch.audit.push_back(SystemAuditEntry(
           now, "run.trigger", "store/" + run->store_id, "ok",
           {{"run", run->id}, {"provider", entry.provider}, {"attempt", std::to_string(attempt.attempts)}}));
-      if (!repo_.Apply(batch).ok()) continue;
+      if (!Write(batch).ok()) continue;
     }
     auto store = repo_.GetStore(run->store_id);
     if (!store.ok()) continue;
+    // The one effect outside the database: not after the term ended (the next leader finds
+    // the attempt recorded and asks the provider before sending).
+    if (!StillLeads(term)) return;
     cicd::TriggerRequest trigger;
     trigger.correlation_id = run->id;
     trigger.store_id = store->id;
@@ -462,10 +587,10 @@ void RunCoordinator::DispatchOnce() {
         if (base.external_url.empty()) base.external_url = sent->external_url;
         std::vector<core::RunEvent> events;
         if (base.state == core::ToString(core::RunState::kPending)) events.push_back(core::RunEvent::kTriggerAccepted);
-        auto moved =
-            Move(base, events, "trigger_accepted", "outbox", "", {db::UpdateOutboxEffect{done, attempt.version}});
+        auto moved = Move(base, events, "trigger_accepted", "outbox", "",
+                          {db::UpdateOutboxEffect{done, attempt.version}}, fence);
         recorded = moved.ok() ? Status::Ok() : Status(moved.error());
-        if (moved.ok() || moved.error().code != ErrorCode::kPreconditionFailed) break;
+        if (moved.ok() || moved.error().code != ErrorCode::kPreconditionFailed || IsFenceRefusal(moved.error())) break;
       }
       if (!recorded.ok()) {
         log::Error("trigger sent but not recorded", {{"run", run->id}, {"detail", recorded.error().message}});
@@ -479,23 +604,25 @@ void RunCoordinator::DispatchOnce() {
     failed.version = attempt.version + 1;
     if (err.code == ErrorCode::kUnavailable) {
       db::WriteBatch batch;
+      batch.fence = fence;
       batch.effects.emplace_back(db::UpdateOutboxEffect{failed, attempt.version});
       batch.audit.push_back(SystemAuditEntry(now_ms_(), "run.trigger", "store/" + run->store_id, "error:unavailable",
                                              {{"run", run->id}, {"provider", entry.provider}}));
-      (void)repo_.Apply(batch);
+      (void)Write(batch);
     } else {
       // Refused for good (credentials, a bad request): the run fails; nothing is retried.
       failed.sent_at_ms = now_ms_();
       (void)Move(*run, {core::RunEvent::kFailed}, "trigger_refused", "outbox", "",
-                 {db::UpdateOutboxEffect{failed, attempt.version}});
+                 {db::UpdateOutboxEffect{failed, attempt.version}}, fence);
     }
   }
 }
 
-void RunCoordinator::PollOnce() {
+void RunCoordinator::Poll(const Term& term) {
   auto active = repo_.ListActiveRuns();
   if (!active.ok()) return;
   for (const auto& run : *active) {
+    if (!StillLeads(term)) return;
     const auto now = now_ms_();
     const auto state = core::ParseRunState(run.state);
     if (!state) continue;
@@ -503,13 +630,19 @@ void RunCoordinator::PollOnce() {
       core::HealthGate gate;
       gate.release = run.release;
       gate.opened_at_ms = run.gate_opened_at_ms.value_or(now);
+      {
+        // A run another replica moved into its gate (a callback there) is gated here from now.
+        std::lock_guard lock(gates_mu_);
+        auto it = gates_.find(run.store_id);
+        if (it == gates_.end() || it->second.first != run.id) gates_[run.store_id] = {run.id, gate};
+      }
       if (core::GateAt(gate_policy_, gate, now) == core::GateVerdict::kFailed) {
-        FinishGate(run.id, false, "gate_window_passed");
+        FinishGate(run.id, false, "gate_window_passed", term);
       }
       continue;
     }
     if (now >= run.deadline_ms) {
-      (void)Move(run, {core::RunEvent::kTimedOut}, "no_outcome_by_deadline", "timeout", "", {});
+      (void)Move(run, {core::RunEvent::kTimedOut}, "no_outcome_by_deadline", "timeout", "", {}, term.fence);
       continue;
     }
     if (*state != core::RunState::kTriggered && *state != core::RunState::kRunning) continue;
@@ -525,7 +658,7 @@ void RunCoordinator::PollOnce() {
     bool news = false;
     if (found.ok() && found->status != cicd::ProviderRunStatus::kNotFound) {
       Report report{run.id, found->status, found->external_id, found->external_url, run.provider, "", "poll", ""};
-      auto applied = ApplyReport(report);
+      auto applied = ApplyReportWith(report, term.fence);
       if (!applied.ok()) log::Warn("poll result not applied", {{"run", run.id}, {"detail", applied.error().message}});
       news = applied.ok() && applied->version != run.version;
     }

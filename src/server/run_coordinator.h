@@ -4,6 +4,13 @@
 // runs out, applies outcomes from callbacks and polls, judges the health gate from the
 // agent's heartbeats, and starts one automatic rollback when a gate fails. Every
 // transition is one audited transaction with its store's lifecycle change.
+//
+// Replicas (ADR 0012): all of that is leader work, done only while the Leadership leads,
+// and every write it makes carries the leader's fence. A write refused for its fence ends
+// the term at once (Leadership::LostLeadership). In-memory leader state (the gates'
+// observation windows, the poll schedule) belongs to one term: it is dropped when the term
+// ends and rebuilt from the database when one begins, as at a restart. Reports from
+// callbacks (ApplyReport) are made on any replica and carry no fence.
 #pragma once
 
 #include <condition_variable>
@@ -26,6 +33,7 @@
 
 namespace storeplane::server {
 
+class Leadership;
 class ProviderPacer;
 
 class RunCoordinator {
@@ -58,6 +66,12 @@ class RunCoordinator {
   // Before Start(): where pipelines send their callbacks (base URL of this server).
   void SetPublicUrl(std::string url) { public_url_ = std::move(url); }
 
+  // Before Start(): leader work runs only while `leadership` leads (null, the default:
+  // always, with no fence: a single process, tests and tools). The coordinator listens to
+  // it until Stop(); `leadership` must outlive that.
+  void SetLeadership(Leadership* leadership);
+
+  // Loads the leader state (when leading) and starts the worker.
   void Start();
   void Stop();
   // A run was queued (or an approved change created one): send its trigger soon.
@@ -87,16 +101,38 @@ class RunCoordinator {
   // One heartbeat of a store: feeds the health gate of its verifying run, if any.
   void ObserveHeartbeat(const std::string& store_id, const std::optional<std::string>& release, core::Health health);
 
-  // One pass of each reconciler; the worker thread runs them, tests may call them.
+  // One pass of each reconciler (nothing unless leading); the worker thread runs them,
+  // tests may call them.
   void DispatchOnce();
   void PollOnce();
 
  private:
-  Result<db::PipelineRunRecord> ApplyReportOnce(const Report& report);
+  // The term leader work runs in: whether this replica leads, and the fence its writes carry
+  // (none without a Leadership).
+  struct Term {
+    bool leader = false;
+    std::optional<db::Fence> fence;
+  };
+  Term CurrentTerm() const;
+  // Whether `term` still holds (checked before each item of a pass and before a trigger).
+  bool StillLeads(const Term& term) const;
+  // The term a pass runs in, with the leader state rebuilt from the database when the term
+  // is new; nullopt when not leading.
+  std::optional<Term> BeginPass();
+  void OnLeadership(bool leader);
+  // Apply; a refusal for the fence ends the term.
+  Result<db::WriteResult> Write(const db::WriteBatch& batch);
+  void AuditSystem(const core::AuditEntry& entry, const std::optional<db::Fence>& fence);
+  void Dispatch(const Term& term);
+  void Poll(const Term& term);
+
+  Result<db::PipelineRunRecord> ApplyReportWith(const Report& report, const std::optional<db::Fence>& fence);
+  Result<db::PipelineRunRecord> ApplyReportOnce(const Report& report, const std::optional<db::Fence>& fence);
   Result<db::PipelineRunRecord> Move(db::PipelineRunRecord run, const std::vector<core::RunEvent>& events,
                                      const std::string& detail, const std::string& source,
-                                     const std::string& request_id, std::vector<db::Effect> extra);
-  void FinishGate(const std::string& run_id, bool passed, const std::string& detail);
+                                     const std::string& request_id, std::vector<db::Effect> extra,
+                                     const std::optional<db::Fence>& fence);
+  void FinishGate(const std::string& run_id, bool passed, const std::string& detail, const Term& term);
   void Main();
 
   db::Repository& repo_;
@@ -109,10 +145,16 @@ class RunCoordinator {
   ProviderPacer* pacer_ = nullptr;
   core::HealthGatePolicy gate_policy_;
 
+  Leadership* leadership_ = nullptr;
+  int listener_id_ = 0;
+
+  // The leader state of one term, guarded by gates_mu_.
   std::mutex gates_mu_;
   std::map<std::string, std::pair<std::string, core::HealthGate>> gates_;  // store -> (run id, gate)
   std::map<std::string, std::int64_t> next_poll_ms_;                       // run id -> next poll
   std::map<std::string, int> poll_backoff_;                                // run id -> interval multiple
+  bool rebuild_ = true;                                                    // the state is of no term
+  std::int64_t state_token_ = 0;                                           // the term the state is of
 
   std::mutex mu_;
   std::condition_variable cv_;

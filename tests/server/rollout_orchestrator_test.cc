@@ -3,9 +3,11 @@
 // stored progress without starting a store twice, commands from the inbox are applied,
 // a closed deploy window and the provider's pacing hold deploys back without failing or
 // skipping anything. The pipeline is played by the test: it moves the rollout's runs to
-// their outcome directly, as callbacks and the health gate would.
+// their outcome directly, as callbacks and the health gate would. With replicas, only the
+// leader steps rollouts.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <set>
@@ -13,6 +15,7 @@
 #include "../db/db_test_util.h"
 #include "server/app.h"
 #include "server/handler_support.h"
+#include "server/leadership.h"
 #include "server/policy_loader.h"
 #include "server/provider_pacing.h"
 #include "server/rollout_orchestrator.h"
@@ -351,6 +354,55 @@ TEST_F(RolloutOrchestratorTest, ProviderPacingStartsNoMoreRunsThanTokensAndFails
   EXPECT_EQ(ActiveRuns(id).size(), 3u);
   EXPECT_EQ(Rollout(id).state, "running");
   for (const auto& [store, state] : TargetStates(id)) EXPECT_NE(state, "skipped") << store;
+}
+
+// A lease granted on demand: token 1 (SQLite ignores fences) or none.
+struct SwitchableLease {
+  std::atomic<bool> granted{false};
+  Leadership::Lease lease() {
+    return {[this](std::string_view, std::int64_t) -> Result<std::optional<std::int64_t>> {
+              return granted ? std::optional<std::int64_t>(1) : std::nullopt;
+            },
+            [](std::string_view) { return Status::Ok(); }};
+  }
+};
+
+TEST_F(RolloutOrchestratorTest, OnlyTheLeaderStepsRollouts) {
+  AddStores(3);
+  const auto id = Create(
+      R"({"release": "r2", "selector": {"environment": "staging"}, "waves": {"canary_size": 1, "wave_size": 2},
+          "max_concurrent": 10})");
+  SwitchableLease lease;
+  std::int64_t clock = 0;
+  Leadership leadership(lease.lease(), Leadership::Options{"replica-a", 10'000, 3'000, 2'000}, [&] { return clock; });
+  leadership.RenewOnce();
+  ASSERT_FALSE(leadership.is_leader());
+  auto orchestrator = MakeOrchestrator();
+  orchestrator->SetLeadership(&leadership);
+  EXPECT_EQ(orchestrator->PassOnce(), 0);
+  EXPECT_TRUE(AllRuns(id).empty()) << "a replica that does not lead starts nothing";
+  EXPECT_EQ(Rollout(id).state, "pending");
+
+  lease.granted = true;
+  leadership.RenewOnce();
+  ASSERT_TRUE(leadership.is_leader());
+  EXPECT_GT(orchestrator->PassOnce(), 0);
+  EXPECT_EQ(ActiveRuns(id).size(), 1u) << "the leader starts the canary";
+
+  // The term ends (its local deadline passed): the next pass does nothing, even with news.
+  clock += 20'000;
+  ASSERT_FALSE(leadership.is_leader());
+  for (const auto& run : ActiveRuns(id)) Finish(run, core::RunState::kVerified);
+  EXPECT_EQ(orchestrator->PassOnce(), 0);
+  EXPECT_TRUE(ActiveRuns(id).empty()) << "no wave after the term ended";
+
+  // A new term reloads the progress from the database and carries on, starting no store twice.
+  leadership.RenewOnce();
+  ASSERT_TRUE(leadership.is_leader());
+  EXPECT_GT(orchestrator->PassOnce(), 0);
+  EXPECT_EQ(ActiveRuns(id).size(), 2u);
+  EXPECT_EQ(AllRuns(id).size(), 3u);
+  orchestrator->Stop();
 }
 
 }  // namespace
