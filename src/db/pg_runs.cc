@@ -444,19 +444,8 @@ CREATE TRIGGER pipeline_runs_fixed_columns BEFORE UPDATE OF id, seq, store_id, k
   WHEN (NEW.id IS DISTINCT FROM OLD.id OR NEW.seq IS DISTINCT FROM OLD.seq OR NEW.store_id IS DISTINCT FROM OLD.store_id
         OR NEW.kind IS DISTINCT FROM OLD.kind OR NEW.created_at_ms IS DISTINCT FROM OLD.created_at_ms)
   EXECUTE FUNCTION pipeline_runs_fixed_columns();
-CREATE FUNCTION pipeline_runs_rollout_exists() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF NEW.rollout_id IS NOT NULL AND (TG_OP = 'INSERT' OR NEW.rollout_id IS DISTINCT FROM OLD.rollout_id) THEN
-    PERFORM 1 FROM rollouts WHERE id = NEW.rollout_id FOR KEY SHARE;
-    IF NOT FOUND THEN
-      RAISE EXCEPTION 'run % names rollout %, which does not exist', NEW.id, NEW.rollout_id
-        USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'pipeline_runs_rollout_id_fkey';
-    END IF;
-  END IF;
-  RETURN NULL;
-END $$;
-CREATE TRIGGER pipeline_runs_rollout_exists AFTER INSERT OR UPDATE OF rollout_id ON pipeline_runs
-  FOR EACH ROW EXECUTE FUNCTION pipeline_runs_rollout_exists();
+-- pipeline_runs.rollout_id references rollouts: the foreign key is added with the rollouts
+-- table (kRolloutsSchema), which is created after this one.
 
 CREATE TABLE outbox (
   seq bigserial PRIMARY KEY,
