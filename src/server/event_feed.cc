@@ -63,6 +63,11 @@ void EventFeed::Stop() {
   if (appender_.joinable()) appender_.join();
 }
 
+void EventFeed::SetOnOperationQueued(OperationQueued on_operation_queued) {
+  std::lock_guard lock(callback_mu_);
+  on_operation_queued_ = std::move(on_operation_queued);
+}
+
 void EventFeed::Append(EventDraft draft) {
   db::StoredEvent event = EventHub::Encode(draft);
   bool dropped_first = false;
@@ -193,6 +198,7 @@ void EventFeed::Run() {
         Succeeded(listen_);
         for (const auto& note : *notes) {
           if (note.kind == db::Notification::Kind::kOperationQueued) {
+            std::lock_guard lock(callback_mu_);
             if (!on_operation_queued_) continue;
             try {
               on_operation_queued_(note.payload);

@@ -57,6 +57,10 @@ class EventFeed {
   // Append() queued. Idempotent.
   void Stop();
 
+  // Replaces the operation callback, safely while running: once this returns, the old one
+  // is not running and will not be called again (set nullptr before what it points at goes).
+  void SetOnOperationQueued(OperationQueued on_operation_queued);
+
   // Queues an event for the shared log; never blocks on I/O (the AgentHub's status
   // listener runs on the heartbeat's I/O thread). Events are appended in call order; while
   // the database fails they wait, and are retried with backoff.
@@ -82,6 +86,7 @@ class EventFeed {
 
   db::Repository& repo_;
   EventHub& hub_;
+  std::mutex callback_mu_;  // held while the callback runs
   OperationQueued on_operation_queued_;
   Options options_;
 

@@ -18,7 +18,8 @@ namespace json = boost::json;
 EventHub::EventHub(Options options, Clock now_ms)
     : options_(std::move(options)),
       now_ms_(std::move(now_ms)),
-      epoch_(options_.epoch.empty() ? RandomHex(6) : options_.epoch) {
+      epoch_(options_.epoch.empty() ? RandomHex(6) : options_.epoch),
+      shared_log_(!options_.epoch.empty()) {
   options_.capacity = std::max<std::size_t>(1, options_.capacity);
 }
 
@@ -175,8 +176,10 @@ std::optional<std::int64_t> EventHub::ResumeAfter(std::string_view last_event_id
   auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), seq);
   if (ec != std::errc() || end != digits.data() + digits.size() || seq < 0) return std::nullopt;
   std::lock_guard lock(mu_);
-  if (seq > last_seq_) return std::nullopt;  // never issued
-  if (seq < floor_) return std::nullopt;     // what followed it is gone
+  // Past the newest published: never issued by this process; with the shared log's epoch,
+  // issued on a replica this one has not caught up with yet (the stream waits for it).
+  if (seq > last_seq_) return shared_log_ ? std::optional<std::int64_t>(seq) : std::nullopt;
+  if (seq < floor_) return std::nullopt;  // what followed it is gone
   return seq;
 }
 

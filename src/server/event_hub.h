@@ -101,7 +101,9 @@ class EventHub {
 
   // Where a stream resumes: the seq after which to read for a Last-Event-ID of this epoch
   // still in the ring; nullopt when it cannot (another epoch, malformed, never issued, or
-  // what followed it was overwritten or came before StartAt).
+  // what followed it was overwritten or came before StartAt). With a given epoch (a shared
+  // log), an id past the last published seq is one another replica already published:
+  // the stream resumes after it once this hub catches up.
   std::optional<std::int64_t> ResumeAfter(std::string_view last_event_id) const;
   std::int64_t last_seq() const;
 
@@ -126,6 +128,7 @@ class EventHub {
   Options options_;
   Clock now_ms_;
   std::string epoch_;
+  bool shared_log_;  // the epoch was given: ids are issued by a log shared with other replicas
 
   mutable std::mutex mu_;
   void AppendLocked(std::shared_ptr<Event> event, const boost::json::object& payload, std::int64_t at_ms);

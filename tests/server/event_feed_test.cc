@@ -162,6 +162,13 @@ TEST_F(EventFeedTest, AQueuedOperationsNotificationReachesTheCallbackOnEveryRepl
   EXPECT_EQ(a_.Queued(), std::vector<std::string>{"shop-1"});
   EXPECT_EQ(b_.Queued(), std::vector<std::string>{"shop-1"});
   EXPECT_TRUE(b_.All().empty()) << "an operation's notification is not an event";
+
+  // Cleared (the daemon, before its AgentHub goes): no longer called.
+  b_.feed->SetOnOperationQueued(nullptr);
+  ASSERT_TRUE(raw->Script("SELECT pg_notify('storeplane_operations', 'shop-2')", "notify").ok());
+  ASSERT_TRUE(WaitFor([&] { return a_.Queued().size() == 2; }, std::chrono::seconds(2)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(b_.Queued(), std::vector<std::string>{"shop-1"});
 }
 
 TEST_F(EventFeedTest, ABurstFromBothReplicasArrivesCompleteAndInOneOrderEverywhere) {
