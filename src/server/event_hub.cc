@@ -16,8 +16,32 @@ namespace storeplane::server {
 namespace json = boost::json;
 
 EventHub::EventHub(Options options, Clock now_ms)
-    : options_(options), now_ms_(std::move(now_ms)), epoch_(RandomHex(6)) {
+    : options_(std::move(options)),
+      now_ms_(std::move(now_ms)),
+      epoch_(options_.epoch.empty() ? RandomHex(6) : options_.epoch),
+      shared_log_(!options_.epoch.empty()) {
   options_.capacity = std::max<std::size_t>(1, options_.capacity);
+}
+
+void EventHub::RememberTarget(const core::AuthzTarget& target) {
+  std::lock_guard lock(targets_mu_);
+  targets_[target.store_id] = target;
+}
+
+void EventHub::AppendLocked(std::shared_ptr<Event> event, const json::object& payload, std::int64_t at_ms) {
+  const std::string id = epoch_ + "-" + std::to_string(event->seq);
+  json::object data{{"id", id},
+                    {"type", event->type},
+                    {"at", core::FormatRfc3339Millis(at_ms)},
+                    {"store_id", event->store_id.empty() ? json::value(nullptr) : json::value(event->store_id)}};
+  for (const auto& [key, value] : payload) data[key] = value;
+  event->frame = "id: " + id + "\nevent: " + event->type + "\ndata: " + json::serialize(data) + "\n\n";
+  last_seq_ = event->seq;
+  ring_.push_back(std::move(event));
+  if (ring_.size() > options_.capacity) {
+    floor_ = ring_.front()->seq;
+    ring_.pop_front();
+  }
 }
 
 void EventHub::Publish(std::vector<EventDraft> drafts) {
@@ -25,33 +49,123 @@ void EventHub::Publish(std::vector<EventDraft> drafts) {
   // Store events carry the store: remember its scope before any reader can see the event,
   // so that it and later events about the store are decided against the new labels.
   for (const auto& draft : drafts) {
-    if (!draft.target || draft.target->store_id.empty()) continue;
-    std::lock_guard lock(targets_mu_);
-    targets_[draft.target->store_id] = *draft.target;
+    if (draft.target && !draft.target->store_id.empty()) RememberTarget(*draft.target);
   }
   std::vector<std::shared_ptr<Wakeup>> wake;
   {
     std::lock_guard lock(mu_);
     for (auto& draft : drafts) {
       auto event = std::make_shared<Event>();
-      event->seq = next_seq_++;
+      event->seq = last_seq_ + 1;
       event->type = std::move(draft.type);
       event->store_id = std::move(draft.store_id);
       event->read_action = std::move(draft.read_action);
       if (event->store_id.empty() && draft.target) event->environment = draft.target->environment;
-      const std::string id = epoch_ + "-" + std::to_string(event->seq);
-      json::object data{{"id", id},
-                        {"type", event->type},
-                        {"at", core::FormatRfc3339Millis(draft.at_ms)},
-                        {"store_id", event->store_id.empty() ? json::value(nullptr) : json::value(event->store_id)}};
-      for (auto& [key, value] : draft.payload) data[key] = std::move(value);
-      event->frame = "id: " + id + "\nevent: " + event->type + "\ndata: " + json::serialize(data) + "\n\n";
-      ring_.push_back(std::move(event));
-      if (ring_.size() > options_.capacity) ring_.pop_front();
+      AppendLocked(std::move(event), draft.payload, draft.at_ms);
     }
     wake.swap(waiting_);
   }
   for (auto& w : wake) w->Fire();
+}
+
+namespace {
+
+// The payload of a stored event: its data_json object (an empty one if it does not parse,
+// which only a foreign writer could cause).
+json::object PayloadOf(const db::StoredEvent& stored) {
+  boost::system::error_code ec;
+  auto value = json::parse(stored.data_json, ec);
+  if (ec || !value.is_object()) return {};
+  return std::move(value.as_object());
+}
+
+// A store event's scope, as Encode kept it: the environment column and the store's labels.
+core::AuthzTarget StoredTarget(const db::StoredEvent& stored, const json::object& payload) {
+  core::AuthzTarget target{stored.store_id, stored.environment, {}};
+  const auto* store = payload.if_contains("store");
+  const auto* labels = store && store->is_object() ? store->as_object().if_contains("labels") : nullptr;
+  if (labels && labels->is_object()) {
+    for (const auto& [key, value] : labels->as_object()) {
+      if (value.is_string()) target.labels[std::string(key)] = std::string(value.as_string());
+    }
+  }
+  return target;
+}
+
+}  // namespace
+
+void EventHub::PublishStored(const std::vector<db::StoredEvent>& events) {
+  if (events.empty()) return;
+  std::int64_t last = 0;
+  {
+    std::lock_guard lock(mu_);
+    last = last_seq_;
+  }
+  struct Parsed {
+    const db::StoredEvent* stored;
+    json::object payload;
+  };
+  std::vector<Parsed> parsed;
+  parsed.reserve(events.size());
+  for (const auto& stored : events) {
+    if (stored.seq <= last) continue;  // already published (or before StartAt)
+    last = stored.seq;
+    parsed.push_back(Parsed{&stored, PayloadOf(stored)});
+    // As in Publish: the store's new scope is known before any reader sees the event.
+    if (!stored.store_id.empty() && !stored.environment.empty()) {
+      RememberTarget(StoredTarget(stored, parsed.back().payload));
+    }
+  }
+  if (parsed.empty()) return;
+  std::vector<std::shared_ptr<Wakeup>> wake;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [stored, payload] : parsed) {
+      if (stored->seq <= last_seq_) continue;  // a concurrent caller got there first
+      auto event = std::make_shared<Event>();
+      event->seq = stored->seq;
+      event->type = stored->type;
+      event->store_id = stored->store_id;
+      event->read_action = stored->read_action;
+      if (event->store_id.empty()) event->environment = stored->environment;
+      AppendLocked(std::move(event), payload, stored->at_ms);
+    }
+    wake.swap(waiting_);
+  }
+  for (auto& w : wake) w->Fire();
+}
+
+void EventHub::StartAt(std::int64_t seq) {
+  std::vector<std::shared_ptr<Wakeup>> wake;
+  {
+    std::lock_guard lock(mu_);
+    if (seq <= last_seq_) return;
+    // What the ring holds came before events this hub will never see: resuming after any
+    // of it would skip them silently.
+    ring_.clear();
+    last_seq_ = seq;
+    floor_ = seq;
+    wake.swap(waiting_);
+  }
+  for (auto& w : wake) w->Fire();
+}
+
+db::StoredEvent EventHub::Encode(const EventDraft& draft) {
+  db::StoredEvent out;
+  out.type = draft.type;
+  out.store_id = draft.store_id;
+  out.read_action = draft.read_action;
+  if (draft.target) out.environment = draft.target->environment;
+  out.at_ms = draft.at_ms;
+  out.data_json = json::serialize(draft.payload);
+  return out;
+}
+
+std::vector<db::StoredEvent> EventHub::EncodeBatch(const db::WriteBatch& batch, const db::WriteResult& result,
+                                                   std::int64_t now_ms) {
+  std::vector<db::StoredEvent> out;
+  for (const auto& draft : DraftsOf(batch, result, now_ms)) out.push_back(Encode(draft));
+  return out;
 }
 
 std::optional<std::int64_t> EventHub::ResumeAfter(std::string_view last_event_id) const {
@@ -62,34 +176,34 @@ std::optional<std::int64_t> EventHub::ResumeAfter(std::string_view last_event_id
   auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), seq);
   if (ec != std::errc() || end != digits.data() + digits.size() || seq < 0) return std::nullopt;
   std::lock_guard lock(mu_);
-  if (seq >= next_seq_) return std::nullopt;  // never issued
-  const std::int64_t oldest = ring_.empty() ? next_seq_ : ring_.front()->seq;
-  if (seq + 1 < oldest) return std::nullopt;  // what followed it is gone
+  // Past the newest published: never issued by this process; with the shared log's epoch,
+  // issued on a replica this one has not caught up with yet (the stream waits for it).
+  if (seq > last_seq_) return shared_log_ ? std::optional<std::int64_t>(seq) : std::nullopt;
+  if (seq < floor_) return std::nullopt;  // what followed it is gone
   return seq;
 }
 
 std::int64_t EventHub::last_seq() const {
   std::lock_guard lock(mu_);
-  return next_seq_ - 1;
+  return last_seq_;
 }
 
 EventHub::Read EventHub::ReadAfter(std::int64_t after, std::size_t max) {
   Read read;
   std::lock_guard lock(mu_);
-  const std::int64_t oldest = ring_.empty() ? next_seq_ : ring_.front()->seq;
-  if (after + 1 < oldest) {
+  if (after < floor_) {
     read.lost = true;
-    after = oldest - 1;
+    after = floor_;
   }
-  if (after + 1 >= next_seq_) {
+  if (after >= last_seq_) {
     read.wait = std::make_shared<Wakeup>();
     waiting_.push_back(read.wait);
     return read;
   }
-  const auto first = static_cast<std::size_t>(after + 1 - oldest);
-  const std::size_t last = std::min(ring_.size(), first + max);
-  read.events.assign(ring_.begin() + static_cast<std::ptrdiff_t>(first),
-                     ring_.begin() + static_cast<std::ptrdiff_t>(last));
+  const auto first = std::upper_bound(ring_.begin(), ring_.end(), after,
+                                      [](std::int64_t seq, const auto& event) { return seq < event->seq; });
+  const auto available = static_cast<std::size_t>(ring_.end() - first);
+  read.events.assign(first, first + static_cast<std::ptrdiff_t>(std::min(available, max)));
   return read;
 }
 
