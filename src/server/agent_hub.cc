@@ -87,7 +87,7 @@ Status AgentHub::Load() {
     live->db_availability = record.availability;
     live->db_health = record.health;
     live->db_checks_json = record.checks_json;
-    if (record.last_seen_ms) live->seen_written_ms = *record.last_seen_ms;
+    if (options_.shared_storage && record.last_seen_ms) live->seen_written_ms = *record.last_seen_ms;
     live->record = std::move(record);
     AssessLocked(*live, now);
     if (!live->record.revoked_at_ms) credentials_[live->record.credential_hash] = live->record.store_id;

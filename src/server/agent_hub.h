@@ -124,8 +124,8 @@ class AgentHub {
   // The hooks of a Leadership (which must outlive the hub's sweeper).
   void SetLeadership(Leadership* leadership);
   bool leading() const;
-  // One refresh from the database now (the sweeper runs it at each sweep; tests may call it).
-  // A no-op without shared_storage.
+  // One refresh from the database now (the sweeper runs it at each sweep; tests may call it
+  // while the sweeper is not running). A no-op without shared_storage.
   Status Refresh();
   // An operation was queued for `store_id` on some replica (LISTEN): loads the store's open
   // operations (one query) and wakes its long-polls here.
@@ -165,7 +165,9 @@ class AgentHub {
   std::optional<db::OperationRecord> OpenOperation(const std::string& id) const;
 
   // Told of every heartbeat (after it is recorded) of a store it watches: the run
-  // coordinator's health gate. `watches` must not block; the observer may.
+  // coordinator's health gate. `watches` must not block; the observer may. Shared storage:
+  // the leader's sweeper also calls it (from Refresh) for heartbeats that reached other
+  // replicas, so set it before Start().
   using HeartbeatObserver =
       std::function<void(const std::string& store_id, const std::optional<std::string>& release, core::Health)>;
   using HeartbeatWatch = std::function<bool(const std::string& store_id)>;
