@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -13,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "server/agent_hub.h"
@@ -300,6 +302,29 @@ TEST_P(AgentHubClusterTest, EnrollmentRotationAndRevocationReachTheOtherReplica)
   auto again = a_->Authenticate("second");
   ASSERT_TRUE(again);
   EXPECT_EQ(again->agent_id, "agt_2");
+}
+
+// With the sweepers running: a revocation through A reaches B within one refresh interval
+// (1 s here; the test allows for a loaded machine).
+TEST_P(AgentHubClusterTest, TheSweeperRefreshesWithinTheRefreshInterval) {
+  Enroll(*repo_a_, *a_, "agt_1", kCredential);
+  a_->Start();
+  b_->Start();
+  const auto wait_for = [](const std::function<bool()>& condition) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!condition() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return condition();
+  };
+  ASSERT_TRUE(wait_for([this] { return b_->Authenticate(kCredential).has_value(); }));
+  ASSERT_TRUE(Apply(*repo_a_, {db::RevokeAgentEffect{kStore, now_}}).ok());
+  a_->OnRevoked(kStore, now_);
+  const auto revoked = std::chrono::steady_clock::now();
+  ASSERT_TRUE(wait_for([this] { return !b_->Authenticate(kCredential).has_value(); }));
+  EXPECT_LT(std::chrono::steady_clock::now() - revoked, std::chrono::seconds(5));
+  a_->Stop();
+  b_->Stop();
 }
 
 // A refresh whose rows predate a local change does not undo it.
