@@ -7,6 +7,7 @@
 
 #include "server/auth.h"
 #include "server/handler_support.h"
+#include "server/leadership.h"
 #include "server/logging.h"
 
 namespace storeplane::server {
@@ -24,6 +25,13 @@ struct AgentHub::Live {
   std::int64_t seen_written_ms = 0;                     // last_seen_ms as last made due
   bool dirty = false;                                   // telemetry due for the next flush
   bool changed = false;  // a change of availability or health not written yet (in changed_)
+  // Shared storage: the row's availability and health columns as last read or written (what
+  // was last published), the checks text last merged, and the hub's gen_ at the last local
+  // change of the credential, the agent or its store.
+  std::string db_availability = "never_seen";
+  std::string db_health = "unknown";
+  std::string db_checks_json;
+  std::uint64_t local_gen = 0;
 };
 
 namespace {
@@ -76,13 +84,247 @@ Status AgentHub::Load() {
     live->store_state = store->state;
     live->recorded_isolation = store->isolation_mode;
     live->checks = ChecksFromText(record.checks_json);
+    live->db_availability = record.availability;
+    live->db_health = record.health;
+    live->db_checks_json = record.checks_json;
+    if (options_.shared_storage && record.last_seen_ms) live->seen_written_ms = *record.last_seen_ms;
     live->record = std::move(record);
     AssessLocked(*live, now);
     if (!live->record.revoked_at_ms) credentials_[live->record.credential_hash] = live->record.store_id;
     agents_[live->record.store_id] = std::move(live);
   }
   for (auto& op : *open) open_ops_[op.id] = std::move(op);
+  stores_refreshed_ms_ = now;
   return Status::Ok();
+}
+
+void AgentHub::SetLeadership(Leadership* leadership) {
+  if (leadership == nullptr) {
+    leader_ = {};
+    return;
+  }
+  leader_.is_leader = [leadership] { return leadership->is_leader(); };
+  leader_.fence = [leadership] { return leadership->fence(); };
+  leader_.lost = [leadership] { leadership->LostLeadership(); };
+}
+
+bool AgentHub::leading() const { return !options_.shared_storage || !leader_.is_leader || leader_.is_leader(); }
+
+bool AgentHub::PublishDueLocked(Live& live) const {
+  if (live.record.availability == live.db_availability && live.record.health == live.db_health) return false;
+  live.db_availability = live.record.availability;
+  live.db_health = live.record.health;
+  return true;
+}
+
+void AgentHub::TakeWaitersLocked(const std::string& store_id, std::vector<std::shared_ptr<Wakeup>>* wake) {
+  auto it = waiters_.find(store_id);
+  if (it == waiters_.end()) return;
+  for (auto& w : it->second) {
+    if (auto p = w.lock()) wake->push_back(std::move(p));
+  }
+  waiters_.erase(it);
+}
+
+// Open operations read from the database (a query begun at `snapshot`): new ones are
+// added (queued ones wake their store's long-polls), newer versions win; operations
+// touched here since the snapshot are left as memory has them.
+void AgentHub::MergeOpsLocked(const std::vector<db::OperationRecord>& ops, std::uint64_t snapshot,
+                              std::vector<std::shared_ptr<Wakeup>>* wake) {
+  for (const auto& op : ops) {
+    if (op.state != "queued" && op.state != "delivered") continue;
+    if (auto t = op_touched_.find(op.id); t != op_touched_.end() && t->second > snapshot) continue;
+    auto it = open_ops_.find(op.id);
+    if (it == open_ops_.end()) {
+      open_ops_[op.id] = op;
+      if (op.state == "queued") TakeWaitersLocked(op.store_id, wake);
+    } else if (op.version > it->second.version) {
+      it->second = op;
+    }
+  }
+}
+
+Status AgentHub::Refresh() {
+  if (!options_.shared_storage) return Status::Ok();
+  const auto started = now_ms_();
+  std::uint64_t snapshot = 0;
+  std::vector<std::string> ops_before;
+  {
+    std::lock_guard lock(mu_);
+    snapshot = gen_;
+    ops_before.reserve(open_ops_.size());
+    for (const auto& [id, op] : open_ops_) ops_before.push_back(id);
+  }
+  auto agents = repo_.ListAgents();
+  if (!agents.ok()) return agents.error();
+  auto open = repo_.ListOpenOperations();
+  if (!open.ok()) return open.error();
+  if (options_.store_refresh_interval_ms > 0 && started - stores_refreshed_ms_ >= options_.store_refresh_interval_ms) {
+    RefreshStores(started);
+  }
+
+  // Agents enrolled elsewhere (or enrolled again): their stores, one query each (rare).
+  std::map<std::string, core::Store> new_stores;
+  {
+    std::vector<std::string> missing;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& record : *agents) {
+        auto it = agents_.find(record.store_id);
+        if (it == agents_.end() || it->second->record.id != record.id) missing.push_back(record.store_id);
+      }
+    }
+    for (const auto& id : missing) {
+      auto store = repo_.GetStore(id);
+      if (store.ok()) new_stores[id] = std::move(*store);
+    }
+  }
+
+  struct Observed {
+    std::string store_id;
+    std::optional<std::string> release;
+    core::Health health;
+  };
+  std::vector<Observed> observed;
+  std::vector<std::shared_ptr<Wakeup>> wake;
+  const bool lead = leading();
+  const auto now = now_ms_();
+  {
+    std::lock_guard lock(mu_);
+    for (auto& record : *agents) {
+      auto it = agents_.find(record.store_id);
+      if (it != agents_.end() && it->second->local_gen > snapshot) {
+        // Changed here since the query began: the credential and the agent stay as memory
+        // has them; a newer heartbeat elsewhere still counts below.
+        if (it->second->record.id != record.id) continue;
+      } else if (it == agents_.end() || it->second->record.id != record.id) {
+        auto store = new_stores.find(record.store_id);
+        if (store == new_stores.end()) continue;  // the next refresh tries again
+        if (it != agents_.end()) credentials_.erase(it->second->record.credential_hash);
+        auto live = std::make_unique<Live>();
+        live->store_state = store->second.state;
+        live->recorded_isolation = store->second.isolation_mode;
+        live->checks = ChecksFromText(record.checks_json);
+        live->db_availability = record.availability;
+        live->db_health = record.health;
+        live->db_checks_json = record.checks_json;
+        if (record.last_seen_ms) live->seen_written_ms = *record.last_seen_ms;
+        live->record = std::move(record);
+        AssessLocked(*live, now);
+        if (!live->record.revoked_at_ms) credentials_[live->record.credential_hash] = live->record.store_id;
+        agents_[live->record.store_id] = std::move(live);
+        continue;
+      } else {
+        // Rotations and revocations made elsewhere.
+        Live& live = *it->second;
+        if (record.credential_hash != live.record.credential_hash) {
+          credentials_.erase(live.record.credential_hash);
+          live.record.credential_hash = record.credential_hash;
+          live.record.rotated_at_ms = record.rotated_at_ms;
+          if (!live.record.revoked_at_ms) credentials_[live.record.credential_hash] = live.record.store_id;
+        }
+        if (record.revoked_at_ms && !live.record.revoked_at_ms) {
+          credentials_.erase(live.record.credential_hash);
+          live.record.revoked_at_ms = record.revoked_at_ms;
+        }
+      }
+      Live& live = *it->second;
+      if (!live.changed) {  // else a change published here awaits writing: the row is older
+        live.db_availability = record.availability;
+        live.db_health = record.health;
+      }
+      if (record.last_seen_ms.value_or(INT64_MIN) > live.record.last_seen_ms.value_or(INT64_MIN)) {
+        // A heartbeat that went to another replica: its telemetry is newer than ours, and
+        // what we have not written yet is older (the successes of checks stay due).
+        live.record.last_seen_ms = record.last_seen_ms;
+        live.record.agent_version = record.agent_version;
+        live.record.release = record.release;
+        live.record.reported_isolation = record.reported_isolation;
+        live.record.allowed_operations = record.allowed_operations;
+        if (record.checks_json != live.db_checks_json) {
+          live.checks = ChecksFromText(record.checks_json);
+          live.db_checks_json = record.checks_json;
+        }
+        live.seen_written_ms = *record.last_seen_ms;
+        live.dirty = false;
+        AssessLocked(live, now);
+        if (lead && !live.record.revoked_at_ms)
+          observed.push_back({record.store_id, live.record.release, live.health.health});
+      } else {
+        AssessLocked(live, now);
+      }
+    }
+
+    // Open operations: queued elsewhere (and the notification missed), delivered elsewhere
+    // (a newer version), finished or expired elsewhere (gone from the list).
+    MergeOpsLocked(*open, snapshot, &wake);
+    std::set<std::string_view> still_open;
+    for (const auto& op : *open) still_open.insert(op.id);
+    for (const auto& id : ops_before) {
+      if (still_open.contains(id)) continue;
+      if (auto t = op_touched_.find(id); t != op_touched_.end() && t->second > snapshot) continue;
+      open_ops_.erase(id);
+    }
+    std::erase_if(op_touched_, [snapshot](const auto& entry) { return entry.second <= snapshot; });
+  }
+  for (auto& w : wake) w->Fire();
+  if (observer_ && watches_) {
+    for (const auto& o : observed) {
+      if (watches_(o.store_id)) observer_(o.store_id, o.release, o.health);
+    }
+  }
+  return Status::Ok();
+}
+
+void AgentHub::RefreshStores(std::int64_t now_ms) {
+  std::uint64_t snapshot = 0;
+  {
+    std::lock_guard lock(mu_);
+    snapshot = gen_;
+  }
+  std::vector<core::Store> stores;
+  db::StoreQuery query;
+  query.limit = 1000;
+  while (true) {
+    auto page = repo_.ListStores(query);
+    if (!page.ok()) {
+      log::Error("cannot reload the stores of agents", {{"detail", page.error().message}});
+      return;
+    }
+    for (auto& store : page->items) stores.push_back(std::move(store));
+    if (page->next_after_id.empty()) break;
+    query.after_id = page->next_after_id;
+  }
+  stores_refreshed_ms_ = now_ms;
+  std::lock_guard lock(mu_);
+  for (const auto& store : stores) {
+    auto it = agents_.find(store.id);
+    if (it == agents_.end() || it->second->local_gen > snapshot) continue;
+    it->second->store_state = store.state;
+    it->second->recorded_isolation = store.isolation_mode;
+  }
+}
+
+void AgentHub::OnOperationQueuedElsewhere(const std::string& store_id) {
+  if (!options_.shared_storage) return;
+  std::uint64_t snapshot = 0;
+  {
+    std::lock_guard lock(mu_);
+    snapshot = gen_;
+  }
+  auto ops = repo_.ListOperations(store_id, "", 100);
+  if (!ops.ok()) {
+    log::Error("cannot load queued operations", {{"store", store_id}, {"detail", ops.error().message}});
+    return;
+  }
+  std::vector<std::shared_ptr<Wakeup>> wake;
+  {
+    std::lock_guard lock(mu_);
+    MergeOpsLocked(*ops, snapshot, &wake);
+    // Queued here already (the notification of our own insert): wake anyway, it is cheap.
+    TakeWaitersLocked(store_id, &wake);
+  }
+  for (auto& w : wake) w->Fire();
 }
 
 void AgentHub::Start() {
@@ -124,7 +366,10 @@ void AgentHub::Stop() {
 }
 
 void AgentHub::SweeperMain() {
-  const auto period = std::chrono::milliseconds(core::SweepPeriodMs(options_.heartbeat_interval_ms));
+  auto period_ms = core::SweepPeriodMs(options_.heartbeat_interval_ms);
+  if (options_.shared_storage)
+    period_ms = std::max<std::int64_t>(50, std::min(period_ms, options_.refresh_interval_ms));
+  const auto period = std::chrono::milliseconds(period_ms);
   auto last_flush = std::chrono::steady_clock::now();
   auto next_sweep = last_flush + period;
   std::unique_lock lock(sweeper_mu_);
@@ -150,12 +395,13 @@ void AgentHub::SweeperMain() {
 
 void AgentHub::FlushChanges() {
   db::Repository::TelemetryBatch batch;
+  const bool lead = leading();
   {
     std::lock_guard lock(mu_);
     for (const auto& store : changed_) {
       auto it = agents_.find(store);
       if (it == agents_.end() || !it->second->changed || it->second->record.revoked_at_ms) continue;
-      batch.agents.push_back(TelemetryLocked(*it->second));
+      batch.agents.push_back(TelemetryLocked(*it->second, lead));
       it->second->changed = false;
       it->second->dirty = false;
     }
@@ -205,7 +451,7 @@ void AgentHub::AssessLocked(Live& live, std::int64_t now_ms) {
   live.record.health = std::string(core::ToString(live.health.health));
 }
 
-db::Repository::AgentTelemetry AgentHub::TelemetryLocked(const Live& live) const {
+db::Repository::AgentTelemetry AgentHub::TelemetryLocked(const Live& live, bool lead) const {
   db::Repository::AgentTelemetry t;
   t.store_id = live.record.store_id;
   t.agent_id = live.record.id;
@@ -213,6 +459,11 @@ db::Repository::AgentTelemetry AgentHub::TelemetryLocked(const Live& live) const
   t.last_seen_ms = live.record.last_seen_ms;
   t.availability = live.record.availability;
   t.health = live.record.health;
+  if (options_.shared_storage && !lead) {
+    // Not the leader: the columns stay as the leader wrote them.
+    t.availability = live.db_availability;
+    t.health = live.db_health;
+  }
   t.release = live.record.release;
   t.reported_isolation = live.record.reported_isolation;
   t.allowed_operations = live.record.allowed_operations;
@@ -223,6 +474,8 @@ db::Repository::AgentTelemetry AgentHub::TelemetryLocked(const Live& live) const
 protocol::HeartbeatAck AgentHub::RecordHeartbeat(const AgentIdentity& agent, const protocol::Heartbeat& heartbeat,
                                                  std::function<void()>* blocking_rest) {
   const auto now = now_ms_();
+  const bool shared = options_.shared_storage;
+  const bool lead = leading();
   bool changed = false;
   std::optional<core::Health> health;
   std::optional<std::pair<core::Availability, core::Health>> status;  // when it changed
@@ -252,7 +505,9 @@ protocol::HeartbeatAck AgentHub::RecordHeartbeat(const AgentIdentity& agent, con
         live.record.allowed_operations = std::move(allowed);
         live.checks = heartbeat.checks;
       }
-      if (reported_changed || now - live.seen_written_ms >= options_.seen_write_ms) {
+      // Shared: other replicas judge from what is written, so every heartbeat is written
+      // (in the next sweep's batch).
+      if (reported_changed || shared || now - live.seen_written_ms >= options_.seen_write_ms) {
         live.dirty = true;
         live.seen_written_ms = now;
       }
@@ -268,7 +523,9 @@ protocol::HeartbeatAck AgentHub::RecordHeartbeat(const AgentIdentity& agent, con
       }
       AssessLocked(live, now);
       health = live.health.health;
-      if (live.availability != before_availability || live.health != before_health) {
+      const bool publish = shared ? lead && PublishDueLocked(live)
+                                  : live.availability != before_availability || live.health != before_health;
+      if (publish) {
         changed = !live.changed;
         live.changed = true;
         changed_.insert(agent.store_id);
@@ -330,6 +587,7 @@ Result<std::vector<db::OperationRecord>> AgentHub::TakeDeliverable(const AgentId
       op.delivered_session = session;
       op.delivery_count += 1;
       op.version += 1;
+      if (options_.shared_storage) op_touched_[id] = ++gen_;
       taken.push_back(op);
     }
   }
@@ -351,12 +609,15 @@ Result<std::vector<db::OperationRecord>> AgentHub::TakeDeliverable(const AgentId
 
 void AgentHub::OnEnrolled(const db::AgentRecord& agent, const core::Store& store) {
   std::lock_guard lock(mu_);
+  ++gen_;
   if (auto old = agents_.find(agent.store_id); old != agents_.end())
     credentials_.erase(old->second->record.credential_hash);
   auto live = std::make_unique<Live>();
   live->record = agent;
   live->store_state = store.state;
   live->recorded_isolation = store.isolation_mode;
+  live->db_checks_json = agent.checks_json;
+  live->local_gen = gen_;
   AssessLocked(*live, now_ms_());
   credentials_[agent.credential_hash] = agent.store_id;
   agents_[agent.store_id] = std::move(live);
@@ -366,6 +627,7 @@ void AgentHub::OnRotated(const std::string& store_id, const std::string& credent
   std::lock_guard lock(mu_);
   auto it = agents_.find(store_id);
   if (it == agents_.end()) return;
+  it->second->local_gen = ++gen_;
   credentials_.erase(it->second->record.credential_hash);
   it->second->record.credential_hash = credential_hash;
   it->second->record.rotated_at_ms = at_ms;
@@ -376,6 +638,7 @@ void AgentHub::OnRevoked(const std::string& store_id, std::int64_t at_ms) {
   std::lock_guard lock(mu_);
   auto it = agents_.find(store_id);
   if (it == agents_.end()) return;
+  it->second->local_gen = ++gen_;
   credentials_.erase(it->second->record.credential_hash);
   it->second->record.revoked_at_ms = at_ms;
 }
@@ -384,6 +647,7 @@ void AgentHub::OnStoreChanged(const core::Store& store) {
   std::lock_guard lock(mu_);
   auto it = agents_.find(store.id);
   if (it == agents_.end()) return;
+  it->second->local_gen = ++gen_;
   it->second->store_state = store.state;
   it->second->recorded_isolation = store.isolation_mode;
   AssessLocked(*it->second, now_ms_());
@@ -394,13 +658,8 @@ void AgentHub::OnOperationQueued(const db::OperationRecord& operation) {
   {
     std::lock_guard lock(mu_);
     open_ops_[operation.id] = operation;
-    auto it = waiters_.find(operation.store_id);
-    if (it != waiters_.end()) {
-      for (auto& w : it->second) {
-        if (auto p = w.lock()) wake.push_back(std::move(p));
-      }
-      waiters_.erase(it);
-    }
+    if (options_.shared_storage) op_touched_[operation.id] = ++gen_;
+    TakeWaitersLocked(operation.store_id, &wake);
   }
   for (auto& w : wake) w->Fire();
 }
@@ -408,6 +667,7 @@ void AgentHub::OnOperationQueued(const db::OperationRecord& operation) {
 void AgentHub::OnOperationFinished(const db::OperationRecord& operation) {
   std::lock_guard lock(mu_);
   open_ops_.erase(operation.id);
+  if (options_.shared_storage) op_touched_[operation.id] = ++gen_;
 }
 
 AgentView AgentHub::ViewLocked(const Live& live) const {
@@ -468,6 +728,13 @@ std::optional<db::OperationRecord> AgentHub::OpenOperation(const std::string& id
 }
 
 void AgentHub::SweepOnce(bool flush_all) {
+  const bool shared = options_.shared_storage;
+  if (shared) {
+    if (auto s = Refresh(); !s.ok()) {
+      log::Error("cannot refresh the agents from the database", {{"detail", s.error().message}});
+    }
+  }
+  const bool lead = leading();
   const auto now = now_ms_();
   db::Repository::TelemetryBatch batch;
   std::vector<std::string> written;
@@ -485,14 +752,16 @@ void AgentHub::SweepOnce(bool flush_all) {
       const auto before_availability = live->availability;
       const auto before_health = live->health;
       AssessLocked(*live, now);
-      const bool changed = live->availability != before_availability || live->health != before_health;
+      // Shared: only the leader publishes, what differs from the stored columns.
+      const bool changed = shared ? lead && PublishDueLocked(*live)
+                                  : live->availability != before_availability || live->health != before_health;
       if (changed) {
         log::Info("agent availability",
                   {{"store", store}, {"availability", live->record.availability}, {"health", live->record.health}});
         statuses.push_back({store, live->record.id, live->availability, live->health.health});
       }
-      if (changed || live->changed || (flush_all && live->dirty)) {
-        batch.agents.push_back(TelemetryLocked(*live));
+      if (changed || live->changed || ((flush_all || shared) && live->dirty)) {
+        batch.agents.push_back(TelemetryLocked(*live, lead));
         live->dirty = false;
         live->changed = false;
         written.push_back(store);
@@ -522,7 +791,7 @@ void AgentHub::SweepOnce(bool flush_all) {
       }
     }
   }
-  ExpireDue(now);
+  if (lead) ExpireDue(now);
 }
 
 void AgentHub::ExpireDue(std::int64_t now_ms) {
@@ -540,6 +809,10 @@ void AgentHub::ExpireDue(std::int64_t now_ms) {
     updated.finished_at_ms = now_ms;
     updated.version = op.version + 1;
     db::WriteBatch batch;
+    if (options_.shared_storage && leader_.fence) {
+      batch.fence = leader_.fence();
+      if (!batch.fence) return;  // not the leader any more
+    }
     batch.effects.emplace_back(db::UpdateOperationEffect{updated, op.version});
     batch.audit.push_back(SystemAuditEntry(now_ms, "operation.expire", "store/" + op.store_id, "ok",
                                            {{"operation", op.id}, {"name", op.name}, {"was", op.state}}));
@@ -551,6 +824,13 @@ void AgentHub::ExpireDue(std::int64_t now_ms) {
     }
     // Someone else moved it (the agent reported, or a delivery): take the stored state.
     auto stored = repo_.GetOperation(op.id);
+    if (batch.fence && written.error().code == ErrorCode::kPreconditionFailed && stored.ok() &&
+        stored->version == op.version) {
+      // Nothing moved the operation: the fence refused the write, the lease is lost.
+      log::Info("operation expiry stopped: leadership lost", {{"operation", op.id}});
+      if (leader_.lost) leader_.lost();
+      return;
+    }
     std::lock_guard lock(mu_);
     if (!stored.ok()) {
       log::Error("cannot expire operation", {{"operation", op.id}, {"detail", written.error().message}});

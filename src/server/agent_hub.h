@@ -3,6 +3,35 @@
 // and the long-polls waiting for them. Heartbeats only touch memory; a sweeper thread
 // judges availability every quarter interval, writes changes of availability or health at
 // once and everything else in batches, and expires operations that outlive their deadline.
+//
+// Shared storage (AgentHubOptions::shared_storage: several replicas on one PostgreSQL,
+// ADR 0012). Off (SQLite, one process), everything above holds and this process's memory is
+// the truth. On, the database is the meeting point of the replicas:
+// - Every refresh (at each sweep; the sweeper runs every min(refresh_interval_ms, quarter
+//   heartbeat interval)) reloads every agent row with ONE query (ListAgents) and every open
+//   operation with one more (ListOpenOperations), and merges: a newer last_seen_ms in the
+//   database (a heartbeat that went to another replica) wins, with its telemetry; new
+//   enrollments, rotations and revocations made on other replicas take effect here. So a
+//   credential revoked or rotated on any replica stops authenticating on every replica
+//   within one refresh interval (plus the time of the query). Store state and isolation
+//   are reloaded every store_refresh_interval_ms (ListStores, 1000 a page).
+// - Availability is judged from the merged view (the later of memory and the database), so
+//   an agent whose heartbeats move between replicas is never judged offline by either.
+// - Only the leader (SetLeadership / SetLeaderHooks) publishes status changes, writes the
+//   availability and health columns and expires operations. What it publishes is what
+//   differs from those columns, so a new leader takes over where the old one stopped.
+//   Other replicas judge availability for their views only, and write the heartbeats they
+//   received (batched: every agent heard from since the last sweep) with the columns'
+//   availability and health as last read, never their own judgement.
+// - The leader's health gate (SetHeartbeatObserver) is also told of heartbeats that
+//   reached other replicas, when a refresh brings a newer last_seen of a watched store.
+// - Operations queued on another replica are loaded by OnOperationQueuedElsewhere (the
+//   daemon calls it from LISTEN, Notification::kOperationQueued), which wakes the store's
+//   long-polls here; the refresh also picks up any missed, and drops operations finished,
+//   expired or moved on by other replicas.
+// A local change (OnEnrolled, OnRotated, OnRevoked, OnStoreChanged, OnOperationQueued,
+// OnOperationFinished, a delivery) made after a refresh's query began is never undone by
+// that refresh's older rows.
 #pragma once
 
 #include <condition_variable>
@@ -40,7 +69,13 @@ struct AgentHubOptions {
   std::int64_t finish_grace_ms = 30'000;     // after delivery + timeout, an operation expires
   double agent_rps = 20;                     // per-agent sustained requests/s
   double agent_burst = 40;
+  // Several replicas on one database (see the top of this file). Off: exactly one process.
+  bool shared_storage = false;
+  std::int64_t refresh_interval_ms = 1'000;         // shared: reload agents and open operations
+  std::int64_t store_refresh_interval_ms = 10'000;  // shared: reload stores' state and isolation
 };
+
+class Leadership;
 
 // Who an agent credential belongs to.
 struct AgentIdentity {
@@ -74,6 +109,27 @@ class AgentHub {
   void Stop();
 
   const AgentHubOptions& options() const { return options_; }
+
+  // ---- Replicas (shared storage) --------------------------------------------------------
+  // Who leads: `is_leader` now; `fence` for the leader-only writes (operation expiry):
+  // nullopt when not leading any more, an empty function to write them unfenced; `lost`
+  // when a fenced write was refused. Without hooks (or with shared_storage off) this hub
+  // counts itself the leader. Set before Start().
+  struct LeaderHooks {
+    std::function<bool()> is_leader;
+    std::function<std::optional<db::Fence>()> fence;
+    std::function<void()> lost;
+  };
+  void SetLeaderHooks(LeaderHooks hooks) { leader_ = std::move(hooks); }
+  // The hooks of a Leadership (which must outlive the hub's sweeper).
+  void SetLeadership(Leadership* leadership);
+  bool leading() const;
+  // One refresh from the database now (the sweeper runs it at each sweep; tests may call it
+  // while the sweeper is not running). A no-op without shared_storage.
+  Status Refresh();
+  // An operation was queued for `store_id` on some replica (LISTEN): loads the store's open
+  // operations (one query) and wakes its long-polls here.
+  void OnOperationQueuedElsewhere(const std::string& store_id);
 
   // ---- The agent channel ---------------------------------------------------------------
   // The agent owning this credential text, unless unknown or revoked.
@@ -109,7 +165,9 @@ class AgentHub {
   std::optional<db::OperationRecord> OpenOperation(const std::string& id) const;
 
   // Told of every heartbeat (after it is recorded) of a store it watches: the run
-  // coordinator's health gate. `watches` must not block; the observer may.
+  // coordinator's health gate. `watches` must not block; the observer may. Shared storage:
+  // the leader's sweeper also calls it (from Refresh) for heartbeats that reached other
+  // replicas, so set it before Start().
   using HeartbeatObserver =
       std::function<void(const std::string& store_id, const std::optional<std::string>& release, core::Health)>;
   using HeartbeatWatch = std::function<bool(const std::string& store_id)>;
@@ -146,9 +204,17 @@ class AgentHub {
   };
 
   void AssessLocked(Live& live, std::int64_t now_ms);
+  // Shared, leader: whether the judgement differs from the stored columns (then they are
+  // taken as written: the caller publishes and writes it).
+  bool PublishDueLocked(Live& live) const;
+  // Loads the stores' state and isolation (shared, every store_refresh_interval_ms).
+  void RefreshStores(std::int64_t now_ms);
+  void MergeOpsLocked(const std::vector<db::OperationRecord>& ops, std::uint64_t snapshot,
+                      std::vector<std::shared_ptr<Wakeup>>* wake);
+  void TakeWaitersLocked(const std::string& store_id, std::vector<std::shared_ptr<Wakeup>>* wake);
   // Writes the changes RecordHeartbeat handed over (the sweeper thread, when woken).
   void FlushChanges();
-  db::Repository::AgentTelemetry TelemetryLocked(const Live& live) const;
+  db::Repository::AgentTelemetry TelemetryLocked(const Live& live, bool lead) const;
   AgentView ViewLocked(const Live& live) const;
   void ExpireDue(std::int64_t now_ms);
   void SweeperMain();
@@ -167,6 +233,12 @@ class AgentHub {
   std::map<std::string, std::vector<std::weak_ptr<Wakeup>>, std::less<>> waiters_;
   std::map<std::string, Bucket, std::less<>> buckets_;
   std::set<std::string, std::less<>> changed_;  // stores whose change of availability/health awaits writing
+  // Shared storage: a counter of local changes; agents carry theirs (Live::local_gen),
+  // operations here (kept until a refresh whose query began after it).
+  std::uint64_t gen_ = 0;
+  std::map<std::string, std::uint64_t, std::less<>> op_touched_;
+  std::int64_t stores_refreshed_ms_ = 0;  // shared: when the stores were last reloaded
+  LeaderHooks leader_;
 
   std::mutex sweeper_mu_;
   std::condition_variable sweeper_cv_;
