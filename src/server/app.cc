@@ -39,6 +39,11 @@ std::int64_t SystemNowMs() {
       .count();
 }
 
+std::int64_t SteadyNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 std::string RouteKey(std::string_view method, std::string_view path_template) {
   return std::string(method) + " " + std::string(path_template);
 }

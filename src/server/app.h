@@ -27,6 +27,8 @@ namespace storeplane::server {
 // Wall-clock milliseconds; injected so that tests and handlers never read the clock.
 using Clock = std::function<std::int64_t()>;
 std::int64_t SystemNowMs();
+// A monotonic clock in milliseconds (leases and deadlines): never jumps with the wall clock.
+std::int64_t SteadyNowMs();
 
 // The policy in force. Readers take a snapshot for a whole request; a reload swaps the
 // pointer atomically, so a request never sees half of two policies.

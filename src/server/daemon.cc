@@ -18,9 +18,11 @@
 #include "server/agent_hub.h"
 #include "server/app.h"
 #include "server/auth.h"
+#include "server/event_feed.h"
 #include "server/event_hub.h"
 #include "server/handler_support.h"
 #include "server/http_server.h"
+#include "server/leadership.h"
 #include "server/logging.h"
 #include "server/metrics.h"
 #include "server/policy_loader.h"
@@ -270,13 +272,32 @@ int RunDaemon(Config config) {
     }
   };
 
+  // Replicas (PostgreSQL, ADR 0012) share their events through the database: each batch's
+  // events are written in its transaction and every replica's feed reads them back; one
+  // process (SQLite) publishes straight from the commit listener.
+  const bool replicas = (*repo)->SharesEvents();
   // Outlives everything that publishes into it: the writer (drained by repo->reset() below)
   // and the agent hub (which publishes as it stops).
-  EventHub events(EventHub::Options{static_cast<std::size_t>(config.events.buffer), config.events.max_streams},
+  EventHub events(EventHub::Options{static_cast<std::size_t>(config.events.buffer), config.events.max_streams,
+                                    replicas ? (*repo)->EventEpoch() : std::string()},
                   SystemNowMs);
-  (*repo)->SetCommitListener([&events](const db::WriteBatch& batch, const db::WriteResult& result) {
-    events.Publish(EventHub::DraftsOf(batch, result, SystemNowMs()));
-  });
+  std::unique_ptr<EventFeed> feed;
+  if (replicas) {
+    (*repo)->SetEventEncoder([](const db::WriteBatch& batch, const db::WriteResult& result) {
+      return EventHub::EncodeBatch(batch, result, SystemNowMs());
+    });
+    feed = std::make_unique<EventFeed>(**repo, events, nullptr);
+  } else {
+    (*repo)->SetCommitListener([&events](const db::WriteBatch& batch, const db::WriteResult& result) {
+      events.Publish(EventHub::DraftsOf(batch, result, SystemNowMs()));
+    });
+  }
+  // Whether this replica leads (runs the reconcilers); on SQLite always. Stopped (the
+  // lease given up) after every leader loop has ended, before the database closes.
+  Leadership leadership(**repo,
+                        Leadership::Options{config.replica.name.empty() ? DefaultReplicaName() : config.replica.name,
+                                            config.replica.lease_ms, config.replica.renew_ms, config.replica.margin_ms},
+                        SteadyNowMs);
 
   int code = 0;
   {
@@ -286,18 +307,26 @@ int RunDaemon(Config config) {
     hub_options.seen_write_ms = hub_options.heartbeat_interval_ms;
     hub_options.agent_rps = config.agents.rps;
     hub_options.agent_burst = config.agents.burst;
+    hub_options.shared_storage = replicas;
     AgentHub hub(**repo, hub_options, SystemNowMs);
     if (auto s = hub.Load(); !s.ok()) return Fail("cannot load the agents", s.error());
-    hub.SetStatusListener([&events](const std::string& store, const std::string& agent, core::Availability availability,
-                                    core::Health health) {
-      events.Publish({EventHub::AgentStatusDraft(store, agent, core::ToString(availability), core::ToString(health),
-                                                 SystemNowMs())});
+    hub.SetLeadership(&leadership);
+    hub.SetStatusListener([&events, feed = feed.get()](const std::string& store, const std::string& agent,
+                                                       core::Availability availability, core::Health health) {
+      auto draft =
+          EventHub::AgentStatusDraft(store, agent, core::ToString(availability), core::ToString(health), SystemNowMs());
+      if (feed != nullptr) {
+        feed->Append(std::move(draft));  // to every replica, through the shared log
+      } else {
+        events.Publish({std::move(draft)});
+      }
     });
-    hub.Start();
     auto providers = RunCoordinator::MakeProviders(config.cicd);
     if (!providers.ok()) return Fail("invalid CI/CD configuration", providers.error());
     RunCoordinator runs(**repo, config.cicd, config.cicd.public_url, std::move(*providers), SystemNowMs);
+    runs.SetLeadership(&leadership);
     runs.SetStoreObserver([&hub](const core::Store& store) { hub.OnStoreChanged(store); });
+    // Set before the hub's sweeper starts: with replicas it calls the observer as it refreshes.
     hub.SetHeartbeatObserver([&runs](const std::string& store, const std::optional<std::string>& release,
                                      core::Health health) { runs.ObserveHeartbeat(store, release, health); },
                              [&runs](const std::string& store) { return runs.GatesStore(store); });
@@ -323,7 +352,27 @@ int RunDaemon(Config config) {
                                                                      return o;
                                                                    },
                                                                    pacer.get(), [&runs] { runs.Kick(); }, SystemNowMs});
+    rollouts.SetLeadership(&leadership);
     runs.SetRolloutRunObserver([&rollouts](const db::PipelineRunRecord&) { rollouts.Kick(); });
+    // Whatever way this block is left: the threads that call into each other (the hub into
+    // the coordinator, the coordinator into the orchestrator and the pacer, the feed into
+    // the hub) stop before any of them is destroyed, and the lease is given up last.
+    struct StopAll {
+      std::function<void()> fn;
+      ~StopAll() { fn(); }
+    } stop_all{[&] {
+      runs.Stop();
+      rollouts.Stop();
+      if (feed) feed->SetOnOperationQueued(nullptr);
+      hub.Stop();
+      leadership.Stop();
+    }};
+    leadership.Start();  // a first attempt at once: a lone replica leads from its first moment
+    hub.Start();
+    if (feed) {
+      feed->SetOnOperationQueued([&hub](const std::string& store_id) { hub.OnOperationQueuedElsewhere(store_id); });
+      feed->Start();
+    }
     Metrics metrics(config.environments);
     Services services{**repo, config, holder, *public_key};
     services.agents = &hub;
@@ -331,6 +380,7 @@ int RunDaemon(Config config) {
     services.rollouts = &rollouts;
     services.events = &events;
     services.metrics = &metrics;
+    services.leadership = &leadership;
     App app(services);
     HttpServer server(config, app);
     if (auto s = server.Listen(); !s.ok()) return Fail("cannot start the server", s.error());
@@ -343,16 +393,15 @@ int RunDaemon(Config config) {
           log::Info("listening", {{"url", server.url()},
                                   {"data_dir", config.data_dir},
                                   {"dev", config.dev},
+                                  {"storage", config.storage.driver},
+                                  {"replica", leadership.holder()},
                                   {"group_commit", config.storage.group_commit}});
           std::cout << "STOREPLANE_ADDR=" << server.url() << std::endl;
         },
         reload);
-    // The workers call into each other (a run's end kicks the orchestrator; the coordinator
-    // takes the pacer's tokens): stop both threads before any of them is destroyed.
-    runs.Stop();
-    rollouts.Stop();
   }
-  repo->reset();  // drains the writer and closes the database
+  if (feed) feed->Stop();  // after the hub's last status events
+  repo->reset();           // drains the writer and closes the database
   if (!dev_dir.empty()) {
     std::error_code ec;
     fs::remove_all(dev_dir, ec);
