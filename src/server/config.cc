@@ -172,10 +172,11 @@ Status MergeYamlFile(const std::string& path, Config& config) {
     return ConfigError(path + ":" + std::to_string(e.mark.line + 1), "does not parse: " + e.msg);
   }
   if (root.IsNull()) return Status::Ok();
-  SP_RETURN_IF_ERROR(CheckKeys(path, root,
-                               {"listen", "data_dir", "environments", "tls", "limits", "storage", "admin_token_file",
-                                "log_level", "worker_threads", "policy_file", "audit", "agents", "events", "cicd"},
-                               "the top level"));
+  SP_RETURN_IF_ERROR(
+      CheckKeys(path, root,
+                {"listen", "data_dir", "environments", "tls", "limits", "storage", "admin_token_file", "log_level",
+                 "worker_threads", "policy_file", "audit", "agents", "events", "cicd", "replica"},
+                "the top level"));
   SP_RETURN_IF_ERROR(ReadIf(path, root, "listen", config.listen));
   SP_RETURN_IF_ERROR(ReadIf(path, root, "data_dir", config.data_dir));
   SP_RETURN_IF_ERROR(ReadIf(path, root, "admin_token_file", config.admin_token_file));
