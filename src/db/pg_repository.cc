@@ -655,6 +655,14 @@ Result<std::int64_t> PostgresRepository::LastEventSeq() {
   });
 }
 
+Result<std::int64_t> PostgresRepository::PruneEvents(std::int64_t before_ms) {
+  return WithConnection(*pool_, [&](pg::PgConnection& conn) -> Result<std::int64_t> {
+    auto rows = conn.Exec("DELETE FROM events WHERE at_ms < $1", pg::Params().Add(before_ms), "prune events");
+    if (!rows.ok()) return rows.error();
+    return rows->affected();
+  });
+}
+
 Result<std::vector<Notification>> PostgresRepository::WaitForNotifications(int timeout_ms) {
   std::unique_lock lock(listen_mu_);
   if (!listener_ || !listener_->healthy()) {

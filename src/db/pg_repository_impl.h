@@ -66,6 +66,7 @@ class PostgresRepository final : public Repository {
   Status AppendEvents(const std::vector<StoredEvent>& events) override;
   Result<std::vector<StoredEvent>> ReadEvents(std::int64_t after_seq, int limit) override;
   Result<std::int64_t> LastEventSeq() override;
+  Result<std::int64_t> PruneEvents(std::int64_t before_ms) override;
   Result<std::vector<Notification>> WaitForNotifications(int timeout_ms) override;
   Status Ping() override;
   WriterStats GetWriterStats() override;

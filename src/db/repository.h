@@ -476,6 +476,11 @@ class Repository {
   }
   // The newest seq in the log (0 when empty).
   virtual Result<std::int64_t> LastEventSeq() { return std::int64_t{0}; }
+  // Deletes events older than `before_ms` (the leader's retention job); how many went.
+  virtual Result<std::int64_t> PruneEvents(std::int64_t before_ms) {
+    (void)before_ms;
+    return std::int64_t{0};
+  }
   // Blocks up to timeout_ms for notifications from other replicas (and this one); empty
   // on timeout. Called by one listener thread per process. SQLite: sleeps and returns none.
   virtual Result<std::vector<Notification>> WaitForNotifications(int timeout_ms) {

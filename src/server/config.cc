@@ -201,10 +201,11 @@ Status MergeYamlFile(const std::string& path, Config& config) {
     SP_RETURN_IF_ERROR(ReadIf(path, agents, "burst", config.agents.burst));
   }
   if (auto events = root["events"]) {
-    SP_RETURN_IF_ERROR(CheckKeys(path, events, {"buffer", "max_streams", "keepalive_ms"}, "events"));
+    SP_RETURN_IF_ERROR(CheckKeys(path, events, {"buffer", "max_streams", "keepalive_ms", "retention_s"}, "events"));
     SP_RETURN_IF_ERROR(ReadIf(path, events, "buffer", config.events.buffer));
     SP_RETURN_IF_ERROR(ReadIf(path, events, "max_streams", config.events.max_streams));
     SP_RETURN_IF_ERROR(ReadIf(path, events, "keepalive_ms", config.events.keepalive_ms));
+    SP_RETURN_IF_ERROR(ReadIf(path, events, "retention_s", config.events.retention_s));
   }
   if (auto n = root["environments"]) {
     std::vector<std::string> envs;
@@ -398,6 +399,7 @@ Status Validate(const Config& config) {
   if (e.buffer < 100 || e.buffer > 1'000'000) return Error::Invalid("events.buffer must be from 100 to 1000000");
   if (e.max_streams < 1 || e.max_streams > 100'000)
     return Error::Invalid("events.max_streams must be from 1 to 100000");
+  if (e.retention_s < 60) return Error::Invalid("events.retention_s must be at least 60");
   if (e.keepalive_ms < 1'000 || e.keepalive_ms > 300'000) {
     return Error::Invalid("events.keepalive_ms must be from 1000 to 300000");
   }

@@ -77,6 +77,7 @@ struct EventsConfig {
   int buffer = 10'000;        // recent events kept for resuming with Last-Event-ID
   int max_streams = 256;      // open streams at once; more are refused with 429
   int keepalive_ms = 15'000;  // a comment line this often keeps proxies from closing idle streams
+  int retention_s = 86'400;   // PostgreSQL: the shared event log keeps events this long
 };
 
 // One CI/CD provider instance and the secrets its callbacks are signed with (the current

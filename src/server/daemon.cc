@@ -286,7 +286,9 @@ int RunDaemon(Config config) {
     (*repo)->SetEventEncoder([](const db::WriteBatch& batch, const db::WriteResult& result) {
       return EventHub::EncodeBatch(batch, result, SystemNowMs());
     });
-    feed = std::make_unique<EventFeed>(**repo, events, nullptr);
+    EventFeed::Options feed_options;
+    feed_options.retention_ms = static_cast<std::int64_t>(config.events.retention_s) * 1000;
+    feed = std::make_unique<EventFeed>(**repo, events, nullptr, feed_options);
   } else {
     (*repo)->SetCommitListener([&events](const db::WriteBatch& batch, const db::WriteResult& result) {
       events.Publish(EventHub::DraftsOf(batch, result, SystemNowMs()));
@@ -371,6 +373,7 @@ int RunDaemon(Config config) {
     hub.Start();
     if (feed) {
       feed->SetOnOperationQueued([&hub](const std::string& store_id) { hub.OnOperationQueuedElsewhere(store_id); });
+      feed->SetIsLeader([&leadership] { return leadership.is_leader(); });
       feed->Start();
     }
     Metrics metrics(config.environments);

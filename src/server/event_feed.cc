@@ -217,12 +217,31 @@ void EventFeed::Run() {
         if (!CatchUp()) failed = true;
       }
     }
+    if (!failed) PruneIfDue();
     if (failed) {
       backoff_ms_ = backoff_ms_ == 0 ? kFirstBackoffMs : std::min(options_.max_backoff_ms, backoff_ms_ * 2);
       if (!SleepUnlessStopped(backoff_ms_)) break;
     } else {
       backoff_ms_ = 0;
     }
+  }
+}
+
+void EventFeed::PruneIfDue() {
+  if (!is_leader_ || options_.prune_every_ms <= 0) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now < prune_at_) return;
+  prune_at_ = now + std::chrono::milliseconds(options_.prune_every_ms);
+  if (!is_leader_()) return;
+  const std::int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  const std::int64_t cutoff = now_ms - options_.retention_ms;
+  auto pruned = repo_.PruneEvents(cutoff);
+  if (!pruned.ok()) {
+    log::Warn("cannot prune the event log", {{"detail", pruned.error().message}});
+  } else if (*pruned > 0) {
+    log::Info("pruned the event log", {{"events", *pruned}});
   }
 }
 

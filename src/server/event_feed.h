@@ -16,6 +16,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -39,6 +40,10 @@ class EventFeed {
     // Append()ed events waiting for the log; beyond this (the database down for long) the
     // oldest are dropped, with a warning.
     std::size_t max_pending = 10'000;
+    // The shared log keeps events this long; the leader deletes older ones every
+    // prune_every_ms (0: never). Streams behind that get a reset, as with the ring.
+    std::int64_t retention_ms = 24LL * 3600 * 1000;
+    int prune_every_ms = 60'000;
   };
   // Called on the feed's thread with the store id of a queued operation; must be quick.
   using OperationQueued = std::function<void(const std::string& store_id)>;
@@ -66,6 +71,9 @@ class EventFeed {
   // the database fails they wait, and are retried with backoff.
   void Append(EventDraft draft);
 
+  // Whether this replica leads (it then prunes the log); unset: never prunes. Set before Start().
+  void SetIsLeader(std::function<bool()> is_leader) { is_leader_ = std::move(is_leader); }
+
   // The newest seq published into the hub (tests, metrics).
   std::int64_t last_seq() const { return last_seq_.load(); }
 
@@ -84,8 +92,12 @@ class EventFeed {
   bool stopping();
   void RunAppender();
 
+  void PruneIfDue();
+
   db::Repository& repo_;
   EventHub& hub_;
+  std::function<bool()> is_leader_;
+  std::chrono::steady_clock::time_point prune_at_{};
   std::mutex callback_mu_;  // held while the callback runs
   OperationQueued on_operation_queued_;
   Options options_;

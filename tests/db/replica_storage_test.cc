@@ -116,6 +116,31 @@ TEST_P(ReplicaStorageTest, EventsAreReadBackInOrderAfterASeq) {
   EXPECT_EQ((*read)[1].data_json, "{\"n\":2}");
 }
 
+TEST_P(ReplicaStorageTest, PruningDeletesOnlyEventsOlderThanTheCutoff) {
+  if (!postgres()) {
+    auto none = repo_->PruneEvents(1'000'000);
+    ASSERT_TRUE(none.ok());
+    EXPECT_EQ(*none, 0);
+    return;
+  }
+  std::vector<StoredEvent> events;
+  for (int i = 0; i < 5; ++i) {
+    StoredEvent e;
+    e.type = "store.updated";
+    e.at_ms = 1000 * (i + 1);
+    events.push_back(e);
+  }
+  ASSERT_TRUE(repo_->AppendEvents(events).ok());
+  auto pruned = repo_->PruneEvents(3000);  // 1000 and 2000 go
+  ASSERT_TRUE(pruned.ok()) << pruned.error().message;
+  EXPECT_EQ(*pruned, 2);
+  auto left = repo_->ReadEvents(0, 10);
+  ASSERT_TRUE(left.ok());
+  ASSERT_EQ(left->size(), 3u);
+  EXPECT_EQ(left->front().at_ms, 3000);
+  EXPECT_EQ(*repo_->LastEventSeq(), left->back().seq) << "seqs continue after a prune";
+}
+
 TEST_P(ReplicaStorageTest, AnotherConnectionsEventWakesTheListener) {
   if (!postgres()) GTEST_SKIP() << "SQLite has one process";
   auto first = repo_->WaitForNotifications(100);  // connects: "catch up"
