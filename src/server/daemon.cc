@@ -367,6 +367,7 @@ int RunDaemon(Config config) {
       rollouts.Stop();
       if (feed) feed->SetOnOperationQueued(nullptr);
       hub.Stop();
+      if (feed) feed->Stop();  // after the hub's last status events; its callbacks use the above
       leadership.Stop();
     }};
     leadership.Start();  // a first attempt at once: a lone replica leads from its first moment
@@ -374,6 +375,18 @@ int RunDaemon(Config config) {
     if (feed) {
       feed->SetOnOperationQueued([&hub](const std::string& store_id) { hub.OnOperationQueuedElsewhere(store_id); });
       feed->SetIsLeader([&leadership] { return leadership.is_leader(); });
+      // Runs and rollouts requested on any replica: the leader starts on them at once.
+      feed->SetOnPublished([&leadership, &runs, &rollouts](const std::vector<db::StoredEvent>& published) {
+        if (!leadership.is_leader()) return;
+        bool run = false;
+        bool rollout = false;
+        for (const auto& event : published) {
+          run = run || event.type.starts_with("run.");
+          rollout = rollout || event.type.starts_with("rollout.");
+        }
+        if (run) runs.Kick();
+        if (rollout) rollouts.Kick();
+      });
       feed->Start();
     }
     Metrics metrics(config.environments);
@@ -403,8 +416,7 @@ int RunDaemon(Config config) {
         },
         reload);
   }
-  if (feed) feed->Stop();  // after the hub's last status events
-  repo->reset();           // drains the writer and closes the database
+  repo->reset();  // drains the writer and closes the database
   if (!dev_dir.empty()) {
     std::error_code ec;
     fs::remove_all(dev_dir, ec);

@@ -161,6 +161,7 @@ bool EventFeed::CatchUp() {
     if (events->empty()) return true;
     hub_.PublishStored(*events);
     last_seq_ = std::max(last_seq_.load(), events->back().seq);
+    if (on_published_) on_published_(*events);
     if (events->size() < static_cast<std::size_t>(options_.read_batch) || stopping()) return true;
   }
 }

@@ -24,6 +24,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "db/repository.h"
 #include "server/event_hub.h"
@@ -74,6 +75,11 @@ class EventFeed {
   // Whether this replica leads (it then prunes the log); unset: never prunes. Set before Start().
   void SetIsLeader(std::function<bool()> is_leader) { is_leader_ = std::move(is_leader); }
 
+  // Told of every batch of events read from the log (after the hub has them), on the feed's
+  // thread; must be quick (the daemon kicks the leader's reconcilers with it, so that work
+  // requested on another replica starts at once). Set before Start().
+  void SetOnPublished(std::function<void(const std::vector<db::StoredEvent>&)> fn) { on_published_ = std::move(fn); }
+
   // The newest seq published into the hub (tests, metrics).
   std::int64_t last_seq() const { return last_seq_.load(); }
 
@@ -97,6 +103,7 @@ class EventFeed {
   db::Repository& repo_;
   EventHub& hub_;
   std::function<bool()> is_leader_;
+  std::function<void(const std::vector<db::StoredEvent>&)> on_published_;
   std::chrono::steady_clock::time_point prune_at_{};
   std::mutex callback_mu_;  // held while the callback runs
   OperationQueued on_operation_queued_;
