@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/integration/backend_support.h"
 #include "tests/integration/integration_fixture.h"
 #include "tests/support/agent_process.h"
 #include "tests/support/event_collector.h"
@@ -501,19 +502,24 @@ TEST_F(AgentChannelTest, AKilledAgentIsOfflineWithinThreeIntervalsAndBackAtItsFi
 // within moments (the sweeper is woken for it), not left for the next periodic flush.
 TEST_F(AgentChannelTest, AChangeOfAvailabilityReachesTheDatabaseWithinMoments) {
   OnlineStore("shop-a");
-  const auto db_path = dir_->path() + "/data/storeplane.db";
+  const auto data_dir = dir_->path() + "/data";
+  const auto db_path = data_dir + "/storeplane.db";
+  constexpr const char* kQuery = "SELECT availability FROM agents WHERE store_id = 'shop-a'";
   std::string stored;
   const bool written = WaitFor(
       [&] {
+        if (TestBackendIsPostgres()) {
+          auto run = RunPostgresSql(PostgresConninfoFor(data_dir), kQuery);
+          if (run.ok && !run.rows.empty()) stored = run.rows[0][0];
+          return stored == "online";
+        }
         sqlite3* db = nullptr;
         if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
           sqlite3_close(db);
           return false;
         }
         sqlite3_stmt* stmt = nullptr;
-        if (sqlite3_prepare_v2(db, "SELECT availability FROM agents WHERE store_id = 'shop-a'", -1, &stmt, nullptr) ==
-                SQLITE_OK &&
-            sqlite3_step(stmt) == SQLITE_ROW) {
+        if (sqlite3_prepare_v2(db, kQuery, -1, &stmt, nullptr) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW) {
           stored = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
         }
         sqlite3_finalize(stmt);
@@ -614,7 +620,7 @@ TEST_F(AgentChannelTest, NoCanaryReachesTheControlPlane) {
   }
   server_->Stop();
   seen += server_->Logs();
-  for (const auto& entry : fs::directory_iterator(dir_->path() + "/data")) seen += ReadFile(entry.path().string());
+  seen += EverythingAtRest(dir_->path() + "/data");  // the files, and on PostgreSQL the database's rows
   // The canaries are there to be found, where the store keeps them.
   ASSERT_NE(ReadFile(s.magento + "/app/etc/env.php").find("CANARY-DB-PASSWORD-7f3a"), std::string::npos);
   for (const auto& canary : kCanaries) {

@@ -1,7 +1,10 @@
-// The audit trail against the real binary and the real database file: tampering with the
-// SQLite file by hand (edit, delete, reorder, truncate) is caught by `storeplane audit
-// verify`, which names the record; a failing audit write refuses the change; and no token,
-// Authorization header or secret value is left in the database, the logs or a response.
+// The audit trail against the real binary and the real database: the database refuses an
+// UPDATE or DELETE of a record; tampering with it by hand as its owner would (the SQLite
+// file's triggers dropped; on PostgreSQL, the triggers dropped by a superuser), by an edit, a
+// deletion, a reordering or a truncation, is caught by `storeplane audit verify`, which
+// names the record; a failing audit write refuses the change; and no token, Authorization
+// header or secret value is left in the database, the logs or a response. On both back ends
+// (support/server_process.h).
 #include <spawn.h>
 #include <sys/wait.h>
 
@@ -9,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "tests/integration/backend_support.h"
 #include "tests/integration/integration_fixture.h"
 
 extern char** environ;  // NOLINT
@@ -38,13 +42,6 @@ CommandRun Shell(const std::string& command) {
   return run;
 }
 
-std::string ReadAll(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 class AuditTrail : public ServerTest {
  protected:
   void SetUp() override {
@@ -54,7 +51,14 @@ class AuditTrail : public ServerTest {
     StartServer({"--config", config_});
   }
 
-  std::string Db() const { return dir_->path() + "/data/storeplane.db"; }
+  std::string DataDir() const { return dir_->path() + "/data"; }
+  std::string Db() const { return DataDir() + "/storeplane.db"; }
+
+  // Runs SQL on the database behind the server, as its owner (SQLite: the file; PostgreSQL:
+  // the database's owner, a superuser on the test server).
+  SqlRun Sql(const std::string& sql) {
+    return TestBackendIsPostgres() ? RunPostgresSql(PostgresConninfoFor(DataDir()), sql) : RunSqliteSql(Db(), sql);
+  }
 
   void Workload() {
     for (int i = 0; i < 8; ++i) ASSERT_EQ(Register("shop-" + std::to_string(i)).status, 201);
@@ -63,15 +67,22 @@ class AuditTrail : public ServerTest {
   }
 
   // Runs SQL against the stopped server's database after dropping the append-only
-  // triggers, as an attacker with the file would.
+  // triggers, as an attacker with the file (SQLite) or a superuser's role (PostgreSQL) would.
   void TamperWith(const std::string& sql) {
     ASSERT_FALSE(server_->running());
-    auto drop =
-        Shell("sqlite3 " + Db() +
-              " \"SELECT 'DROP TRIGGER ' || name || ';' FROM sqlite_master WHERE type='trigger'\" | sqlite3 " + Db());
-    ASSERT_EQ(drop.exit_code, 0) << drop.output;
-    auto edit = Shell("sqlite3 " + Db() + " \"" + sql + "\"");
-    ASSERT_EQ(edit.exit_code, 0) << edit.output;
+    if (TestBackendIsPostgres()) {
+      auto drop =
+          Sql("DROP TRIGGER audit_log_no_update ON audit_log; DROP TRIGGER audit_log_no_truncate ON audit_log; "
+              "DROP TRIGGER audit_log_insert_in_order ON audit_log;");
+      ASSERT_TRUE(drop.ok) << drop.output;
+    } else {
+      auto drop =
+          Shell("sqlite3 " + Db() +
+                " \"SELECT 'DROP TRIGGER ' || name || ';' FROM sqlite_master WHERE type='trigger'\" | sqlite3 " + Db());
+      ASSERT_EQ(drop.exit_code, 0) << drop.output;
+    }
+    auto edit = Sql(sql);
+    ASSERT_TRUE(edit.ok) << edit.output;
   }
 
   std::string PublicKeyFile() {
@@ -107,11 +118,21 @@ TEST_F(AuditTrail, AnUntouchedTrailVerifies) {
 TEST_F(AuditTrail, TheDatabaseRefusesUpdateAndDelete) {
   Workload();
   server_->Stop();
-  auto update = Shell("sqlite3 " + Db() + " \"UPDATE audit_log SET principal='mallory' WHERE seq=2\"");
-  EXPECT_NE(update.exit_code, 0) << update.output;
-  auto del = Shell("sqlite3 " + Db() + " \"DELETE FROM audit_log WHERE seq=2\"");
-  EXPECT_NE(del.exit_code, 0) << del.output;
+  auto update = Sql("UPDATE audit_log SET principal='mallory' WHERE seq=2");
+  EXPECT_FALSE(update.ok) << update.output;
+  auto del = Sql("DELETE FROM audit_log WHERE seq=2");
+  EXPECT_FALSE(del.ok) << del.output;
   EXPECT_NE(update.output.find("append-only"), std::string::npos) << update.output;
+  EXPECT_NE(del.output.find("append-only"), std::string::npos) << del.output;
+  if (TestBackendIsPostgres()) {  // there, a TRUNCATE too (SQLite has none)
+    auto truncate = Sql("TRUNCATE audit_log");
+    EXPECT_FALSE(truncate.ok) << truncate.output;
+    EXPECT_NE(truncate.output.find("append-only"), std::string::npos) << truncate.output;
+  }
+  // Nothing was changed: the trail still verifies.
+  StartServer({"--config", config_});
+  auto run = Verify(PublicKeyFile());
+  EXPECT_EQ(run.exit_code, 0) << run.output;
 }
 
 struct TamperCase {
@@ -137,30 +158,34 @@ TEST_P(AuditTamper, VerifyFailsAndNamesTheRecord) {
 
 INSTANTIATE_TEST_SUITE_P(
     EveryKindOfTampering, AuditTamper,
-    ::testing::Values(TamperCase{"edit", "UPDATE audit_log SET principal='mallory' WHERE seq=3", {"record 3"}},
-                      TamperCase{"delete", "DELETE FROM audit_log WHERE seq=4", {"record 4", "record 5"}},
-                      TamperCase{"reorder",
-                                 "UPDATE audit_log SET seq=-3 WHERE seq=3; UPDATE audit_log SET seq=3 WHERE seq=4; "
-                                 "UPDATE audit_log SET seq=4 WHERE seq=-3;",
-                                 {"record 3"}},
-                      TamperCase{
-                          "truncate", "DELETE FROM audit_log WHERE seq > 6", {"record 7", "record 10", "record 6"}}),
+    ::testing::Values(
+        TamperCase{"edit", "UPDATE audit_log SET principal='mallory' WHERE seq=3", {"record 3"}},
+        TamperCase{"delete", "DELETE FROM audit_log WHERE seq=4", {"record 4", "record 5"}},
+        // (Through a free seq: PostgreSQL's audit_log checks seq >= 1.)
+        TamperCase{"reorder",
+                   "UPDATE audit_log SET seq=1000003 WHERE seq=3; UPDATE audit_log SET seq=3 WHERE seq=4; "
+                   "UPDATE audit_log SET seq=4 WHERE seq=1000003;",
+                   {"record 3"}},
+        TamperCase{"truncate", "DELETE FROM audit_log WHERE seq > 6", {"record 7", "record 10", "record 6"}}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST_F(AuditTrail, WhenTheAuditWriteFailsTheChangeIsRefusedAndNothingChanges) {
   ASSERT_EQ(Register("before").status, 201);
   ASSERT_EQ(server_->Stop(), 0);
-  auto add = Shell("sqlite3 " + Db() +
-                   " \"CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'no'); END;\"");
-  ASSERT_EQ(add.exit_code, 0) << add.output;
+  auto add = Sql(TestBackendIsPostgres()
+                     ? "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION "
+                       "'no'; END $$; CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE "
+                       "FUNCTION refuse_audit();"
+                     : "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'no'); END;");
+  ASSERT_TRUE(add.ok) << add.output;
   StartServer({"--config", config_});
   auto resp = Register("during");
   EXPECT_EQ(resp.status, 500) << resp.body;  // refused: no audit record, no change
   EXPECT_NE(resp.body.find("nothing was changed"), std::string::npos) << resp.body;
   EXPECT_EQ(resp.Header("content-type"), "application/problem+json");
   ASSERT_EQ(server_->Stop(), 0);
-  auto drop = Shell("sqlite3 " + Db() + " \"DROP TRIGGER refuse_audit\"");
-  ASSERT_EQ(drop.exit_code, 0) << drop.output;
+  auto drop = Sql(TestBackendIsPostgres() ? "DROP TRIGGER refuse_audit ON audit_log" : "DROP TRIGGER refuse_audit");
+  ASSERT_TRUE(drop.ok) << drop.output;
   StartServer({"--config", config_});
   ExpectProblem(Call("GET", "/v1/stores/during"), 404, "not-found");
   EXPECT_EQ(Call("GET", "/v1/stores/before").status, 200);
@@ -191,12 +216,10 @@ TEST_F(AuditTrail, NoTokenOrSecretIsLeftInTheDatabaseLogsOrResponses) {
   keep(CallAs(secrets[2], "GET", "/v1/stores/leak-a"));
   ASSERT_EQ(server_->Stop(), 0);
 
-  std::string files;
-  for (const auto& entry : fs::directory_iterator(dir_->path() + "/data")) {
-    // The signing key is a secret by design and lives in its own 0600 file, outside the database.
-    if (entry.path().filename() == "audit-signing.key" || entry.path().filename() == "storeplaned.stderr.log") continue;
-    files += ReadAll(entry.path());
-  }
+  // The data directory's files and, on PostgreSQL, every row of the database. The signing
+  // key is a secret by design and lives in its own 0600 file, outside the database.
+  const std::string files = EverythingAtRest(DataDir(), {"audit-signing.key", "storeplaned.stderr.log"});
+  ASSERT_NE(files.find("leak-a"), std::string::npos) << "the stores are not in what was searched";
   const auto logs = server_->Logs();
   for (const auto& secret : secrets) {
     ASSERT_FALSE(secret.empty());

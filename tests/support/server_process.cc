@@ -14,9 +14,14 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <sstream>
+#include <string_view>
 #include <system_error>
 #include <thread>
+
+#include "tests/support/postgres_database.h"
 
 extern char** environ;
 
@@ -61,7 +66,48 @@ bool WaitFor(pid_t pid, int* status, std::chrono::milliseconds timeout) {
   }
 }
 
+// The PostgreSQL database of each data directory (see server_process.h).
+std::mutex databases_mu;
+std::map<std::string, std::string>& Databases() {
+  static auto* databases = new std::map<std::string, std::string>();  // never destroyed: used until exit
+  return *databases;
+}
+
+bool NewInstallation(const std::string& data_dir) {
+  std::error_code ec;
+  return !std::filesystem::exists(data_dir, ec) || std::filesystem::is_empty(data_dir, ec);
+}
+
+// The database for `data_dir`: the one it had, or a fresh one for a new installation.
+std::string DatabaseFor(const std::string& data_dir, std::string* error) {
+  std::lock_guard lock(databases_mu);
+  auto& databases = Databases();
+  if (auto it = databases.find(data_dir); it != databases.end() && !NewInstallation(data_dir)) return it->second;
+  std::string conninfo = FreshPostgresDatabase(error);
+  if (!conninfo.empty()) databases[data_dir] = conninfo;
+  return conninfo;
+}
+
+bool SetsStorageDriver(const std::vector<std::string>& env) {
+  for (const auto& entry : env) {
+    if (entry.rfind("STOREPLANE_STORAGE_DRIVER=", 0) == 0) return true;
+  }
+  return false;
+}
+
 }  // namespace
+
+bool TestBackendIsPostgres() {
+  const char* backend = std::getenv("STOREPLANE_TEST_BACKEND");
+  return backend != nullptr && std::string_view(backend) == "postgres";
+}
+
+std::string PostgresConninfoFor(const std::string& data_dir) {
+  std::lock_guard lock(databases_mu);
+  auto& databases = Databases();
+  auto it = databases.find(data_dir);
+  return it == databases.end() ? std::string() : it->second;
+}
 
 bool MakeTestCertificate(const std::string& cert_path, const std::string& key_path) {
   const auto cmd =
@@ -116,6 +162,18 @@ bool ServerProcess::Start() {
     return false;
   }
 
+  // The back end (before the log file below makes the data directory non-empty).
+  std::vector<std::string> backend_env;
+  if (TestBackendIsPostgres() && !options_.dev && !SetsStorageDriver(options_.env)) {
+    std::string db_error;
+    const std::string conninfo = DatabaseFor(options_.data_dir, &db_error);
+    if (conninfo.empty()) {
+      error_ = "STOREPLANE_TEST_BACKEND=postgres: " + db_error;
+      return false;
+    }
+    backend_env = {"STOREPLANE_STORAGE_DRIVER=postgres", "STOREPLANE_POSTGRES_CONNINFO=" + conninfo};
+  }
+
   // Where stderr (the logs) goes: a file in the data dir, or a temporary file.
   if (stderr_path_.empty()) {
     if (!options_.data_dir.empty()) {
@@ -149,6 +207,7 @@ bool ServerProcess::Start() {
 
   std::vector<std::string> env_storage;
   for (char** e = environ; *e != nullptr; ++e) env_storage.emplace_back(*e);
+  env_storage.insert(env_storage.end(), backend_env.begin(), backend_env.end());
   env_storage.insert(env_storage.end(), options_.env.begin(), options_.env.end());
   std::vector<char*> envp;
   for (auto& entry : env_storage) envp.push_back(entry.data());

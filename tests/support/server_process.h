@@ -1,6 +1,16 @@
 // Test support: runs the real storeplaned binary as a child process on a loopback port
 // chosen by the kernel (port 0), reads the address and admin token it prints, and stops
 // it with SIGTERM or SIGKILL. Used by the integration and CLI tests.
+//
+// The back end: SQLite in the data directory, unless the environment variable
+// STOREPLANE_TEST_BACKEND is "postgres" (ctest's "postgres/" registration of the integration
+// suite sets it). Then every server with a data_dir (not --dev, and whose test did not set
+// STOREPLANE_STORAGE_DRIVER itself in ServerOptions::env) runs on PostgreSQL: a fresh
+// database per data directory on the test server (postgres_database.h), passed as
+// STOREPLANE_STORAGE_DRIVER=postgres and STOREPLANE_POSTGRES_CONNINFO. The database is kept
+// for that data directory for the life of the test process, so a restart of the same
+// installation (same data_dir) finds its data again, as it would in the SQLite file; a data
+// directory that is missing or empty at Start() is a new installation and gets a new one.
 #pragma once
 
 #include <sys/types.h>
@@ -29,6 +39,13 @@ struct ServerOptions {
   std::vector<std::string> extra_args;  // appended to the command line
   std::vector<std::string> env;         // extra "NAME=value" entries
 };
+
+// Whether the servers of this test process run on PostgreSQL (STOREPLANE_TEST_BACKEND=postgres).
+bool TestBackendIsPostgres();
+// The libpq connection string of the database behind the server started on `data_dir`, for
+// tests that look at (or tamper with) the database behind the server's back; "" when no
+// server on PostgreSQL was started there.
+std::string PostgresConninfoFor(const std::string& data_dir);
 
 // Writes a self-signed certificate for 127.0.0.1 (and its key) with the openssl tool, for
 // TLS tests. False when openssl fails.
