@@ -136,7 +136,7 @@ if closed:
 # PostgreSQL replicas (scenario `replicas`): the same open loops and mutation closed loop,
 # rows beside the SQLite ones.
 PG_SETS = (("pg3", "PostgreSQL, 3 replicas"), ("pg1", "PostgreSQL, 1 replica"))
-WINDOW_KEYS = ("pg_write_xacts_per_s", "pg_commits_per_s", "pg_wal_syncs_per_s", "pg_wal_kib_per_s",
+WINDOW_KEYS = ("pg_write_xacts_per_s", "pg_commits_per_s", "pg_wal_syncs_per_s", "pg_wal_kib_per_s", "pg_rows_written_per_s",
                "replicas_cpu_percent", "pg_cpu_percent", "window_s")
 replicas = {}
 
@@ -148,7 +148,8 @@ def pg_window(name):
 def server_side(w):
     return (f"PostgreSQL {fmt(w['pg_write_xacts_per_s'], ',.0f')} write xacts/s, "
             f"{fmt(w['pg_commits_per_s'], ',.0f')} commits/s (read-only too), "
-            f"{fmt(w['pg_wal_syncs_per_s'], ',.0f')} WAL fsyncs/s, {fmt(w['pg_wal_kib_per_s'], ',.0f')} KiB WAL/s; "
+            f"{fmt(w['pg_wal_syncs_per_s'], ',.1f')} WAL fsyncs/s, {fmt(w['pg_wal_kib_per_s'], ',.1f')} KiB WAL/s, "
+            f"{fmt(w['pg_rows_written_per_s'], ',.0f')} rows written/s; "
             f"CPU: replicas {fmt(w['replicas_cpu_percent'], '.0f')}%, PostgreSQL {fmt(w['pg_cpu_percent'], '.0f')}%")
 
 
@@ -157,6 +158,7 @@ for pg_set, label in PG_SETS:
         continue
     entry = {"label": label, "replicas": int(num(f"{pg_set}_replicas")), "heartbeat_open_loop": {},
              "mutations": None, "log_warnings_and_errors": num(f"{pg_set}_log_problems"),
+             "log_summary": facts.get(f"{pg_set}_log_summary", ""),
              "rss_kb": [int(v) for v in facts.get(f"{pg_set}_rss_kb", "").split()]}
     for f in sorted(glob.glob(os.path.join(out_dir, f"{pg_set}_hb_*.0.json")),
                     key=lambda f: int(os.path.basename(f).split(".")[0].rsplit("_", 1)[1])):
@@ -198,8 +200,8 @@ def replica_mutation_rows():
             f"{m['requests_per_s']:,.0f}/s; {lat(m)}; errors {errors(m)}")
         row("3 mutations", f"{label}: server side", server_side(m["server"]))
         if entry["log_warnings_and_errors"]:
-            row("3 mutations", f"{label}: warning/error lines in the replicas' logs",
-                f"{entry['log_warnings_and_errors']:.0f}")
+            row("3 mutations", f"{label}: warning/error lines in the replicas' logs (whole scenario)",
+                f"{entry['log_warnings_and_errors']:.0f}: {entry['log_summary']}")
 
 
 replica_heartbeat_rows()

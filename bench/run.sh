@@ -306,24 +306,39 @@ if want replicas; then
     TOKEN=$(head -1 "$WORK/$set/admin.token")
   }
   # stop_replicas SET: stops them; counts the warning and error lines of their logs (fact
-  # SET_log_problems) and shows the first few.
+  # SET_log_problems) and summarizes them by message (fact SET_log_summary).
   stop_replicas() {
     local set=$1 pid
     for pid in "${REPLICA_PIDS[@]}"; do stop_pid "$pid"; done
     SERVER_PID=""
-    local problems
+    local problems summary
     problems=$(cat "$OUT/${set}"_r*.err | grep -ciE '"level": ?"(warn|error)"' || true)
     fact "${set}_log_problems" "$problems"
     if ((problems)); then
-      log "replicas $set: $problems warning/error lines in the replicas' logs, the first ones:"
-      grep -hiE '"level": ?"(warn|error)"' "$OUT/${set}"_r*.err | head -5 >&2
+      summary=$(grep -hiE '"level": ?"(warn|error)"' "$OUT/${set}"_r*.err | python3 -c '
+import collections, json, sys
+seen = collections.Counter()
+for line in sys.stdin:
+    try:
+        e = json.loads(line)
+        key = "%s: %s" % (e.get("level"), e.get("msg"))
+        if "detail" in e:
+            key += " (%s)" % e["detail"]
+    except ValueError:
+        key = line.strip()[:120]
+    seen[key] += 1
+print("; ".join("%dx %s" % (n, m) for m, n in seen.most_common(6)))')
+      fact "${set}_log_summary" "$summary"
+      log "replicas $set: $problems warning/error lines in the replicas' logs: $summary"
     fi
   }
-  # pg_sample DB: "next_xid commits wal_syncs wal_bytes replicas_cpu_ticks postgres_cpu_ticks"
+  # pg_sample DB: "next_xid commits wal_syncs wal_bytes rows_written replicas_cpu_ticks
+  # postgres_cpu_ticks"
   pg_sample() {
-    local pid pm stats replicas=0 pg=0 t
+    local pid pm stats rows replicas=0 pg=0 t
     stats=$(pg_sql "SELECT pg_snapshot_xmax(pg_current_snapshot())::text,
       (SELECT xact_commit FROM pg_stat_database WHERE datname = '$1'), wal_sync, wal_bytes FROM pg_stat_wal" | tr '|' ' ')
+    rows=$(pg_sql "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables" "$1")
     for pid in "${REPLICA_PIDS[@]}"; do
       t=$(cpu_ticks "$pid" 2>/dev/null) && replicas=$((replicas + t))
     done
@@ -331,11 +346,12 @@ if want replicas; then
     for pid in $pm $(ps -o pid= --ppid "$pm"); do
       t=$(cpu_ticks "$pid" 2>/dev/null) && pg=$((pg + t))
     done
-    echo "$stats $replicas $pg"
+    echo "$stats $rows $replicas $pg"
   }
   # window_stats NAME DB WARM SECONDS (background): from WARM s after NAME's go file, over
   # SECONDS s: PostgreSQL's write transactions (xids assigned), commits (read-only ones too:
-  # pg_stat_database), WAL fsyncs and bytes per second; CPU of the replicas and of PostgreSQL
+  # pg_stat_database), WAL fsyncs and bytes, rows inserted, updated or deleted in DB
+  # (pg_stat_user_tables) per second; CPU of the replicas and of PostgreSQL
   # (100% = one core). Facts NAME_*, written to $OUT/NAME-window.
   window_stats() {
     local name=$1 db=$2 warm=$3 seconds=$4 a b ta tb
@@ -354,7 +370,8 @@ dt, tck = tb - ta, os.sysconf("SC_CLK_TCK")
 d = [y - x for x, y in zip(a, b)]
 for key, v in (("pg_write_xacts_per_s", d[0] / dt), ("pg_commits_per_s", d[1] / dt),
                ("pg_wal_syncs_per_s", d[2] / dt), ("pg_wal_kib_per_s", d[3] / 1024 / dt),
-               ("replicas_cpu_percent", 100 * d[4] / tck / dt), ("pg_cpu_percent", 100 * d[5] / tck / dt),
+               ("pg_rows_written_per_s", d[4] / dt), ("replicas_cpu_percent", 100 * d[5] / tck / dt),
+               ("pg_cpu_percent", 100 * d[6] / tck / dt),
                ("window_s", dt)):
     print(f"{name}_{key}={v:.1f}")
 PY
