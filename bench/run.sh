@@ -12,8 +12,9 @@
 #              storeplaned replicas on one PostgreSQL (durable: fsync and synchronous_commit
 #              on; its data under BENCH_DATA_DIR), the swarm processes spread over the
 #              replicas, agents enrolled through the API; then one replica alone on
-#              PostgreSQL. Also PostgreSQL's write transactions, commits and WAL fsyncs/s
-#              and the CPU of the replicas and of PostgreSQL over each measured window
+#              PostgreSQL (BENCH_PG_SINGLE=0: not). Also PostgreSQL's write transactions,
+#              commits, WAL fsyncs and rows written per second and the CPU of the replicas
+#              and of PostgreSQL over each measured window
 #   receipt    operator request -> agent receipt latency with 10,000 agents long-polling
 #   lost       lost-agent detection time, in heartbeat intervals (1 s interval)
 #   restart    bench_populate 100,000 stores + 1,000,000 audit records, then exec ->
@@ -49,7 +50,7 @@ for arg in "$@"; do
   case $arg in
     --quick) QUICK=1 ;;
     -h | --help)
-      sed -n '2,37p' "$0"
+      sed -n '2,38p' "$0"
       exit 0
       ;;
     all) SCENARIOS+=("${ALL[@]}") ;;
