@@ -133,6 +133,79 @@ if closed:
             r["latency"]["p99_ms"] is not None and r["latency"]["p99_ms"] < 20)
     scenarios["heartbeat"] = hb
 
+# PostgreSQL replicas (scenario `replicas`): the same open loops and mutation closed loop,
+# rows beside the SQLite ones.
+PG_SETS = (("pg3", "PostgreSQL, 3 replicas"), ("pg1", "PostgreSQL, 1 replica"))
+WINDOW_KEYS = ("pg_write_xacts_per_s", "pg_commits_per_s", "pg_wal_syncs_per_s", "pg_wal_kib_per_s", "pg_rows_written_per_s",
+               "replicas_cpu_percent", "pg_cpu_percent", "window_s")
+replicas = {}
+
+
+def pg_window(name):
+    return {k: num(f"{name}_{k}") for k in WINDOW_KEYS}
+
+
+def server_side(w):
+    return (f"PostgreSQL {fmt(w['pg_write_xacts_per_s'], ',.0f')} write xacts/s, "
+            f"{fmt(w['pg_commits_per_s'], ',.0f')} commits/s (read-only too), "
+            f"{fmt(w['pg_wal_syncs_per_s'], ',.1f')} WAL fsyncs/s, {fmt(w['pg_wal_kib_per_s'], ',.1f')} KiB WAL/s, "
+            f"{fmt(w['pg_rows_written_per_s'], ',.0f')} rows written/s; "
+            f"CPU: replicas {fmt(w['replicas_cpu_percent'], '.0f')}%, PostgreSQL {fmt(w['pg_cpu_percent'], '.0f')}%")
+
+
+for pg_set, label in PG_SETS:
+    if num(f"{pg_set}_replicas") is None:
+        continue
+    entry = {"label": label, "replicas": int(num(f"{pg_set}_replicas")), "heartbeat_open_loop": {},
+             "mutations": None, "log_warnings_and_errors": num(f"{pg_set}_log_problems"),
+             "log_summary": facts.get(f"{pg_set}_log_summary", ""),
+             "rss_kb": [int(v) for v in facts.get(f"{pg_set}_rss_kb", "").split()]}
+    for f in sorted(glob.glob(os.path.join(out_dir, f"{pg_set}_hb_*.0.json")),
+                    key=lambda f: int(os.path.basename(f).split(".")[0].rsplit("_", 1)[1])):
+        name = os.path.basename(f).rsplit(".", 2)[0]
+        r = merged(name)
+        if r:
+            entry["heartbeat_open_loop"][name.rsplit("_", 1)[1]] = dict(r, server=pg_window(name))
+    mut = merged(f"{pg_set}_mut")
+    if mut:
+        entry["mutations"] = dict(mut, server=pg_window(f"{pg_set}_mut"))
+    replicas[pg_set] = entry
+if replicas:
+    scenarios["replicas"] = dict(replicas, postgres_version=facts.get("pg_version"),
+                                 postgres_settings=facts.get("pg_settings"), filesystem=facts.get("pg_dir_fs"))
+
+
+def replica_heartbeat_rows():
+    for pg_set, entry in replicas.items():
+        label = entry["label"]
+        for i, (rate, r) in enumerate(entry["heartbeat_open_loop"].items()):
+            if i == 0:
+                row("1 heartbeat", f"{label}: enrollment through the API, {r['agents']:,} agents",
+                    f"stores + tokens {r['setup_s']:.1f} s, enroll + first heartbeat {r['connect_s']:.1f} s; "
+                    f"{r['agents_ready']:,} ready")
+            p99 = r["latency"]["p99_ms"]
+            row("1 heartbeat", f"{label}: open loop, {r['agents_ready']:,} agents at {int(rate):,}/s offered, "
+                f"{r['long_polls']} long-polls", f"{r['requests_per_s']:,.0f}/s; {lat(r)}; errors {errors(r)}",
+                "p99 < 20 ms", p99 is not None and p99 < 20)
+            row("1 heartbeat", f"{label}: server side at {int(rate):,}/s", server_side(r["server"]))
+
+
+def replica_mutation_rows():
+    for pg_set, entry in replicas.items():
+        m = entry["mutations"]
+        if not m:
+            continue
+        label = entry["label"]
+        row("3 mutations", f"{label}: {m['conns']} clients POST /v1/stores",
+            f"{m['requests_per_s']:,.0f}/s; {lat(m)}; errors {errors(m)}")
+        row("3 mutations", f"{label}: server side", server_side(m["server"]))
+        if entry["log_warnings_and_errors"]:
+            row("3 mutations", f"{label}: warning/error lines in the replicas' logs (whole scenario)",
+                f"{entry['log_warnings_and_errors']:.0f}: {entry['log_summary']}")
+
+
+replica_heartbeat_rows()
+
 # 2. scale
 scale = merged("scale")
 if scale:
@@ -160,6 +233,7 @@ if gc and nogc:
     row("3 mutations", "one transaction per mutation", f"{nogc['requests_per_s']:,.0f}/s; {lat(nogc)}; "
         f"errors {errors(nogc)}")
     row("3 mutations", "group commit / one each", fmt(ratio, ".1f") + "x", ">= 5x", ratio is not None and ratio >= 5)
+replica_mutation_rows()
 
 # 4. receipt
 rc = merged("rc")

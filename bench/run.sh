@@ -8,6 +8,13 @@
 #              storeplaned (long-polls held open) and against bench_hello_server (ratio), and
 #              open loop at 10,000 agents' real 10 s interval and at a higher fixed rate
 #   mutations  durable audited mutations/s, group commit against one transaction each
+#   replicas   the same heartbeat open loops and mutation closed loop against three
+#              storeplaned replicas on one PostgreSQL (durable: fsync and synchronous_commit
+#              on; its data under BENCH_DATA_DIR), the swarm processes spread over the
+#              replicas, agents enrolled through the API; then one replica alone on
+#              PostgreSQL (BENCH_PG_SINGLE=0: not). Also PostgreSQL's write transactions,
+#              commits, WAL fsyncs and rows written per second and the CPU of the replicas
+#              and of PostgreSQL over each measured window
 #   receipt    operator request -> agent receipt latency with 10,000 agents long-polling
 #   lost       lost-agent detection time, in heartbeat intervals (1 s interval)
 #   restart    bench_populate 100,000 stores + 1,000,000 audit records, then exec ->
@@ -35,7 +42,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BENCH_BUILD_DIR:-$ROOT/build/bench}
 TYPE=${BENCH_BUILD_TYPE:-Release}
 RESULTS=${BENCH_RESULTS:-$ROOT/bench/results/latest.json}
-ALL=(heartbeat mutations receipt lost restart reads scale etcd rollout)
+ALL=(heartbeat mutations replicas receipt lost restart reads scale etcd rollout)
 
 QUICK=0
 SCENARIOS=()
@@ -43,7 +50,7 @@ for arg in "$@"; do
   case $arg in
     --quick) QUICK=1 ;;
     -h | --help)
-      sed -n '2,31p' "$0"
+      sed -n '2,38p' "$0"
       exit 0
       ;;
     all) SCENARIOS+=("${ALL[@]}") ;;
@@ -102,6 +109,7 @@ OUT=$WORK/out
 mkdir -p "$OUT"
 PIDS=()      # every background process this script started
 SERVER_PID=""
+PG_DIR=""    # the throwaway PostgreSQL of the replicas scenario
 stop_pid() {
   local pid=$1
   if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
@@ -117,6 +125,7 @@ stop_server() {
 }
 cleanup() {
   for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+  if [[ -n $PG_DIR ]]; then "$ROOT/scripts/test-postgres.sh" stop "$PG_DIR" || true; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -159,7 +168,7 @@ write_config() {
     echo "log_level: warn"
     if [[ -n $dir ]]; then
       echo "data_dir: $dir"
-      echo "admin_token_file: $dir/admin.token"
+      echo "admin_token_file: ${ADMIN_TOKEN_FILE:-$dir/admin.token}"
     fi
     echo "agents: {rps: 100000, burst: 100000, heartbeat_interval_s: ${INTERVAL:-10}}"
     echo "limits: {principal_rps: 1000000, principal_burst: 1000000, max_in_flight: 100000}"
@@ -170,10 +179,12 @@ write_config() {
 # run_swarm NAME PROCS AGENTS [args...]: AGENTS split over PROCS processes (--first,
 # --agents), with SW_CONNS, SW_LONG_POLLS and SW_RATE (totals) split the same way; the
 # processes start their windows together (ready/go files). JSON: $OUT/NAME.<i>.json.
+# SW_URLS (space-separated): process i gets --url <the (i mod n)-th URL>.
 run_swarm() {
   local name=$1 procs=$2 agents=$3
   shift 3
-  local pids=() first=0 i
+  local pids=() first=0 i urls=()
+  read -r -a urls <<<"${SW_URLS:-}"
   rm -f "$OUT/$name".*
   for ((i = 0; i < procs; i++)); do
     local n=$((agents / procs + (i < agents % procs ? 1 : 0)))
@@ -181,6 +192,7 @@ run_swarm() {
     [[ -n ${SW_CONNS:-} ]] && extra+=(--conns $((SW_CONNS / procs + (i < SW_CONNS % procs ? 1 : 0))))
     [[ -n ${SW_LONG_POLLS:-} ]] && extra+=(--long-polls $((SW_LONG_POLLS / procs + (i < SW_LONG_POLLS % procs ? 1 : 0))))
     [[ -n ${SW_RATE:-} ]] && extra+=(--rate "$(python3 -c "print($SW_RATE * $n / $agents)")")
+    ((${#urls[@]})) && extra+=(--url "${urls[$((i % ${#urls[@]}))]}")
     "$SWARM" --first "$first" --agents "$n" "${extra[@]}" --ready-file "$OUT/$name.$i.ready" \
       --go-file "$OUT/$name.go" --json "$OUT/$name.$i.json" "$@" 2>"$OUT/$name.$i.err" &
     pids+=($!)
@@ -254,6 +266,150 @@ if want mutations; then
     rm -rf "$WORK/mut_$gc"
   done
   fact mutations_dir_fs "$(df -P "$WORK" | awk 'NR==2 {print $1}')"
+fi
+
+# ---- 3b. replicas: PostgreSQL, three storeplaned on one database (issue 8) ----------------
+if want replicas; then
+  PG_BIN=${STOREPLANE_POSTGRES_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+  PSQL=$PG_BIN/psql
+  [[ -x $PSQL ]] || PSQL=$(command -v psql)
+  # On disk (BENCH_DATA_DIR), durable: fsync, synchronous_commit and full_page_writes on.
+  # As root the server runs as `postgres`, which must reach its directory under $WORK.
+  chmod 711 "$WORK"
+  PG_DIR=$WORK/pg
+  PG_CONN=$(STOREPLANE_PG_DURABLE=1 "$ROOT/scripts/test-postgres.sh" start "$PG_DIR")
+  pg_sql() { "$PSQL" "$PG_CONN dbname=${2:-postgres}" -AtX -q -c "$1"; }
+  fact pg_version "$(pg_sql 'SHOW server_version' | awk '{print $1}')"
+  fact pg_settings "$(pg_sql "SELECT string_agg(name || '=' || setting, ' ' ORDER BY name) FROM pg_settings
+    WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method', 'shared_buffers',
+                   'commit_delay')")"
+  fact pg_dir_fs "$(df -P "$PG_DIR" | awk 'NR==2 {print $1}')"
+
+  # start_replicas SET N: a fresh database SET and N storeplaned on it, one after the other
+  # (the first creates the admin token, the others read it), sharing the admin token and
+  # the audit signing key, each with its own data dir and port. Sets REPLICA_PIDS,
+  # REPLICA_URLS, TOKEN.
+  start_replicas() {
+    local set=$1 n=$2 i
+    pg_sql "CREATE DATABASE $set"
+    mkdir -p "$WORK/$set"
+    REPLICA_PIDS=()
+    REPLICA_URLS=()
+    for ((i = 0; i < n; i++)); do
+      mkdir -p "$WORK/$set/r$i"
+      ADMIN_TOKEN_FILE=$WORK/$set/admin.token write_config "$WORK/$set/r$i.yaml" "$WORK/$set/r$i" \
+        "audit: {signing_key_file: $WORK/$set/audit-signing.key}"
+      start_storeplaned "${set}_r$i" "$WORK/$set/r$i.yaml" STOREPLANE_STORAGE_DRIVER=postgres \
+        "STOREPLANE_POSTGRES_CONNINFO=$PG_CONN dbname=$set" "STOREPLANE_REPLICA_NAME=$set-r$i"
+      REPLICA_PIDS+=("$SERVER_PID")
+      REPLICA_URLS+=("$URL")
+    done
+    TOKEN=$(head -1 "$WORK/$set/admin.token")
+  }
+  # stop_replicas SET: stops them; counts the warning and error lines of their logs (fact
+  # SET_log_problems) and summarizes them by message (fact SET_log_summary).
+  stop_replicas() {
+    local set=$1 pid
+    for pid in "${REPLICA_PIDS[@]}"; do stop_pid "$pid"; done
+    SERVER_PID=""
+    local problems summary
+    problems=$(cat "$OUT/${set}"_r*.err | grep -ciE '"level": ?"(warn|error)"' || true)
+    fact "${set}_log_problems" "$problems"
+    if ((problems)); then
+      summary=$(grep -hiE '"level": ?"(warn|error)"' "$OUT/${set}"_r*.err | python3 -c '
+import collections, json, sys
+seen = collections.Counter()
+for line in sys.stdin:
+    try:
+        e = json.loads(line)
+        key = "%s: %s" % (e.get("level"), e.get("msg"))
+        if "detail" in e:
+            key += " (%s)" % e["detail"]
+    except ValueError:
+        key = line.strip()[:120]
+    seen[key] += 1
+print("; ".join("%dx %s" % (n, m) for m, n in seen.most_common(6)))')
+      fact "${set}_log_summary" "$summary"
+      log "replicas $set: $problems warning/error lines in the replicas' logs: $summary"
+    fi
+  }
+  # pg_sample DB: "next_xid commits wal_syncs wal_bytes rows_written replicas_cpu_ticks
+  # postgres_cpu_ticks"
+  pg_sample() {
+    local pid pm stats rows replicas=0 pg=0 t
+    stats=$(pg_sql "SELECT pg_snapshot_xmax(pg_current_snapshot())::text,
+      (SELECT xact_commit FROM pg_stat_database WHERE datname = '$1'), wal_sync, wal_bytes FROM pg_stat_wal" | tr '|' ' ')
+    rows=$(pg_sql "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables" "$1")
+    for pid in "${REPLICA_PIDS[@]}"; do
+      t=$(cpu_ticks "$pid" 2>/dev/null) && replicas=$((replicas + t))
+    done
+    pm=$(head -1 "$PG_DIR/data/postmaster.pid")
+    for pid in $pm $(ps -o pid= --ppid "$pm"); do
+      t=$(cpu_ticks "$pid" 2>/dev/null) && pg=$((pg + t))
+    done
+    echo "$stats $rows $replicas $pg"
+  }
+  # window_stats NAME DB WARM SECONDS (background): from WARM s after NAME's go file, over
+  # SECONDS s: PostgreSQL's write transactions (xids assigned), commits (read-only ones too:
+  # pg_stat_database), WAL fsyncs and bytes, rows inserted, updated or deleted in DB
+  # (pg_stat_user_tables) per second; CPU of the replicas and of PostgreSQL
+  # (100% = one core). Facts NAME_*, written to $OUT/NAME-window.
+  window_stats() {
+    local name=$1 db=$2 warm=$3 seconds=$4 a b ta tb
+    while [[ ! -f $OUT/$name.go ]]; do sleep 0.05; done
+    sleep "$warm"
+    ta=$(date +%s.%N)
+    a=$(pg_sample "$db")
+    sleep "$seconds"
+    tb=$(date +%s.%N)
+    b=$(pg_sample "$db")
+    python3 - "$name" "$ta" "$tb" "$a" "$b" >"$OUT/$name-window" <<'PY'
+import os, sys
+name, ta, tb = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+a, b = [list(map(float, s.split())) for s in sys.argv[4:6]]
+dt, tck = tb - ta, os.sysconf("SC_CLK_TCK")
+d = [y - x for x, y in zip(a, b)]
+for key, v in (("pg_write_xacts_per_s", d[0] / dt), ("pg_commits_per_s", d[1] / dt),
+               ("pg_wal_syncs_per_s", d[2] / dt), ("pg_wal_kib_per_s", d[3] / 1024 / dt),
+               ("pg_rows_written_per_s", d[4] / dt), ("replicas_cpu_percent", 100 * d[5] / tck / dt),
+               ("pg_cpu_percent", 100 * d[6] / tck / dt),
+               ("window_s", dt)):
+    print(f"{name}_{key}={v:.1f}")
+PY
+  }
+  # replica_set SET N: mutations (closed loop, on the fresh database), then the heartbeat
+  # open loops, the swarm processes spread over the N replicas.
+  replica_set() {
+    local set=$1 n=$2 rate sampler procs=3
+    start_replicas "$set" "$n"
+    fact "${set}_replicas" "$n"
+    log "replicas: $set, $n replica(s) on PostgreSQL: $MUT_CLIENTS clients POST /v1/stores for $MUT_SECONDS s"
+    window_stats "${set}_mut" "$set" 0 "$MUT_SECONDS" &
+    sampler=$!
+    PIDS+=("$sampler")
+    # AGENTS (unused by mutate) spaces the processes' --first, which names their stores.
+    SW_URLS="${REPLICA_URLS[*]}" SW_CONNS=$MUT_CLIENTS run_swarm "${set}_mut" "$procs" $((procs * 1000)) \
+      --token "$TOKEN" --mode mutate --seconds "$MUT_SECONDS"
+    wait "$sampler" || true
+    cat "$OUT/${set}_mut-window" >>"$OUT/facts" || true
+    for rate in $HB_RATES; do
+      log "replicas: $set, open loop, $HB_AGENTS agents (enrolled through the API) at $rate/s, $HB_LONG_POLLS long-polls"
+      window_stats "${set}_hb_$rate" "$set" "$HB_OPEN_WARM" "$HB_SECONDS" &
+      sampler=$!
+      PIDS+=("$sampler")
+      SW_URLS="${REPLICA_URLS[*]}" SW_RATE=$rate SW_LONG_POLLS=$HB_LONG_POLLS run_swarm "${set}_hb_$rate" "$procs" \
+        "$HB_AGENTS" --token "$TOKEN" --setup-concurrency 32 --seconds $((HB_OPEN_WARM + HB_SECONDS)) \
+        --measure-after-s "$HB_OPEN_WARM" --poll-wait-ms 30000
+      wait "$sampler" || true
+      cat "$OUT/${set}_hb_$rate-window" >>"$OUT/facts" || true
+    done
+    fact "${set}_rss_kb" "$(for pid in "${REPLICA_PIDS[@]}"; do mem_kb "$pid" VmRSS; done | paste -sd' ')"
+    stop_replicas "$set"
+  }
+  replica_set pg3 3
+  if [[ ${BENCH_PG_SINGLE:-1} == 1 ]]; then replica_set pg1 1; fi
+  "$ROOT/scripts/test-postgres.sh" stop "$PG_DIR"
+  PG_DIR=""
 fi
 
 # ---- 4. receipt ---------------------------------------------------------------------------
