@@ -473,38 +473,48 @@ void PostgresRepository::AuditFlusherMain() {
     if (!private_pem_.empty() && (stopping || now - last_checkpoint_check >= std::chrono::seconds(1))) {
       last_checkpoint_check = now;
       // A time-based (or, at close, final) checkpoint over the head, if it moved since the last.
-      (void)Guarded([&]() -> Status {
-        return pg::InTransaction(
-            *pool_,
-            [&](pg::PgConnection& conn) -> Status {
-              auto head = conn.Exec(kSelectHeadForUpdate, "read audit head");
-              if (!head.ok()) return head.error();
-              if (head->empty()) return Status::Ok();
-              const std::int64_t seq = head->Int64(0, 0);
-              const std::int64_t checkpoint_seq = head->Int64(0, 2);
-              const std::int64_t checkpoint_ms = head->Int64(0, 3);
-              const std::int64_t now_ms = NowMs();
-              if (seq <= checkpoint_seq) return Status::Ok();
-              if (!stopping && now_ms - checkpoint_ms < options_.checkpoint_every_ms) return Status::Ok();
-              core::AuditCheckpoint checkpoint{seq, head->Text(0, 1), now_ms, key_id_, {}};
-              auto signature = core::Sign(private_pem_, core::CheckpointMessage(checkpoint));
-              if (!signature.ok()) return signature.error();
-              checkpoint.signature = std::move(*signature);
-              auto inserted = conn.Exec(kInsertCheckpoint,
-                                        pg::Params()
-                                            .Add(checkpoint.seq)
-                                            .Add(checkpoint.hash)
-                                            .Add(checkpoint.time_ms)
-                                            .Add(checkpoint.key_id)
-                                            .Add(checkpoint.signature),
-                                        "write audit checkpoint");
-              if (!inserted.ok()) return inserted.error();
-              auto moved =
-                  conn.Exec(kUpdateHeadCheckpoint, pg::Params().Add(seq).Add(now_ms), "write audit checkpoint");
-              return moved.ok() ? Status::Ok() : Status(moved.error());
-            },
-            "write audit checkpoint");
+      // Looked at without a lock first: an idle replica writes nothing.
+      const auto due_now = Guarded([&]() -> Result<bool> {
+        return WithConnection(*pool_, [&](pg::PgConnection& conn) -> Result<bool> {
+          auto head = conn.Exec(kSelectHead, "read audit head");
+          if (!head.ok()) return head.error();
+          if (head->empty() || head->Int64(0, 0) <= head->Int64(0, 1)) return false;
+          return stopping || NowMs() - head->Int64(0, 2) >= options_.checkpoint_every_ms;
+        });
       });
+      if (due_now.ok() && *due_now)
+        (void)Guarded([&]() -> Status {
+          return pg::InTransaction(
+              *pool_,
+              [&](pg::PgConnection& conn) -> Status {
+                auto head = conn.Exec(kSelectHeadForUpdate, "read audit head");
+                if (!head.ok()) return head.error();
+                if (head->empty()) return Status::Ok();
+                const std::int64_t seq = head->Int64(0, 0);
+                const std::int64_t checkpoint_seq = head->Int64(0, 2);
+                const std::int64_t checkpoint_ms = head->Int64(0, 3);
+                const std::int64_t now_ms = NowMs();
+                if (seq <= checkpoint_seq) return Status::Ok();
+                if (!stopping && now_ms - checkpoint_ms < options_.checkpoint_every_ms) return Status::Ok();
+                core::AuditCheckpoint checkpoint{seq, head->Text(0, 1), now_ms, key_id_, {}};
+                auto signature = core::Sign(private_pem_, core::CheckpointMessage(checkpoint));
+                if (!signature.ok()) return signature.error();
+                checkpoint.signature = std::move(*signature);
+                auto inserted = conn.Exec(kInsertCheckpoint,
+                                          pg::Params()
+                                              .Add(checkpoint.seq)
+                                              .Add(checkpoint.hash)
+                                              .Add(checkpoint.time_ms)
+                                              .Add(checkpoint.key_id)
+                                              .Add(checkpoint.signature),
+                                          "write audit checkpoint");
+                if (!inserted.ok()) return inserted.error();
+                auto moved =
+                    conn.Exec(kUpdateHeadCheckpoint, pg::Params().Add(seq).Add(now_ms), "write audit checkpoint");
+                return moved.ok() ? Status::Ok() : Status(moved.error());
+              },
+              "write audit checkpoint");
+        });
     }
     if (stopping) return;
   }
