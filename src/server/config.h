@@ -50,7 +50,7 @@ struct StorageConfig {
 
 // Replicas (PostgreSQL only): this process's name and the leader lease (ADR 0012).
 struct ReplicaConfig {
-  std::string name;       // default: host name, process id and a random suffix
+  std::string name;       // default: host name + a digest of data_dir, kept across restarts
   int lease_ms = 10'000;  // a leader that stops renewing is replaced within this
   int renew_ms = 3'000;   // how often the lease is renewed (and others try to take it)
   int margin_ms = 2'000;  // the leader stops leader work this long before its lease ends

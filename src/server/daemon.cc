@@ -1,5 +1,7 @@
 #include "server/daemon.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -217,8 +219,17 @@ int RunDaemon(Config config) {
   }
   if (auto s = Validate(config); !s.ok()) return Fail("invalid configuration", s.error());
   if (auto s = EnsureDataDir(config.data_dir); !s.ok()) return Fail("cannot prepare the data directory", s.error());
+  // One process per data directory: with replicas, the directory names the replica (its
+  // lease), so a second process on it would lead under the same name. Released by the
+  // kernel when the process ends, however it ends.
+  int dir_lock = -1;
   if (config.storage.driver == "postgres") {
     if (auto s = LoadConninfo(config); !s.ok()) return Fail("invalid configuration", s.error());
+    dir_lock = ::open((fs::path(config.data_dir) / "storeplaned.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (dir_lock < 0 || ::flock(dir_lock, LOCK_EX | LOCK_NB) != 0) {
+      return Fail("cannot lock the data directory",
+                  Error::Invalid("another storeplaned uses " + config.data_dir + " (or it is not writable)"));
+    }
   }
 
   auto policy = LoadPolicy(config);
@@ -296,10 +307,11 @@ int RunDaemon(Config config) {
   }
   // Whether this replica leads (runs the reconcilers); on SQLite always. Stopped (the
   // lease given up) after every leader loop has ended, before the database closes.
-  Leadership leadership(**repo,
-                        Leadership::Options{config.replica.name.empty() ? DefaultReplicaName() : config.replica.name,
-                                            config.replica.lease_ms, config.replica.renew_ms, config.replica.margin_ms},
-                        SteadyNowMs);
+  Leadership leadership(
+      **repo,
+      Leadership::Options{config.replica.name.empty() ? DefaultReplicaName(config.data_dir) : config.replica.name,
+                          config.replica.lease_ms, config.replica.renew_ms, config.replica.margin_ms},
+      SteadyNowMs);
 
   int code = 0;
   {

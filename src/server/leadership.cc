@@ -1,11 +1,12 @@
 #include "server/leadership.h"
 
-#include <openssl/rand.h>
 #include <unistd.h>
 
 #include <array>
 #include <chrono>
+#include <filesystem>
 
+#include "core/audit.h"
 #include "server/logging.h"
 
 namespace storeplane::server {
@@ -140,18 +141,12 @@ void Leadership::Notify(bool leader) {
   for (const auto& [id, listener] : listeners) listener(leader);
 }
 
-std::string DefaultReplicaName() {
+std::string DefaultReplicaName(const std::string& data_dir) {
   std::array<char, 256> host{};
   if (::gethostname(host.data(), host.size() - 1) != 0) host[0] = '\0';
-  std::array<unsigned char, 4> random{};
-  (void)RAND_bytes(random.data(), static_cast<int>(random.size()));
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string suffix;
-  for (unsigned char b : random) {
-    suffix += kHex[b >> 4];
-    suffix += kHex[b & 15];
-  }
-  return std::string(host.data()) + "-" + std::to_string(::getpid()) + "-" + suffix;
+  std::error_code ec;
+  const auto absolute = std::filesystem::absolute(data_dir, ec).lexically_normal().string();
+  return std::string(host.data()) + "-" + core::Sha256Hex(ec ? data_dir : absolute).substr(0, 8);
 }
 
 }  // namespace storeplane::server

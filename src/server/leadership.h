@@ -103,7 +103,10 @@ class Leadership {
   std::thread thread_;
 };
 
-// A name for this replica: host name, process id and a random suffix.
-std::string DefaultReplicaName();
+// A name for this replica that a restart of the same installation keeps: the host name and
+// a digest of the data directory's absolute path. A replica restarted after a crash thus
+// takes its own lease back at once instead of waiting for it to expire; the daemon holds
+// a lock on the data directory so that no two processes share the name.
+std::string DefaultReplicaName(const std::string& data_dir);
 
 }  // namespace storeplane::server
