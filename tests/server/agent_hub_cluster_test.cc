@@ -180,12 +180,13 @@ class AgentHubClusterTest : public ::testing::TestWithParam<Backend> {
   std::atomic<std::int64_t> now_{kT0};
   std::atomic<bool> a_leads_{true};
   std::atomic<bool> b_leads_{false};
-  std::unique_ptr<AgentHub> a_;
-  std::unique_ptr<AgentHub> b_;
   AgentIdentity identity_{kStore, "agt_1"};
   int audit_n_ = 0;
   std::mutex mu_;
   std::map<std::string, std::vector<Published>> statuses_;
+  // Last: the hubs' final sweeps (in their destructors) still publish into the above.
+  std::unique_ptr<AgentHub> a_;
+  std::unique_ptr<AgentHub> b_;
 };
 
 // Heartbeats alternate between the replicas for a minute: neither judges the agent stale
