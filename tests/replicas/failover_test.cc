@@ -364,6 +364,19 @@ TEST_F(FailoverTest, TheLeaderKilledMidRolloutIsReplacedWithinTheLeaseAndNothing
   EXPECT_EQ(Leaders(), 1);
   Fleet();
   ASSERT_FALSE(HasFailure());
+  // Every replica has seen every agent (each refreshes from the database once a second)
+  // before the sampling starts: from then on, no replica may judge one lost.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (const auto& replica : replicas_) {
+          for (const auto& id : ids_) {
+            auto view = Parse(CallAt(replica->url(), "GET", "/v1/stores/" + id + "/agent").body);
+            if (Text(view, "availability") != "online") return false;
+          }
+        }
+        return true;
+      },
+      30s));
   const std::int64_t fleet_ready_ms = NowMs();
   const std::size_t triggers_before = ci_.count();
 
