@@ -21,6 +21,11 @@
 
 namespace storeplane::db {
 
+using support::ChecksOrEmpty;
+using support::CheckSuccess;
+using support::CheckTelemetry;
+using support::IsSuccessKind;
+
 namespace {
 
 using pg_detail::WithConnection;
@@ -130,31 +135,6 @@ bool IsForeignKeyViolation(const pg::PgConnection& conn) {
 bool IsUniqueViolation(const pg::PgConnection& conn) { return conn.last_failure().sqlstate == pg::kUniqueViolation; }
 
 Error StoreNotFound(std::string_view store_id) { return Error::NotFound("store " + Quoted(store_id) + " not found"); }
-
-bool IsSuccessKind(std::string_view kind) { return kind == "operation" || kind == "check" || kind == "pipeline"; }
-
-Status CheckSuccess(const LastSuccess& success) {
-  if (success.store_id.empty() || success.name.empty())
-    return Error::Internal("a last success needs a store and a name");
-  if (!IsSuccessKind(success.kind)) return Error::Internal("unknown kind of last success " + Quoted(success.kind));
-  return Status::Ok();
-}
-
-Status CheckTelemetry(const Repository::TelemetryBatch& batch) {
-  for (const auto& agent : batch.agents) {
-    if (!core::ParseAvailability(agent.availability)) {
-      return Error::Internal("unknown agent availability " + Quoted(agent.availability));
-    }
-    if (!core::ParseHealth(agent.health)) return Error::Internal("unknown agent health " + Quoted(agent.health));
-  }
-  for (const auto& success : batch.successes) SP_RETURN_IF_ERROR(CheckSuccess(success));
-  return Status::Ok();
-}
-
-// Empty checks are stored as the empty JSON array, the shape readers expect.
-std::string_view ChecksOrEmpty(const std::string& checks_json) {
-  return checks_json.empty() ? std::string_view("[]") : std::string_view(checks_json);
-}
 
 EnrollmentToken DecodeEnrollmentToken(const pg::Rows& rows, int r) {
   EnrollmentToken token;

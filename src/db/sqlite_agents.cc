@@ -16,6 +16,51 @@
 
 namespace storeplane::db {
 
+namespace support {
+
+bool IsSuccessKind(std::string_view kind) { return kind == "operation" || kind == "check" || kind == "pipeline"; }
+
+Status CheckOperationRecord(const OperationRecord& op) {
+  if (op.id.empty() || op.store_id.empty() || op.name.empty()) {
+    return Error::Internal("an operation needs an id, a store and a name");
+  }
+  if (!core::ParseOperationState(op.state)) {
+    return Error::Internal("operation " + Quoted(op.id) + " has an unknown state " + Quoted(op.state));
+  }
+  return Status::Ok();
+}
+
+Status CheckSuccess(const LastSuccess& success) {
+  if (success.store_id.empty() || success.name.empty())
+    return Error::Internal("a last success needs a store and a name");
+  if (!IsSuccessKind(success.kind)) return Error::Internal("unknown kind of last success " + Quoted(success.kind));
+  return Status::Ok();
+}
+
+Status CheckTelemetry(const Repository::TelemetryBatch& batch) {
+  for (const auto& agent : batch.agents) {
+    if (!core::ParseAvailability(agent.availability)) {
+      return Error::Internal("unknown agent availability " + Quoted(agent.availability));
+    }
+    if (!core::ParseHealth(agent.health)) return Error::Internal("unknown agent health " + Quoted(agent.health));
+  }
+  for (const auto& success : batch.successes) SP_RETURN_IF_ERROR(CheckSuccess(success));
+  return Status::Ok();
+}
+
+// Empty checks are stored as the empty JSON array, the shape readers expect.
+std::string_view ChecksOrEmpty(const std::string& checks_json) {
+  return checks_json.empty() ? std::string_view("[]") : std::string_view(checks_json);
+}
+
+}  // namespace support
+
+using support::CheckOperationRecord;
+using support::ChecksOrEmpty;
+using support::CheckSuccess;
+using support::CheckTelemetry;
+using support::IsSuccessKind;
+
 using sqlite_detail::CheckLimit;
 using sqlite_detail::DecodeStrings;
 using sqlite_detail::EncodeStrings;
@@ -108,41 +153,6 @@ constexpr const char* kListLastSuccesses =
 bool IsForeignKeyViolation(int rc) { return rc == SQLITE_CONSTRAINT_FOREIGNKEY; }
 
 Error StoreNotFound(std::string_view store_id) { return Error::NotFound("store " + Quoted(store_id) + " not found"); }
-
-bool IsSuccessKind(std::string_view kind) { return kind == "operation" || kind == "check" || kind == "pipeline"; }
-
-Status CheckOperationRecord(const OperationRecord& op) {
-  if (op.id.empty() || op.store_id.empty() || op.name.empty()) {
-    return Error::Internal("an operation needs an id, a store and a name");
-  }
-  if (!core::ParseOperationState(op.state)) {
-    return Error::Internal("operation " + Quoted(op.id) + " has an unknown state " + Quoted(op.state));
-  }
-  return Status::Ok();
-}
-
-Status CheckSuccess(const LastSuccess& success) {
-  if (success.store_id.empty() || success.name.empty())
-    return Error::Internal("a last success needs a store and a name");
-  if (!IsSuccessKind(success.kind)) return Error::Internal("unknown kind of last success " + Quoted(success.kind));
-  return Status::Ok();
-}
-
-Status CheckTelemetry(const Repository::TelemetryBatch& batch) {
-  for (const auto& agent : batch.agents) {
-    if (!core::ParseAvailability(agent.availability)) {
-      return Error::Internal("unknown agent availability " + Quoted(agent.availability));
-    }
-    if (!core::ParseHealth(agent.health)) return Error::Internal("unknown agent health " + Quoted(agent.health));
-  }
-  for (const auto& success : batch.successes) SP_RETURN_IF_ERROR(CheckSuccess(success));
-  return Status::Ok();
-}
-
-// Empty checks are stored as the empty JSON array, the shape readers expect.
-std::string_view ChecksOrEmpty(const std::string& checks_json) {
-  return checks_json.empty() ? std::string_view("[]") : std::string_view(checks_json);
-}
 
 EnrollmentToken DecodeEnrollmentToken(const Statement& stmt) {
   EnrollmentToken token;

@@ -24,6 +24,14 @@ std::optional<core::Labels> DecodeLabels(const std::string& json);
 std::string EncodeStrings(const std::vector<std::string>& strings);
 std::optional<std::vector<std::string>> DecodeStrings(const std::string& json);
 
+// Checks of agents' telemetry before it is written (kInternal on an unknown availability,
+// health or kind of success, or a success without a store or name), shared by both back ends.
+bool IsSuccessKind(std::string_view kind);  // "operation" | "check" | "pipeline"
+Status CheckSuccess(const LastSuccess& success);
+Status CheckTelemetry(const Repository::TelemetryBatch& batch);
+// Empty checks are stored as the empty JSON array, the shape readers expect.
+std::string_view ChecksOrEmpty(const std::string& checks_json);
+
 // Programming errors in a batch (kInternal), refused before it reaches a database: no
 // audit entry, an update that does not advance its version by one, missing ids, an outbox
 // entry for another run, a rollout target of another rollout.
