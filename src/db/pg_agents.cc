@@ -22,9 +22,7 @@
 namespace storeplane::db {
 
 using support::ChecksOrEmpty;
-using support::CheckSuccess;
 using support::CheckTelemetry;
-using support::IsSuccessKind;
 
 namespace {
 

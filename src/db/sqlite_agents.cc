@@ -59,7 +59,6 @@ using support::CheckOperationRecord;
 using support::ChecksOrEmpty;
 using support::CheckSuccess;
 using support::CheckTelemetry;
-using support::IsSuccessKind;
 
 using sqlite_detail::CheckLimit;
 using sqlite_detail::DecodeStrings;
